@@ -1,0 +1,10 @@
+"""alloop server: FastAPI app, loop controller, SQLite store and CLI."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("alloop")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+source"
+
+__all__ = ["__version__"]

@@ -1,0 +1,52 @@
+"""The FastAPI application: ``create_app(settings)`` wires the store, the loop and the routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI
+
+from server import __version__, errors
+from server.auth import require_token
+from server.limits import BodyLimit
+from server.loop import Controller
+from server.routes import items, projects, results, serving
+from server.settings import Settings
+from server.store import Store
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app on the store in ``settings.data_dir``; the loop starts with the app."""
+    settings = settings or Settings()
+    store = Store(settings.data_dir, synchronous=settings.synchronous)
+    controller = Controller(store, settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        controller.start()
+        try:
+            yield
+        finally:
+            controller.stop()
+            store.close()
+
+    app = FastAPI(title="alloop", version=__version__, lifespan=lifespan,
+                  description="Active-learning loop server: the next most useful items to label.")
+    app.state.settings = settings
+    app.state.store = store
+    app.state.controller = controller
+    errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+
+    @app.get("/health", tags=["health"])
+    def health() -> dict[str, Any]:
+        """Liveness and version; never needs a token."""
+        return {"status": "ok", "version": __version__}
+
+    for module in (projects, items, serving, results):
+        app.include_router(module.router, dependencies=[Depends(require_token)])
+    return app

@@ -1,0 +1,105 @@
+"""Campaign operations behind the project routes: create, status, change settings."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import strategies
+from models import UnknownModel, check_model
+from server.errors import Invalid
+from server.loop import Controller
+from server.loop.stopping import stop_reason
+from server.schemas import ProjectCreate, ProjectPatch, StrategySpec
+from server.settings import Settings
+from server.store import Store
+from server.store.items import counts
+from server.store.projects import Project, get_project, insert_project, list_projects, resume_project, update_project
+from server.store.rounds import agreements, latest_version
+
+__all__ = ["create_project", "project_status", "all_statuses", "patch_project"]
+
+
+def _check_strategy(spec: StrategySpec) -> None:
+    try:
+        strategies.registry.check_params(strategies.get(spec.name), spec.params)
+    except (KeyError, ValueError) as exc:
+        raise Invalid(f"strategy: {exc}") from None
+
+
+def create_project(store: Store, settings: Settings, body: ProjectCreate) -> Project:
+    """Validate the configuration against the registries and store a running project."""
+    if body.input == "text":
+        raise Invalid(
+            "input 'text' needs a text encoder, which this server does not have yet; "
+            "send vectors (input 'vector') with 'features'"
+        )
+    _check_strategy(body.strategy)
+    try:
+        check_model(body.model.model_dump(), len(body.labels))
+    except UnknownModel as exc:
+        raise Invalid(f"model: {exc}") from None
+    fields = body.model_dump(exclude={"stabilize", "cold_start"})
+    fields["cold_start"] = body.cold_start or settings.cold_start
+    if "stabilize" in body.model_fields_set:
+        fields["stabilize"] = body.stabilize.model_dump() if body.stabilize else None
+    else:
+        fields["stabilize"] = {"threshold": settings.stabilize_threshold, "rounds": settings.stabilize_rounds}
+    with store.write() as conn:
+        return insert_project(conn, fields)
+
+
+def _status(conn: Any, project: Project, controller: Controller) -> dict[str, Any]:
+    c = counts(conn, project.id, time.time())
+    latest = latest_version(conn, project.id)
+    ranking = conn.execute(
+        "SELECT model_version, strategy, created_at, size FROM rankings WHERE project_id = ?", (project.id,)
+    ).fetchone()
+    return {
+        **project.config(),
+        "state": project.state,
+        "stop_reason": project.stop_reason,
+        **{k: c[k] for k in ("labeled", "unlabeled", "leased")},
+        "pool_size": c["pool"],
+        "eval_size": c["eval"],
+        "budget_left": None if project.budget is None else max(0, project.budget - c["labeled"]),
+        "model_version": latest["version"] if latest else None,
+        "metrics": json.loads(latest["metrics"]) if latest else None,
+        "training": project.id in controller.training,
+        "last_error": controller.errors.get(project.id),
+        "ranking": dict(ranking) if ranking else None,
+        "created_at": project.created_at,
+        "stopped_at": project.stopped_at,
+    }
+
+
+def project_status(store: Store, controller: Controller, project_id: int) -> dict[str, Any]:
+    """Configuration, state, counts and the newest model's metrics."""
+    with store.read() as conn:
+        return _status(conn, get_project(conn, project_id), controller)
+
+
+def all_statuses(store: Store, controller: Controller) -> list[dict[str, Any]]:
+    """Every project's status."""
+    with store.read() as conn:
+        return [_status(conn, project, controller) for project in list_projects(conn)]
+
+
+def patch_project(store: Store, project_id: int, body: ProjectPatch) -> Project:
+    """Change settings; a campaign stopped by budget or target resumes if that no longer holds."""
+    if body.strategy is not None:
+        _check_strategy(body.strategy)
+    fields = body.model_dump(exclude_unset=True)
+    with store.write() as conn:
+        project = update_project(conn, project_id, fields)
+        if project.state == "done" and project.stop_reason in ("budget_exhausted", "target_reached"):
+            latest = latest_version(conn, project_id)
+            metrics = json.loads(latest["metrics"]) if latest else {}
+            window = (project.stabilize or {}).get("rounds", 1)
+            still = stop_reason(project, counts(conn, project_id, time.time()), metrics,
+                                agreements(conn, project_id, window))
+            if still is None:
+                resume_project(conn, project_id)
+                project = get_project(conn, project_id)
+        return project

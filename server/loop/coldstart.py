@@ -1,0 +1,32 @@
+"""The first batch, before any model exists.
+
+``kmeans++`` (the default) orders the first points by k-means++ seeding over the
+features (Arthur & Vassilvitskii, 2007; scikit-learn's greedy variant), so the first
+labels cover the feature space instead of its densest corner. ``random`` takes the
+pool's seeded random order. Either way the rest of the pool follows in random order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.cluster import kmeans_plusplus
+
+__all__ = ["cold_start_order", "RULES"]
+
+RULES = ("kmeans++", "random")
+
+
+def cold_start_order(X: np.ndarray, k: int, *, rule: str, rng: np.random.Generator) -> np.ndarray:
+    """Indices into ``X`` (n, d) of the first ``min(k, n)`` items to label, in order."""
+    if rule not in RULES:
+        raise ValueError(f"unknown cold-start rule {rule!r}; known: {list(RULES)}")
+    n = X.shape[0]
+    k = min(k, n)
+    if k == 0:
+        return np.empty(0, dtype=np.int64)
+    if rule == "random" or k == n:
+        return rng.permutation(n)[:k].astype(np.int64)
+    _, indices = kmeans_plusplus(
+        np.asarray(X, dtype=np.float64), n_clusters=k, random_state=int(rng.integers(2**31))
+    )
+    return np.asarray(indices, dtype=np.int64)

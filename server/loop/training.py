@@ -1,0 +1,156 @@
+"""One round of the loop: fit on the labels, evaluate, rescore the pool, rank, record.
+
+Everything heavy runs outside the writer lock on a snapshot; only the final record
+(model version, queue swap, stop decision) is one short write transaction.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import strategies
+from models import build_model
+from server.loop.coldstart import cold_start_order
+from server.loop.metrics import evaluate
+from server.loop.stopping import stop_reason
+from server.settings import Settings
+from server.store.db import Store
+from server.store.items import counts, feature_file
+from server.store.labels import labeled_rows
+from server.store.projects import Project, get_project, stop_project
+from server.store.rounds import agreements, latest_version, record_round, replace_queue
+
+__all__ = ["Snapshot", "take_snapshot", "train_round", "cold_start_round", "score_pool"]
+
+
+@dataclass
+class Snapshot:
+    """What a round works on, read in one consistent transaction."""
+
+    project: Project
+    X: np.ndarray  # memory-mapped (rows, d)
+    labeled_rows: np.ndarray
+    labeled_y: np.ndarray
+    pool_idx: np.ndarray  # unlabeled pool items
+    pool_rows: np.ndarray
+    eval_rows: np.ndarray
+    eval_y: np.ndarray
+
+
+def take_snapshot(store: Store, project_id: int) -> Snapshot | None:
+    """Read the labeled set, the unlabeled pool and the eval split; None before any features."""
+    with store.read() as conn:
+        project = get_project(conn, project_id)
+        features = feature_file(store, project)
+        if features is None:
+            return None
+        position = {label: i for i, label in enumerate(project.labels)}
+        labeled = labeled_rows(conn, project_id)
+        pool = conn.execute(
+            "SELECT i.idx, i.row FROM items i WHERE i.project_id = ? AND i.split = 'pool' "
+            "AND NOT EXISTS (SELECT 1 FROM labels b WHERE b.item_idx = i.idx) ORDER BY i.row",
+            (project_id,),
+        ).fetchall()
+        ev = conn.execute(
+            "SELECT row, gold FROM items WHERE project_id = ? AND split = 'eval' ORDER BY row", (project_id,)
+        ).fetchall()
+    as_int = lambda values: np.asarray(values, dtype=np.int64)  # noqa: E731
+    return Snapshot(
+        project=project,
+        X=features.matrix(),
+        labeled_rows=as_int([r["row"] for r in labeled]),
+        labeled_y=as_int([position[r["label"]] for r in labeled]),
+        pool_idx=as_int([r[0] for r in pool]),
+        pool_rows=as_int([r[1] for r in pool]),
+        eval_rows=as_int([r[0] for r in ev]),
+        eval_y=as_int([position[r[1]] for r in ev]),
+    )
+
+
+def score_pool(model: Any, X: np.ndarray, rows: np.ndarray, chunk: int) -> np.ndarray:
+    """(len(rows), C) float32 probabilities, predicted ``chunk`` rows at a time."""
+    probs = np.empty((rows.size, model.n_classes), dtype=np.float32)
+    for start in range(0, rows.size, chunk):
+        probs[start : start + chunk] = model.predict_proba(X[rows[start : start + chunk]])
+    return probs
+
+
+def _agreement(path: Path, pool_idx: np.ndarray, preds: np.ndarray) -> float | None:
+    """Share of items, unlabeled under both models, on which the previous model agreed."""
+    agreement = None
+    if path.exists():
+        with np.load(path) as old:
+            _, new_pos, old_pos = np.intersect1d(pool_idx, old["idx"], assume_unique=True, return_indices=True)
+            if new_pos.size:
+                agreement = float(np.mean(preds[new_pos] == old["pred"][old_pos]))
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, idx=pool_idx, pred=preds.astype(np.int16))
+    os.replace(tmp, path)
+    return agreement
+
+
+def _rank(snap: Snapshot, probs: np.ndarray, depth: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    spec = snap.project.strategy
+    needs = strategies.get(spec["name"]).needs
+    inputs = strategies.StrategyInputs(
+        probs=probs,
+        embeddings=np.asarray(snap.X[snap.pool_rows]) if "embeddings" in needs else None,
+        labeled_embeddings=np.asarray(snap.X[snap.labeled_rows]) if "labeled_embeddings" in needs else None,
+    )
+    chosen, scores = strategies.rank(spec["name"], inputs, depth, rng=rng, params=spec.get("params"))
+    return snap.pool_idx[chosen], scores
+
+
+def train_round(store: Store, settings: Settings, snap: Snapshot) -> int:
+    """Fit, evaluate, rescore and rank; record the new version. Returns its number."""
+    project = snap.project
+    started = time.perf_counter()
+    with store.read() as conn:
+        previous = latest_version(conn, project.id)
+    version = (previous["version"] + 1) if previous else 1
+    model = build_model(project.model, len(project.labels), project.seed + version)
+    model.fit(np.asarray(snap.X[snap.labeled_rows]), snap.labeled_y)
+    trained = time.perf_counter()
+    metrics = evaluate(snap.eval_y, score_pool(model, snap.X, snap.eval_rows, settings.score_chunk_rows), project.labels)
+    probs = score_pool(model, snap.X, snap.pool_rows, settings.score_chunk_rows)
+    pdir = store.project_dir(project.id)
+    agreement = _agreement(pdir / "predictions.npz", snap.pool_idx, probs.argmax(axis=1))
+    rng = np.random.default_rng([project.seed, version])
+    ranked, scores = _rank(snap, probs, settings.queue_depth, rng)
+    (pdir / "models").mkdir(exist_ok=True)
+    artifact = pdir / "models" / f"v{version}.pkl"
+    model.save(artifact)
+    fields = {
+        "created_at": time.time(), "n_labels": int(snap.labeled_rows.size), "metrics": metrics,
+        "agreement": agreement, "train_seconds": trained - started,
+        "score_seconds": time.perf_counter() - trained, "artifact": str(artifact.relative_to(store.data_dir)),
+    }
+    with store.write() as conn:
+        recorded = record_round(conn, project.id, fields)
+        replace_queue(conn, project.id, ranked, scores, model_version=recorded,
+                      strategy=project.strategy["name"], now=time.time())
+        current = get_project(conn, project.id)
+        if current.state == "running":
+            window = (current.stabilize or {}).get("rounds", 1)
+            reason = stop_reason(current, counts(conn, project.id, time.time()), metrics,
+                                 agreements(conn, project.id, window))
+            if reason:
+                stop_project(conn, project.id, reason)
+    return recorded
+
+
+def cold_start_round(store: Store, settings: Settings, snap: Snapshot) -> None:
+    """Rank the first items by the project's cold-start rule (no model yet)."""
+    project = snap.project
+    k = max(100, 3 * max(project.batch_size, project.retrain_every))
+    rng = np.random.default_rng([project.seed, 0])
+    order = cold_start_order(np.asarray(snap.X[snap.pool_rows]), k, rule=project.cold_start, rng=rng)
+    with store.write() as conn:
+        replace_queue(conn, project.id, snap.pool_idx[order], None, model_version=None,
+                      strategy=f"cold_start:{project.cold_start}", now=time.time())

@@ -1,0 +1,1 @@
+"""HTTP routes: each parses, authorizes, calls one function, returns."""

@@ -1,0 +1,75 @@
+"""Item import: a JSON body, or JSON Lines / CSV as a raw body or a multipart file."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from server.errors import Invalid
+from server.importers import format_for, parse_items
+from server.loop import Controller
+from server.routes import deps
+from server.schemas import ItemsImport
+from server.store import Store
+from server.store.items import import_items
+from server.store.projects import get_project
+
+router = APIRouter(tags=["items"])
+
+_OPENAPI = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": ItemsImport.model_json_schema(ref_template="#/components/schemas/{model}")},
+            "application/x-ndjson": {"schema": {"type": "string"}},
+            "text/csv": {"schema": {"type": "string"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}, "split": {"type": "string"}},
+                    "required": ["file"],
+                }
+            },
+        },
+    }
+}
+
+
+async def _read_upload(request: Request) -> tuple[bytes, str, str | None]:
+    """The body, its format, and the split a multipart form names."""
+    content_type = request.headers.get("content-type", "application/json")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise Invalid("multipart upload needs a 'file' field")
+        split = form.get("split")
+        return await upload.read(), format_for(upload.content_type or "", upload.filename), (
+            split if isinstance(split, str) else None
+        )
+    return await request.body(), format_for(content_type), None
+
+
+@router.post("/projects/{project_id}/items", openapi_extra=_OPENAPI)
+async def add_items(
+    project_id: int,
+    request: Request,
+    split: Annotated[Literal["pool", "eval"] | None, Query()] = None,
+    store: Store = Depends(deps.store),
+    controller: Controller = Depends(deps.controller),
+) -> dict[str, Any]:
+    """Add pool or eval items; ids already present are skipped. Answers ``{"added", "skipped"}``."""
+    with store.read() as conn:
+        get_project(conn, project_id)  # 404 before reading a large body
+    body, fmt, form_split = await _read_upload(request)
+    items, body_split = parse_items(body, fmt)
+    chosen = split or form_split or body_split or "pool"
+    if chosen not in ("pool", "eval"):
+        raise Invalid(f"split must be 'pool' or 'eval', got {chosen!r}")
+    if not items:
+        raise Invalid("no items in the upload")
+    result = await run_in_threadpool(import_items, store, project_id, chosen, items)
+    controller.wake()
+    return result

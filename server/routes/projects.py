@@ -1,0 +1,57 @@
+"""Project routes: create, list, read, change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from server import campaign
+from server.loop import Controller
+from server.routes import deps
+from server.schemas import ProjectCreate, ProjectPatch
+from server.settings import Settings
+from server.store import Store
+
+router = APIRouter(tags=["projects"])
+
+
+@router.post("/projects", status_code=201)
+def create_project(
+    body: ProjectCreate,
+    store: Store = Depends(deps.store),
+    settings: Settings = Depends(deps.settings),
+    controller: Controller = Depends(deps.controller),
+) -> dict[str, Any]:
+    """Create a labeling campaign; answers the project with its id."""
+    project = campaign.create_project(store, settings, body)
+    return campaign.project_status(store, controller, project.id)
+
+
+@router.get("/projects")
+def list_projects(
+    store: Store = Depends(deps.store), controller: Controller = Depends(deps.controller)
+) -> dict[str, Any]:
+    """Every project with its status."""
+    return {"projects": campaign.all_statuses(store, controller)}
+
+
+@router.get("/projects/{project_id}")
+def get_project(
+    project_id: int, store: Store = Depends(deps.store), controller: Controller = Depends(deps.controller)
+) -> dict[str, Any]:
+    """A project's configuration, state, counts and newest metrics."""
+    return campaign.project_status(store, controller, project_id)
+
+
+@router.patch("/projects/{project_id}")
+def patch_project(
+    project_id: int,
+    body: ProjectPatch,
+    store: Store = Depends(deps.store),
+    controller: Controller = Depends(deps.controller),
+) -> dict[str, Any]:
+    """Change strategy, batch size, budget, target, retrain interval or lease time."""
+    campaign.patch_project(store, project_id, body)
+    controller.wake()
+    return campaign.project_status(store, controller, project_id)

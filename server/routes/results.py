@@ -1,0 +1,61 @@
+"""What a campaign produced: the learning curve and the labels with their provenance."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
+
+from server.routes import deps
+from server.routes.serving import iso
+from server.store import Store
+from server.store.labels import EXPORT_FIELDS, iter_export
+from server.store.projects import get_project
+from server.store.rounds import curve
+
+router = APIRouter(tags=["results"])
+
+
+@router.get("/projects/{project_id}/metrics")
+def metrics(project_id: int, store: Store = Depends(deps.store)) -> dict[str, Any]:
+    """The learning curve on the eval split, one point per model version."""
+    with store.read() as conn:
+        get_project(conn, project_id)
+        return {"curve": curve(conn, project_id)}
+
+
+def _jsonl(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    for row in rows:
+        yield json.dumps(row) + "\n"
+
+
+def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    yield buffer.getvalue()
+
+
+@router.get("/projects/{project_id}/export")
+def export(
+    project_id: int,
+    format: Annotated[Literal["jsonl", "csv"], Query()] = "jsonl",
+    store: Store = Depends(deps.store),
+) -> StreamingResponse:
+    """Every label with its annotator, time, model version, and the score that chose it."""
+    with store.read() as conn:
+        get_project(conn, project_id)
+        rows = [dict(r, labeled_at=iso(r["labeled_at"])) for r in iter_export(conn, project_id)]
+    if format == "csv":
+        return StreamingResponse(_csv(iter(rows)), media_type="text/csv")
+    return StreamingResponse(_jsonl(iter(rows)), media_type="application/x-ndjson")

@@ -1,0 +1,81 @@
+"""The labeling tools' two calls: lease the next items, send labels back."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from server.errors import Invalid
+from server.loop import Controller
+from server.routes import deps
+from server.schemas import LabelsRequest, NextRequest
+from server.settings import Settings
+from server.store import Store
+from server.store.items import feature_file
+from server.store.labels import submit_labels
+from server.store.projects import get_project
+from server.store.serving import claim_next
+
+router = APIRouter(tags=["labeling"])
+
+
+def iso(timestamp: float | None) -> str | None:
+    """UTC ISO 8601, or None."""
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _public(claim: dict[str, Any], store: Store) -> dict[str, Any]:
+    project = claim.get("project")
+    matrix = None
+    if project is not None and project.input == "vector" and claim["items"]:
+        features = feature_file(store, project)
+        matrix = features.matrix() if features else None
+    items = []
+    for item in claim["items"]:
+        public = {"id": item["id"], "score": item["score"], "model_version": item["model_version"]}
+        if matrix is not None and item["row"] is not None:
+            public["features"] = matrix[item["row"]].tolist()
+        if item["text"] is not None:
+            public["text"] = item["text"]
+        if item["meta"] is not None:
+            public["meta"] = item["meta"]
+        items.append(public)
+    return {"items": items, "lease_expires_at": iso(claim["expires_at"]), "done": claim["done"],
+            "reason": claim["reason"]}
+
+
+@router.post("/projects/{project_id}/next")
+def next_items(
+    project_id: int,
+    body: NextRequest,
+    store: Store = Depends(deps.store),
+    settings: Settings = Depends(deps.settings),
+) -> dict[str, Any]:
+    """Lease up to ``n`` of the most useful unlabeled items to ``annotator``."""
+    if body.n is not None and not 1 <= body.n <= settings.max_next_n:
+        raise Invalid(f"n must be between 1 and {settings.max_next_n}, got {body.n}")
+    if body.n is None:
+        with store.read() as conn:
+            n = get_project(conn, project_id).batch_size
+    else:
+        n = body.n
+    return _public(claim_next(store, project_id, body.annotator, n, time.time()), store)
+
+
+@router.post("/projects/{project_id}/labels")
+def add_labels(
+    project_id: int,
+    body: LabelsRequest,
+    store: Store = Depends(deps.store),
+    controller: Controller = Depends(deps.controller),
+) -> dict[str, Any]:
+    """Record labels (all or nothing); answers ``{"accepted", "duplicates", "rejected"}``."""
+    result = submit_labels(store, project_id, body.labels, time.time())
+    if result["accepted"]:
+        controller.wake()
+    return result

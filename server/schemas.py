@@ -1,0 +1,142 @@
+"""Request bodies of the v1 HTTP contract, in pydantic strict mode.
+
+Strict mode keeps ``{"item_id": false}`` from becoming item 0; unknown fields are
+rejected so a misspelt setting is an error, not a silent default.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+
+__all__ = [
+    "ModelSpec", "StrategySpec", "TargetSpec", "StabilizeSpec", "ProjectCreate", "ProjectPatch",
+    "ItemIn", "ItemsImport", "NextRequest", "LabelIn", "LabelsRequest",
+]
+
+ItemId = StrictStr | StrictInt
+Label = StrictStr
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class ModelSpec(Strict):
+    """Which model the loop trains: a registered name and its parameters."""
+
+    name: str = "logistic_regression"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class StrategySpec(Strict):
+    """Which query strategy ranks the pool: a registered name and its parameters."""
+
+    name: str = "margin"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class TargetSpec(Strict):
+    """Stop once this eval-split metric reaches ``value``."""
+
+    metric: Literal["accuracy", "macro_f1"] = "accuracy"
+    value: float = Field(ge=0.0, le=1.0)
+
+
+class StabilizeSpec(Strict):
+    """Stop when successive models agree on at least ``threshold`` of the pool, ``rounds`` times running."""
+
+    threshold: float = Field(0.99, gt=0.0, le=1.0)
+    rounds: int = Field(3, ge=1, le=100)
+
+
+class ProjectCreate(Strict):
+    """A new labeling campaign. ``stabilize`` omitted: the server default; ``null``: never."""
+
+    name: str = Field(min_length=1, max_length=200)
+    labels: list[Label] = Field(min_length=2, max_length=10_000)
+    input: Literal["vector", "text"] = "vector"
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    strategy: StrategySpec = Field(default_factory=StrategySpec)
+    batch_size: int = Field(10, ge=1, le=1000)
+    budget: int | None = Field(None, ge=1, description="Most labels to collect; null: the whole pool.")
+    target: TargetSpec | None = None
+    retrain_every: int = Field(10, ge=1)
+    lease_seconds: int = Field(600, ge=1, le=7 * 24 * 3600)
+    seed: int = 0
+    cold_start: Literal["kmeans++", "random"] | None = None
+    stabilize: StabilizeSpec | None = None
+
+    @field_validator("labels")
+    @classmethod
+    def _distinct_labels(cls, labels: list[str]) -> list[str]:
+        if any(not label.strip() for label in labels):
+            raise ValueError("labels must be non-empty strings")
+        if len(set(labels)) != len(labels):
+            raise ValueError("labels must be distinct")
+        return labels
+
+
+class ProjectPatch(Strict):
+    """Settings that may change while a campaign runs."""
+
+    strategy: StrategySpec | None = None
+    batch_size: int | None = Field(None, ge=1, le=1000)
+    budget: int | None = Field(None, ge=1)
+    target: TargetSpec | None = None
+    retrain_every: int | None = Field(None, ge=1)
+    lease_seconds: int | None = Field(None, ge=1, le=7 * 24 * 3600)
+
+
+class ItemIn(Strict):
+    """One item: the client's id and either ``features`` or ``text``; ``label`` for eval items."""
+
+    id: ItemId
+    features: list[float] | None = None
+    text: str | None = None
+    label: Label | None = None
+    meta: dict[str, Any] | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id_text(cls, value: str | int) -> str | int:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("id must be a non-empty string or an integer")
+        return value
+
+    @field_validator("features")
+    @classmethod
+    def _finite(cls, values: list[float] | None) -> list[float] | None:
+        if values is not None and not all(math.isfinite(v) for v in values):
+            raise ValueError("features must be finite numbers (no NaN or infinity)")
+        return values
+
+
+class ItemsImport(Strict):
+    """A batch of items for the pool (unlabeled, served) or the eval split (labeled, never served)."""
+
+    split: Literal["pool", "eval"] = "pool"
+    items: list[ItemIn] = Field(min_length=1, max_length=200_000)
+
+
+class NextRequest(Strict):
+    """Ask for up to ``n`` items to label; ``n`` omitted: the project's batch size."""
+
+    annotator: str = Field("anonymous", min_length=1, max_length=200)
+    n: int | None = None
+
+
+class LabelIn(Strict):
+    """One answer: which item, which label, who gave it."""
+
+    item_id: ItemId
+    label: Label
+    annotator: str = Field("anonymous", min_length=1, max_length=200)
+
+
+class LabelsRequest(Strict):
+    """A batch of labels; written all or nothing."""
+
+    labels: list[LabelIn] = Field(min_length=1, max_length=10_000)

@@ -1,0 +1,51 @@
+"""Server settings: one object, read from ``ALLOOP_*`` environment variables.
+
+Build it with ``Settings()`` (or pass fields explicitly) and hand it to
+``create_app(settings)``; nothing reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Every limit and default of the server, with its environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="ALLOOP_", extra="ignore")
+
+    data_dir: Path = Field(Path("./alloop-data"), description="Where the SQLite store and feature files live.")
+    admin_token: SecretStr | None = Field(
+        None, description="Bearer token every call but /health needs (ALLOOP_ADMIN_TOKEN); unset: open."
+    )
+    max_body_bytes: int = Field(64 * 1024 * 1024, description="Request bodies larger than this get 413.")
+    max_next_n: int = Field(1000, description="Largest n a /next call may ask for.")
+    queue_depth: int = Field(
+        5000,
+        description="How many top-ranked items each ranking stores; past them /next serves the rest "
+        "of the pool in its seeded random order.",
+    )
+    score_chunk_rows: int = Field(65_536, description="Pool rows scored per chunk (bounds memory).")
+    stabilize_threshold: float = Field(
+        0.99,
+        description="Default stabilization stop: agreement of successive models' predictions on the "
+        "unlabeled pool at or above this ...",
+    )
+    stabilize_rounds: int = Field(3, description="... for this many successive retrains in a row.")
+    cold_start: str = Field(
+        "kmeans++",
+        description="Default cold-start rule before the first model: 'kmeans++' (diverse seeds over the "
+        "features) or 'random'.",
+    )
+    worker_poll_seconds: float = Field(0.2, description="How often the loop controller looks for work.")
+    synchronous: str = Field("FULL", description="SQLite synchronous pragma (FULL: no acknowledged write lost).")
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite database file."""
+        return self.data_dir / "alloop.db"

@@ -1,0 +1,68 @@
+"""Feature matrices beside the store: one append-only float32 file per project.
+
+Rows are appended and fsynced *before* the items that point at them are committed,
+so a crash leaves at worst unreferenced rows at the end, never an item without its
+vector. Scoring memory-maps the file; nothing reads vectors row by row from SQLite.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["FeatureFile"]
+
+_LOCKS: dict[Path, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_for(path: Path) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(path.resolve(), threading.Lock())
+
+
+class FeatureFile:
+    """The ``(rows, dim)`` float32 matrix stored at ``path``."""
+
+    def __init__(self, path: Path, dim: int) -> None:
+        if dim < 1:
+            raise ValueError(f"feature dimension must be >= 1, got {dim}")
+        self.path = Path(path)
+        self.dim = dim
+        self._row_bytes = 4 * dim
+
+    def rows(self) -> int:
+        """Complete rows on disk."""
+        try:
+            return self.path.stat().st_size // self._row_bytes
+        except FileNotFoundError:
+            return 0
+
+    def append(self, matrix: np.ndarray) -> int:
+        """Append ``matrix`` durably; returns the row index of its first row."""
+        matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+        if matrix.ndim != 2 or matrix.shape[1] != self.dim:
+            raise ValueError(f"expected rows of length {self.dim}, got shape {matrix.shape}")
+        with _lock_for(self.path):
+            start = self.rows()
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                os.ftruncate(fd, start * self._row_bytes)  # drop a torn row from a crash
+                os.lseek(fd, 0, os.SEEK_END)
+                view = memoryview(matrix).cast("B")
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        return start
+
+    def matrix(self) -> np.ndarray:
+        """A read-only memory map of every complete row (an empty array when none)."""
+        rows = self.rows()
+        if rows == 0:
+            return np.empty((0, self.dim), dtype=np.float32)
+        return np.memmap(self.path, dtype=np.float32, mode="r", shape=(rows, self.dim))

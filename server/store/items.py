@@ -1,0 +1,135 @@
+"""Items: import (features to the feature file, rows to SQLite) and pool counts."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from server.errors import Invalid
+from server.schemas import ItemIn
+from server.store.db import Store
+from server.store.features import FeatureFile
+from server.store.projects import Project, get_project, resume_project
+
+__all__ = ["feature_file", "import_items", "counts", "lookup_items"]
+
+_CHUNK = 500
+
+
+def feature_file(store: Store, project: Project) -> FeatureFile | None:
+    """The project's feature file, or None before its first import."""
+    if project.n_features is None:
+        return None
+    return FeatureFile(store.project_dir(project.id) / "features.f32", project.n_features)
+
+
+def _check(project: Project, split: str, items: Sequence[ItemIn]) -> int | None:
+    """Validate a batch against the project; returns its feature length (vector input)."""
+    ids = [str(item.id) for item in items]
+    dup, times = Counter(ids).most_common(1)[0]
+    if times > 1:
+        raise Invalid(f"item id {dup!r} appears {times} times in this request")
+    allowed = set(project.labels)
+    for n, item in enumerate(items):
+        if split == "eval" and item.label is None:
+            raise Invalid(f"items.{n}: eval items need their gold label")
+        if split == "pool" and item.label is not None:
+            raise Invalid(f"items.{n}: pool items are imported unlabeled; send labels to /labels")
+        if item.label is not None and item.label not in allowed:
+            raise Invalid(f"items.{n}: label {item.label!r} is not one of {project.labels}")
+        if project.input == "vector" and item.features is None:
+            raise Invalid(f"items.{n}: this project takes vector input; 'features' is required")
+        if project.input == "text" and item.text is None:
+            raise Invalid(f"items.{n}: this project takes text input; 'text' is required")
+    if project.input != "vector":
+        return None
+    lengths = {len(item.features or ()) for item in items}
+    expected = project.n_features or min(lengths)
+    if expected == 0:
+        raise Invalid("items: features must not be empty")
+    bad = next((n for n, item in enumerate(items) if len(item.features or ()) != expected), None)
+    if bad is not None:
+        raise Invalid(
+            f"items.{bad}: features has length {len(items[bad].features or ())}, expected {expected}"
+        )
+    return expected
+
+
+def _existing(conn: sqlite3.Connection, project_id: int, ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT ext_id FROM items WHERE project_id = ? AND ext_id IN ({marks})",
+            (project_id, *chunk),
+        )
+        found.update(r[0] for r in rows)
+    return found
+
+
+def import_items(store: Store, project_id: int, split: str, items: Sequence[ItemIn]) -> dict[str, int]:
+    """Add new items (an id already present is skipped); all or nothing."""
+    with store.write() as conn:
+        project = get_project(conn, project_id)
+        dim = _check(project, split, items)
+        existing = _existing(conn, project_id, [str(item.id) for item in items])
+        new = [item for item in items if str(item.id) not in existing]
+        if not new:
+            return {"added": 0, "skipped": len(items)}
+        rows: list[int | None] = [None] * len(new)
+        if dim is not None:
+            if project.n_features is None:
+                conn.execute("UPDATE projects SET n_features = ? WHERE id = ?", (dim, project_id))
+            matrix = np.asarray([item.features for item in new], dtype=np.float32)
+            start = FeatureFile(store.project_dir(project_id) / "features.f32", dim).append(matrix)
+            rows = list(range(start, start + len(new)))
+        order = np.random.default_rng([project.seed, int(time.time_ns() % 2**32)]).random(len(new))
+        conn.executemany(
+            "INSERT INTO items (project_id, ext_id, split, row, text, meta, gold, order_key) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (project_id, str(item.id), split, row, item.text,
+                 json.dumps(item.meta) if item.meta is not None else None, item.label, float(key))
+                for item, row, key in zip(new, rows, order)
+            ],
+        )
+        if split == "pool" and project.stop_reason == "pool_exhausted":
+            resume_project(conn, project_id)
+    return {"added": len(new), "skipped": len(items) - len(new)}
+
+
+def counts(conn: sqlite3.Connection, project_id: int, now: float) -> dict[str, int]:
+    """How many pool items are labeled, unlabeled and leased; how many eval items."""
+    pool, eval_ = 0, 0
+    for split, n in conn.execute(
+        "SELECT split, COUNT(*) FROM items WHERE project_id = ? GROUP BY split", (project_id,)
+    ):
+        pool, eval_ = (n, eval_) if split == "pool" else (pool, n)
+    labeled = conn.execute("SELECT COUNT(*) FROM labels WHERE project_id = ?", (project_id,)).fetchone()[0]
+    leased = conn.execute(
+        "SELECT COUNT(*) FROM leases l WHERE l.project_id = ? AND l.expires_at > ? "
+        "AND NOT EXISTS (SELECT 1 FROM labels b WHERE b.item_idx = l.item_idx)",
+        (project_id, now),
+    ).fetchone()[0]
+    return {"labeled": labeled, "unlabeled": pool - labeled, "leased": leased, "eval": eval_, "pool": pool}
+
+
+def lookup_items(conn: sqlite3.Connection, project_id: int, ext_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Map client ids to their stored rows (idx, split, row, text, meta)."""
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ext_ids), _CHUNK):
+        chunk = ext_ids[start : start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        for row in conn.execute(
+            f"SELECT * FROM items WHERE project_id = ? AND ext_id IN ({marks})", (project_id, *chunk)
+        ):
+            found[row["ext_id"]] = dict(row)
+    return found
+

@@ -1,0 +1,93 @@
+"""Labels: validated, written durably before they are acknowledged, counted once."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from server.errors import Invalid, NotFound
+from server.schemas import LabelIn
+from server.store.db import Store
+from server.store.items import counts, lookup_items
+from server.store.projects import Project, get_project, stop_project
+
+__all__ = ["submit_labels", "iter_export", "labeled_rows"]
+
+
+def _validate(project: Project, labels: Sequence[LabelIn], items: dict[str, dict[str, Any]]) -> None:
+    allowed = set(project.labels)
+    for n, entry in enumerate(labels):
+        item = items.get(str(entry.item_id))
+        if item is None:
+            raise NotFound(f"labels.{n}: item {entry.item_id!r} not found in project {project.id}")
+        if item["split"] != "pool":
+            raise Invalid(f"labels.{n}: item {entry.item_id!r} is an eval item; eval items are never labeled")
+        if entry.label not in allowed:
+            raise Invalid(f"labels.{n}: label {entry.label!r} is not one of {project.labels}")
+
+
+def _check_stop(conn: sqlite3.Connection, project: Project, now: float) -> None:
+    c = counts(conn, project.id, now)
+    if project.budget is not None and c["labeled"] >= project.budget:
+        stop_project(conn, project.id, "budget_exhausted")
+    elif c["unlabeled"] == 0:
+        stop_project(conn, project.id, "pool_exhausted")
+
+
+def submit_labels(store: Store, project_id: int, labels: Sequence[LabelIn], now: float) -> dict[str, Any]:
+    """Write every new label in one transaction; a label for an already labeled item is a duplicate.
+
+    Labels past the budget are not written; they come back in ``rejected`` with the reason.
+    """
+    with store.write() as conn:
+        project = get_project(conn, project_id)
+        items = lookup_items(conn, project_id, [str(entry.item_id) for entry in labels])
+        _validate(project, labels, items)
+        labeled = counts(conn, project_id, now)["labeled"]
+        room = (project.budget - labeled) if project.budget is not None else len(labels)
+        accepted, duplicates, rejected = 0, 0, []
+        for entry in labels:
+            idx = items[str(entry.item_id)]["idx"]
+            if conn.execute("SELECT 1 FROM labels WHERE item_idx = ?", (idx,)).fetchone():
+                duplicates += 1
+                continue
+            if accepted >= room:
+                rejected.append({"item_id": entry.item_id, "reason": "budget_exhausted"})
+                continue
+            lease = conn.execute(
+                "SELECT model_version, score, strategy, batch_id FROM leases WHERE item_idx = ?", (idx,)
+            ).fetchone()
+            conn.execute(
+                "INSERT INTO labels (project_id, item_idx, label, annotator, created_at, model_version, "
+                "score, strategy, batch_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (project_id, idx, entry.label, entry.annotator, now, *(lease or (None,) * 4)),
+            )
+            conn.execute("DELETE FROM leases WHERE item_idx = ?", (idx,))
+            accepted += 1
+        if accepted:
+            _check_stop(conn, project, now)
+    return {"accepted": accepted, "duplicates": duplicates, "rejected": rejected}
+
+
+def labeled_rows(conn: sqlite3.Connection, project_id: int) -> list[sqlite3.Row]:
+    """(row, label) of every labeled pool item, in labeling order."""
+    return conn.execute(
+        "SELECT i.idx, i.row, b.label FROM labels b JOIN items i ON i.idx = b.item_idx "
+        "WHERE b.project_id = ? ORDER BY b.id",
+        (project_id,),
+    ).fetchall()
+
+
+EXPORT_FIELDS = ("item_id", "label", "annotator", "labeled_at", "model_version", "score", "strategy", "batch_id")
+
+
+def iter_export(conn: sqlite3.Connection, project_id: int) -> Iterator[dict[str, Any]]:
+    """Every label with its provenance, oldest first."""
+    rows = conn.execute(
+        "SELECT i.ext_id, b.label, b.annotator, b.created_at, b.model_version, b.score, b.strategy, "
+        "b.batch_id FROM labels b JOIN items i ON i.idx = b.item_idx WHERE b.project_id = ? ORDER BY b.id",
+        (project_id,),
+    )
+    for row in rows:
+        yield dict(zip(EXPORT_FIELDS, tuple(row)))

@@ -1,0 +1,100 @@
+"""Schema, versioned with ``PRAGMA user_version``; each migration runs once, in order."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+import sqlite_utils
+
+__all__ = ["migrate", "SCHEMA_VERSION"]
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db["projects"].create(
+        {
+            "id": int, "name": str, "labels": str, "input": str, "model": str, "strategy": str,
+            "batch_size": int, "budget": int, "target": str, "retrain_every": int,
+            "lease_seconds": int, "seed": int, "cold_start": str, "stabilize": str,
+            "n_features": int, "state": str, "stop_reason": str,
+            "created_at": float, "updated_at": float, "stopped_at": float,
+        },
+        pk="id",
+        not_null={"name", "labels", "input", "model", "strategy", "state"},
+    )
+    db["items"].create(
+        {
+            "idx": int, "project_id": int, "ext_id": str, "split": str, "row": int,
+            "text": str, "meta": str, "gold": str, "order_key": float,
+        },
+        pk="idx",
+        foreign_keys=[("project_id", "projects", "id")],
+        not_null={"project_id", "ext_id", "split", "order_key"},
+    )
+    db["items"].create_index(["project_id", "ext_id"], unique=True)
+    db["items"].create_index(["project_id", "split", "order_key"])
+    db["labels"].create(
+        {
+            "id": int, "project_id": int, "item_idx": int, "label": str, "annotator": str,
+            "created_at": float, "model_version": int, "score": float, "strategy": str,
+            "batch_id": int, "submission_id": str,
+        },
+        pk="id",
+        foreign_keys=[("project_id", "projects", "id"), ("item_idx", "items", "idx")],
+        not_null={"project_id", "item_idx", "label", "annotator", "created_at"},
+    )
+    db["labels"].create_index(["item_idx"], unique=True)
+    db["labels"].create_index(["project_id", "id"])
+    db["leases"].create(
+        {
+            "item_idx": int, "project_id": int, "annotator": str, "expires_at": float,
+            "batch_id": int, "score": float, "model_version": int, "strategy": str,
+        },
+        pk="item_idx",
+        foreign_keys=[("item_idx", "items", "idx")],
+        not_null={"project_id", "annotator", "expires_at"},
+    )
+    db["leases"].create_index(["project_id", "annotator"])
+    db["batches"].create(
+        {
+            "id": int, "project_id": int, "annotator": str, "created_at": float,
+            "model_version": int, "strategy": str, "items": str,
+        },
+        pk="id",
+        foreign_keys=[("project_id", "projects", "id")],
+    )
+    db["rankings"].create(
+        {"project_id": int, "model_version": int, "strategy": str, "created_at": float, "size": int},
+        pk="project_id",
+        foreign_keys=[("project_id", "projects", "id")],
+    )
+    db["queue"].create(
+        {"project_id": int, "rank": int, "item_idx": int, "score": float},
+        pk=("project_id", "rank"),
+    )
+    db["model_versions"].create(
+        {
+            "project_id": int, "version": int, "created_at": float, "n_labels": int,
+            "metrics": str, "agreement": float, "train_seconds": float, "score_seconds": float,
+            "artifact": str,
+        },
+        pk=("project_id", "version"),
+        foreign_keys=[("project_id", "projects", "id")],
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the database up to :data:`SCHEMA_VERSION`; call inside a write transaction."""
+    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    if current > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"database schema {current} is newer than this alloop ({SCHEMA_VERSION}); upgrade alloop"
+        )
+    db = sqlite_utils.Database(conn)
+    for version in range(current, SCHEMA_VERSION):
+        MIGRATIONS[version](db)
+        conn.execute(f"PRAGMA user_version={version + 1}")

@@ -1,0 +1,11 @@
+"""Query strategies: pure, vectorized functions over model outputs, plus a registry.
+
+A strategy never calls a model, reads a file or touches global state. It sees arrays
+(probabilities, embeddings, sampled probabilities, costs) and an injected random
+generator, and returns the chosen pool indices with their scores.
+"""
+
+from strategies.base import StrategyInputs, select_top_k
+from strategies.registry import Strategy, get, names, rank, register
+
+__all__ = ["Strategy", "StrategyInputs", "get", "names", "rank", "register", "select_top_k"]

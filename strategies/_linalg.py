@@ -1,0 +1,185 @@
+"""Shared numerics: validated float32 views, chunked squared distances via BLAS.
+
+Every distance here uses the expansion ``||a - b||^2 = ||a||^2 - 2 a.b + ||b||^2`` so
+the heavy part is one matrix product (BLAS), computed in float32 and in row chunks
+so temporaries stay near :data:`CHUNK_BYTES` whatever the pool size. Squared
+distances are clipped at 0 (the expansion can go slightly negative by rounding).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+CHUNK_BYTES = 32 * 1024 * 1024
+"""Target size of one chunk of temporaries (bytes)."""
+
+
+def chunk_rows(n_cols: int, itemsize: int = 4) -> int:
+    """Rows per chunk so that a ``(rows, n_cols)`` temporary is about CHUNK_BYTES."""
+    return max(256, CHUNK_BYTES // max(1, n_cols * itemsize))
+
+
+def spans(n: int, rows: int) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` pairs covering ``range(n)`` in steps of ``rows``."""
+    for start in range(0, n, rows):
+        yield start, min(n, start + rows)
+
+
+def as_f32(x: np.ndarray, name: str, ndim: int = 2) -> np.ndarray:
+    """``x`` as a C-contiguous float32 array (no copy when it already is one).
+
+    Raises
+    ------
+    ValueError
+        If ``x`` does not have ``ndim`` dimensions or holds non-finite values.
+    """
+    arr = np.asarray(x)
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {arr.shape}")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def probs_2d(probs: np.ndarray | None) -> np.ndarray:
+    """Validated ``(n, C)`` probability matrix (any float dtype kept)."""
+    if probs is None:
+        raise ValueError("this strategy needs probs")
+    arr = np.asarray(probs)
+    if arr.ndim != 2 or arr.shape[1] < 1:
+        raise ValueError(f"probs must have shape (n, C) with C >= 1, got {arr.shape}")
+    return arr
+
+
+def samples_3d(samples: np.ndarray | None) -> np.ndarray:
+    """Validated ``(S, n, C)`` sampled probabilities."""
+    if samples is None:
+        raise ValueError("this strategy needs samples (S, n, C)")
+    arr = np.asarray(samples)
+    if arr.ndim != 3 or arr.shape[0] < 1 or arr.shape[2] < 1:
+        raise ValueError(f"samples must have shape (S, n, C) with S, C >= 1, got {arr.shape}")
+    return arr
+
+
+def embeddings_2d(inputs_n: int, embeddings: np.ndarray | None) -> np.ndarray:
+    """Validated float32 ``(n, d)`` embeddings aligned on the pool."""
+    if embeddings is None:
+        raise ValueError("this strategy needs embeddings")
+    x = as_f32(embeddings, "embeddings")
+    if x.shape[0] != inputs_n:
+        raise ValueError(f"embeddings has {x.shape[0]} rows, the pool has {inputs_n}")
+    return x
+
+
+def labeled_2d(labeled: np.ndarray | None, d: int) -> np.ndarray:
+    """Validated float32 ``(m, d)`` labeled embeddings; ``None`` gives ``(0, d)``."""
+    if labeled is None:
+        return np.empty((0, d), dtype=np.float32)
+    y = np.asarray(labeled)
+    if y.size == 0:
+        return np.empty((0, d), dtype=np.float32)
+    y = as_f32(y, "labeled_embeddings")
+    if y.shape[1] != d:
+        raise ValueError(f"labeled_embeddings has {y.shape[1]} columns, embeddings have {d}")
+    return y
+
+
+def sq_norms(x: np.ndarray) -> np.ndarray:
+    """Row squared norms of float32 ``(n, d)`` ``x``: ``(n,)`` float32, chunked."""
+    out = np.empty(x.shape[0], dtype=np.float32)
+    for a, b in spans(x.shape[0], chunk_rows(x.shape[1])):
+        np.einsum("ij,ij->i", x[a:b], x[a:b], out=out[a:b])
+    return out
+
+
+def sq_dist_to(x: np.ndarray, xx: np.ndarray, c: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Squared distances from every row of ``x`` to one point ``c``, written to ``out``.
+
+    Parameters
+    ----------
+    x : (n, d) float32
+    xx : (n,) float32, row squared norms of ``x``
+    c : (d,) float32
+    out : (n,) float32, overwritten
+
+    Returns
+    -------
+    out : (n,) float32, ``max(0, xx - 2 x.c + ||c||^2)``
+    """
+    np.dot(x, c, out=out)
+    out *= -2.0
+    out += xx
+    out += np.float32(c @ c)
+    np.maximum(out, 0.0, out=out)
+    return out
+
+
+def min_sq_dist(
+    x: np.ndarray, y: np.ndarray, xx: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest row of ``y`` for every row of ``x``, chunked over both.
+
+    Parameters
+    ----------
+    x : (n, d) float32
+    y : (m, d) float32, m >= 1
+    xx : (n,) float32, optional precomputed row squared norms of ``x``
+
+    Returns
+    -------
+    d2 : (n,) float32, squared distance to the nearest row of ``y``
+    arg : (n,) int64, index of that row
+    """
+    xx = sq_norms(x) if xx is None else xx
+    yy = sq_norms(y)
+    d2 = np.full(x.shape[0], np.inf, dtype=np.float32)
+    arg = np.zeros(x.shape[0], dtype=np.int64)
+    y_rows = min(y.shape[0], 4096)
+    x_rows = chunk_rows(y_rows)
+    for ya, yb in spans(y.shape[0], y_rows):
+        yt = y[ya:yb].T
+        for xa, xb in spans(x.shape[0], x_rows):
+            block = x[xa:xb] @ yt
+            block *= -2.0
+            block += yy[None, ya:yb]
+            best = np.argmin(block, axis=1)
+            val = block[np.arange(block.shape[0]), best] + xx[xa:xb]
+            better = val < d2[xa:xb]
+            d2[xa:xb] = np.where(better, val, d2[xa:xb])
+            arg[xa:xb] = np.where(better, best + ya, arg[xa:xb])
+    np.maximum(d2, 0.0, out=d2)
+    return d2, arg
+
+
+def sq_dist_block(x: np.ndarray, xx: np.ndarray, y: np.ndarray, yy: np.ndarray) -> np.ndarray:
+    """Full squared-distance block ``(len(x), len(y))`` float32, clipped at 0 (small inputs)."""
+    block = x @ y.T
+    block *= -2.0
+    block += xx[:, None]
+    block += yy[None, :]
+    np.maximum(block, 0.0, out=block)
+    return block
+
+
+def check_k(k: int) -> int:
+    """``k`` as an int, or ValueError when it is negative or not an integer."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise ValueError(f"k must be an integer, got {k!r}")
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    return int(k)
+
+
+def rand_argmax(values: np.ndarray, rng: np.random.Generator) -> int:
+    """Index of the largest value; exact ties broken by ``rng``. NaN never wins."""
+    keys = np.where(np.isnan(values), -np.inf, values)
+    best = keys.max()
+    tied = np.flatnonzero(keys == best)
+    if tied.size == 1:
+        return int(tied[0])
+    return int(tied[rng.integers(tied.size)])
+
+
+def empty_selection() -> tuple[np.ndarray, np.ndarray]:
+    """The ``(indices, scores)`` pair of an empty batch."""
+    return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)

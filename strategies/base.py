@@ -1,0 +1,98 @@
+"""What every strategy shares: the inputs bundle and the top-k selector."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["StrategyInputs", "select_top_k"]
+
+
+@dataclass(frozen=True)
+class StrategyInputs:
+    """The model outputs a strategy may read, all aligned on the candidate pool.
+
+    Attributes
+    ----------
+    probs : (n, C) float array
+        Class probabilities of the current model for each candidate.
+    embeddings : (n, d) float array or None
+        Candidate embeddings (features, or the model's embedding where it has one).
+    labeled_embeddings : (m, d) float array or None
+        Embeddings of the already labeled items (core-set and friends start from them).
+    samples : (S, n, C) float array or None
+        Sampled probabilities (MC dropout passes or ensemble members).
+    costs : (n,) float array or None
+        Labeling cost of each candidate (cost-aware selection).
+    """
+
+    probs: np.ndarray | None = None
+    embeddings: np.ndarray | None = None
+    labeled_embeddings: np.ndarray | None = None
+    samples: np.ndarray | None = None
+    costs: np.ndarray | None = None
+
+    @property
+    def n(self) -> int:
+        """Number of candidates."""
+        for array in (self.probs, self.embeddings, self.costs):
+            if array is not None:
+                return int(array.shape[0])
+        if self.samples is not None:
+            return int(self.samples.shape[1])
+        raise ValueError("StrategyInputs holds no arrays")
+
+
+def select_top_k(
+    scores: np.ndarray,
+    k: int,
+    *,
+    rng: np.random.Generator,
+    exclude: np.ndarray | None = None,
+) -> np.ndarray:
+    """Indices of the k highest scores, best first, ties broken at random by ``rng``.
+
+    Uses ``argpartition`` (O(n)) and sorts only the k chosen. NaN scores rank last.
+
+    Parameters
+    ----------
+    scores : (n,) float array
+        Higher means more informative.
+    k : int
+        How many to choose; more than the candidates left returns them all.
+    rng : numpy Generator
+        Breaks ties (a random secondary key), so a seed makes the choice repeatable.
+    exclude : (n,) bool array or int indices, optional
+        Candidates that must not be chosen.
+
+    Returns
+    -------
+    (min(k, n_left),) int64 array of indices into ``scores``.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 1:
+        raise ValueError(f"scores must be 1-D, got shape {scores.shape}")
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    keys = np.where(np.isnan(scores), -np.inf, scores)
+    if exclude is not None:
+        keys = keys.copy()
+        keys[exclude] = np.nan
+    candidates = np.flatnonzero(~np.isnan(keys))
+    k = min(k, candidates.size)
+    if k == 0:
+        return np.empty(0, dtype=np.int64)
+    keys = keys[candidates]
+    # Threshold by partition, then break ties among the boundary values with rng.
+    if k < candidates.size:
+        kth = np.partition(keys, candidates.size - k)[candidates.size - k]
+        above = np.flatnonzero(keys > kth)
+        tied = np.flatnonzero(keys == kth)
+        take = rng.choice(tied, size=k - above.size, replace=False) if tied.size else tied
+        chosen = np.concatenate([above, np.sort(take)])
+    else:
+        chosen = np.arange(candidates.size)
+    tiebreak = rng.random(chosen.size)
+    order = np.lexsort((tiebreak, -keys[chosen]))
+    return candidates[chosen[order]].astype(np.int64)

@@ -1,0 +1,155 @@
+"""One registry for built-in and plugin strategies.
+
+Two kinds live here. A *pointwise* strategy scores each candidate on its own,
+``score(inputs, *, rng, **params) -> (n,)`` (higher is more informative), and the
+shared :func:`strategies.base.select_top_k` picks the batch. A *batch* strategy
+chooses the whole batch itself, ``select(inputs, k, *, rng, **params) -> (indices,
+scores)``, for diversity-aware selection. The registry records the kind and what
+inputs each needs, so the loop never special-cases one strategy.
+
+Plugins register through the ``alloop.strategies`` entry-point group: each entry
+point names a callable that receives :func:`register` and registers its strategies.
+They are loaded lazily, the first time a name is looked up and not found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import import_module
+from importlib.metadata import entry_points
+from typing import Any, Literal
+
+import numpy as np
+
+from strategies.base import StrategyInputs, select_top_k
+
+__all__ = ["Strategy", "UnknownStrategy", "get", "names", "rank", "register"]
+
+Kind = Literal["pointwise", "batch"]
+INPUTS = frozenset({"probs", "embeddings", "labeled_embeddings", "samples", "costs"})
+_BUILTIN_MODULES = ("strategies.random", "strategies.uncertainty")
+
+
+class UnknownStrategy(KeyError):
+    """A strategy name nobody registered; the message lists the known ones."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A registered strategy: its callable, kind, and the inputs it reads."""
+
+    name: str
+    kind: Kind
+    fn: Callable[..., Any]
+    needs: frozenset[str] = frozenset({"probs"})
+    summary: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, Strategy] = {}
+_loaded = {"builtins": False, "plugins": False}
+
+
+def register(
+    name: str,
+    *,
+    kind: Kind = "pointwise",
+    needs: frozenset[str] | set[str] = frozenset({"probs"}),
+    params: dict[str, Any] | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator that registers ``fn`` under ``name``.
+
+    ``params`` maps each accepted keyword parameter to its default, so configuration
+    can be validated before a campaign starts.
+    """
+    unknown = set(needs) - INPUTS
+    if unknown:
+        raise ValueError(f"unknown strategy inputs {sorted(unknown)}; known: {sorted(INPUTS)}")
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        doc = (fn.__doc__ or "").strip().splitlines()
+        _REGISTRY[name] = Strategy(
+            name=name,
+            kind=kind,
+            fn=fn,
+            needs=frozenset(needs),
+            summary=doc[0] if doc else "",
+            params=dict(params or {}),
+        )
+        return fn
+
+    return decorate
+
+
+def _load_builtins() -> None:
+    if not _loaded["builtins"]:
+        _loaded["builtins"] = True
+        for module in _BUILTIN_MODULES:
+            import_module(module)
+
+
+def _load_plugins() -> None:
+    if not _loaded["plugins"]:
+        _loaded["plugins"] = True
+        for entry in entry_points(group="alloop.strategies"):
+            entry.load()(register)
+
+
+def names() -> list[str]:
+    """Every registered strategy name, sorted (built-ins and installed plugins)."""
+    _load_builtins()
+    _load_plugins()
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> Strategy:
+    """The strategy registered as ``name``; :class:`UnknownStrategy` lists the known ones."""
+    _load_builtins()
+    if name not in _REGISTRY:
+        _load_plugins()
+    if name not in _REGISTRY:
+        raise UnknownStrategy(f"unknown strategy {name!r}; known: {', '.join(names())}")
+    return _REGISTRY[name]
+
+
+def check_params(strategy: Strategy, params: dict[str, Any]) -> None:
+    """Raise ValueError naming any parameter the strategy does not accept."""
+    unknown = set(params) - set(strategy.params)
+    if unknown:
+        accepted = ", ".join(sorted(strategy.params)) or "none"
+        raise ValueError(
+            f"strategy {strategy.name!r} does not accept {sorted(unknown)}; accepted: {accepted}"
+        )
+
+
+def rank(
+    name: str,
+    inputs: StrategyInputs,
+    k: int,
+    *,
+    rng: np.random.Generator,
+    params: dict[str, Any] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Choose up to ``k`` candidates with strategy ``name``, best first.
+
+    Returns
+    -------
+    indices : (m,) int64 array, m = min(k, n), no repeats
+    scores : (m,) float64 array, the strategy's score of each chosen candidate
+    """
+    strategy = get(name)
+    params = dict(params or {})
+    check_params(strategy, params)
+    missing = [need for need in sorted(strategy.needs) if getattr(inputs, need) is None]
+    if missing:
+        raise ValueError(f"strategy {name!r} needs {missing}, which the model did not provide")
+    if strategy.kind == "pointwise":
+        scores = np.asarray(strategy.fn(inputs, rng=rng, **params), dtype=np.float64)
+        chosen = select_top_k(scores, k, rng=rng)
+        return chosen, scores[chosen]
+    indices, scores = strategy.fn(inputs, k, rng=rng, **params)
+    return np.asarray(indices, dtype=np.int64), np.asarray(scores, dtype=np.float64)
