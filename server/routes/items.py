@@ -41,14 +41,12 @@ async def _read_upload(request: Request) -> tuple[bytes, str, str | None]:
     """The body, its format, and the split a multipart form names."""
     content_type = request.headers.get("content-type", "application/json")
     if content_type.startswith("multipart/form-data"):
-        form = await request.form()
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise Invalid("multipart upload needs a 'file' field")
-        split = form.get("split")
-        return await upload.read(), format_for(upload.content_type or "", upload.filename), (
-            split if isinstance(split, str) else None
-        )
+        async with request.form() as form:
+            upload, split = form.get("file"), form.get("split")
+            if upload is None or isinstance(upload, str):
+                raise Invalid("multipart upload needs a 'file' field")
+            fmt = format_for(upload.content_type or "", upload.filename)
+            return await upload.read(), fmt, split if isinstance(split, str) else None
     return await request.body(), format_for(content_type), None
 
 

@@ -49,8 +49,7 @@ def _check(project: Project, split: str, items: Sequence[ItemIn]) -> int | None:
             raise Invalid(f"items.{n}: this project takes text input; 'text' is required")
     if project.input != "vector":
         return None
-    lengths = {len(item.features or ()) for item in items}
-    expected = project.n_features or min(lengths)
+    expected = project.n_features or len(items[0].features or ())
     if expected == 0:
         raise Invalid("items: features must not be empty")
     bad = next((n for n, item in enumerate(items) if len(item.features or ()) != expected), None)

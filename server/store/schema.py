@@ -48,7 +48,7 @@ def _v1(db: sqlite_utils.Database) -> None:
     db["leases"].create(
         {
             "item_idx": int, "project_id": int, "annotator": str, "expires_at": float,
-            "batch_id": int, "score": float, "model_version": int, "strategy": str,
+            "batch_id": int, "position": int, "score": float, "model_version": int, "strategy": str,
         },
         pk="item_idx",
         foreign_keys=[("item_idx", "items", "idx")],

@@ -19,7 +19,7 @@ def _held(conn: sqlite3.Connection, project_id: int, annotator: str, now: float,
         "SELECT l.item_idx, l.score, l.model_version, l.strategy, l.batch_id FROM leases l "
         "WHERE l.project_id = ? AND l.annotator = ? AND l.expires_at > ? "
         "AND NOT EXISTS (SELECT 1 FROM labels b WHERE b.item_idx = l.item_idx) "
-        "ORDER BY l.batch_id, l.score DESC LIMIT ?",
+        "ORDER BY l.batch_id, l.position LIMIT ?",
         (project_id, annotator, now, n),
     ).fetchall()
 
@@ -89,8 +89,11 @@ def claim_next(store: Store, project_id: int, annotator: str, n: int, now: float
             ).lastrowid
             conn.executemany(
                 "INSERT OR REPLACE INTO leases (item_idx, project_id, annotator, expires_at, batch_id, "
-                "score, model_version, strategy) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(idx, project_id, annotator, expires, batch_id, score, version, strategy) for idx, score in fresh],
+                "position, score, model_version, strategy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (idx, project_id, annotator, expires, batch_id, pos, score, version, strategy)
+                    for pos, (idx, score) in enumerate(fresh)
+                ],
             )
         chosen = [(r[0], r[1], r[2]) for r in held] + [(idx, score, version) for idx, score in fresh]
         return {

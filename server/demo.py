@@ -1,0 +1,40 @@
+"""The demo campaign: scikit-learn's bundled digits (no download), pool plus a 400-item eval split."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.datasets import load_digits
+
+from server import campaign
+from server.schemas import ItemIn, ProjectCreate
+from server.settings import Settings
+from server.store import Store
+from server.store.items import import_items
+from server.store.projects import list_projects
+
+__all__ = ["DEMO_NAME", "ensure_demo"]
+
+DEMO_NAME = "digits-demo"
+
+
+def ensure_demo(store: Store, settings: Settings, *, eval_size: int = 400, seed: int = 0) -> int:
+    """Create the demo campaign unless it exists; returns its project id."""
+    with store.read() as conn:
+        existing = [p.id for p in list_projects(conn) if p.name == DEMO_NAME]
+    if existing:
+        return existing[0]
+    X, y = load_digits(return_X_y=True)
+    order = np.random.default_rng(seed).permutation(len(y))
+    body = ProjectCreate(
+        name=DEMO_NAME, labels=[str(d) for d in range(10)], batch_size=10, budget=300,
+        retrain_every=20, target={"metric": "accuracy", "value": 0.94}, seed=seed,
+    )
+    project = campaign.create_project(store, settings, body)
+    evals, pool = order[:eval_size], order[eval_size:]
+    import_items(store, project.id, "eval", [
+        ItemIn(id=f"digit-{i}", features=X[i].tolist(), label=str(y[i])) for i in evals
+    ])
+    import_items(store, project.id, "pool", [
+        ItemIn(id=f"digit-{i}", features=X[i].tolist(), meta={"image": "8x8 digit"}) for i in pool
+    ])
+    return project.id
