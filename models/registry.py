@@ -65,5 +65,11 @@ def build_model(spec: dict[str, Any], n_classes: int, seed: int) -> Model:
 
 
 def check_model(spec: dict[str, Any], n_classes: int) -> None:
-    """Raise :class:`UnknownModel` unless ``spec`` builds."""
-    build_model(spec, n_classes, seed=0)
+    """Raise :class:`UnknownModel` unless ``spec`` builds with valid parameter values."""
+    model = build_model(spec, n_classes, seed=0)
+    validate = getattr(getattr(model, "template", None), "_validate_params", None)
+    if validate is not None:  # scikit-learn checks values (C > 0, ...) only at fit time otherwise
+        try:
+            validate()
+        except (ValueError, TypeError) as exc:
+            raise UnknownModel(f"bad parameters for {spec.get('name')!r}: {exc}") from None

@@ -40,6 +40,8 @@ def test_list_and_get(client):
         ({"strategy": {"name": "margin", "params": {"x": 1}}}, "does not accept"),
         ({"model": {"name": "os.system"}}, "unknown model"),
         ({"model": {"name": "logistic_regression", "params": {"bogus": 1}}}, "bad parameters"),
+        ({"model": {"name": "logistic_regression", "params": {"C": -1.0}}}, "'C' parameter"),
+        ({"model": {"name": "sklearn.linear_model.LinearRegression"}}, "not a scikit-learn classifier"),
         ({"batch_size": 0}, "batch_size"),
         ({"budget": "ten"}, "budget"),
         ({"target": {"metric": "accuracy", "value": 2}}, "target.value"),

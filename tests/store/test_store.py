@@ -1,0 +1,96 @@
+"""The store's transactions: leases, expiry, rollback, feature files, migrations."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from server import campaign
+from server.schemas import ItemIn, LabelIn, ProjectCreate
+from server.store import Store
+from server.store.features import FeatureFile
+from server.store.items import counts, import_items
+from server.store.labels import submit_labels
+from server.store.schema import SCHEMA_VERSION
+from server.store.serving import claim_next
+
+
+@pytest.fixture
+def pid(store, settings):
+    project = campaign.create_project(
+        store, settings, ProjectCreate(name="s", labels=["a", "b"], budget=None, lease_seconds=60)
+    )
+    import_items(store, project.id, "pool", [ItemIn(id=i, features=[float(i), 1.0]) for i in range(200)])
+    return project.id
+
+
+def test_concurrent_claims_never_share_an_item(store, pid):
+    taken: dict[str, list[str]] = {}
+    lock = threading.Lock()
+
+    def worker(name: str) -> None:
+        for _ in range(10):
+            for item in claim_next(store, pid, name, 3, time.time())["items"]:
+                with lock:
+                    taken.setdefault(item["id"], []).append(name)
+            # label what we hold so the next poll gets new items
+            held = claim_next(store, pid, name, 3, time.time())["items"]
+            submit_labels(store, pid, [LabelIn(item_id=i["id"], label="a", annotator=name) for i in held], time.time())
+
+    threads = [threading.Thread(target=worker, args=(f"w{k}",)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(len(set(names)) == 1 for names in taken.values())
+    with store.read() as conn:
+        assert counts(conn, pid, time.time())["labeled"] == len(taken)
+
+
+def test_an_expired_lease_returns_the_item_to_the_queue(store, pid):
+    now = time.time()
+    first = claim_next(store, pid, "a", 200, now)["items"]
+    assert len(first) == 200
+    assert claim_next(store, pid, "b", 5, now + 30)["items"] == []
+    later = claim_next(store, pid, "b", 5, now + 61)["items"]
+    assert len(later) == 5 and {i["id"] for i in later} <= {i["id"] for i in first}
+    with store.read() as conn:
+        assert counts(conn, pid, now + 61)["leased"] == 5
+
+
+def test_a_late_label_from_an_expired_lease_is_still_accepted_once(store, pid):
+    now = time.time()
+    item = claim_next(store, pid, "a", 1, now)["items"][0]
+    claim_next(store, pid, "b", 200, now + 61)  # b gets the item after a's lease lapsed
+    answers = [submit_labels(store, pid, [LabelIn(item_id=item["id"], label="a", annotator=who)], now + 62)
+               for who in ("a", "b")]
+    assert [a["accepted"] for a in answers] == [1, 0] and answers[1]["duplicates"] == 1
+
+
+def test_a_failed_write_rolls_back_everything(store, pid):
+    with pytest.raises(RuntimeError), store.write() as conn:
+        conn.execute("UPDATE projects SET name = 'changed' WHERE id = ?", (pid,))
+        raise RuntimeError("boom")
+    with store.read() as conn:
+        assert conn.execute("SELECT name FROM projects WHERE id = ?", (pid,)).fetchone()[0] == "s"
+
+
+def test_feature_file_drops_a_torn_row(tmp_path):
+    features = FeatureFile(tmp_path / "f.f32", 3)
+    assert features.append(np.ones((2, 3))) == 0
+    with open(features.path, "ab") as handle:
+        handle.write(b"\x00\x01")  # a crash mid-row
+    assert features.rows() == 2
+    assert features.append(np.full((1, 3), 7.0)) == 2
+    np.testing.assert_array_equal(features.matrix()[2], [7.0, 7.0, 7.0])
+
+
+def test_migrations_run_once_and_reopen_cleanly(settings):
+    Store(settings.data_dir).close()
+    again = Store(settings.data_dir)
+    assert again.conn().execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert again.conn().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    again.close()
