@@ -29,6 +29,8 @@ class SklearnModel:
     a softmax of ``decision_function`` before that.
     """
 
+    input_kind = "vector"
+
     def __init__(self, estimator: BaseEstimator, n_classes: int) -> None:
         self.template = estimator
         self.n_classes = n_classes
