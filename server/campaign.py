@@ -7,9 +7,10 @@ import time
 from typing import Any
 
 import strategies
-from models import UnknownModel, check_model
+from models import MissingDependency, UnknownModel, check_model
 from server.errors import Invalid
 from server.loop import Controller
+from server.loop.embedding import DEFAULT_ENCODER, embedding_progress, load_encoder
 from server.loop.stopping import stop_reason
 from server.schemas import ProjectCreate, ProjectPatch, StrategySpec
 from server.settings import Settings
@@ -28,19 +29,29 @@ def _check_strategy(spec: StrategySpec) -> None:
         raise Invalid(f"strategy: {exc}") from None
 
 
+def _check_encoder(body: ProjectCreate) -> dict[str, Any] | None:
+    """The text encoder spec, loaded once here so a missing model is a 422 now, not a failed job later."""
+    if body.input == "vector":
+        if body.encoder is not None:
+            raise Invalid("encoder: only text projects (input 'text') take an encoder")
+        return None
+    spec = body.encoder.model_dump() if body.encoder else dict(DEFAULT_ENCODER)
+    try:
+        load_encoder(spec)
+    except (MissingDependency, ValueError, TypeError, OSError) as exc:
+        raise Invalid(f"encoder: {exc}") from None
+    return spec
+
+
 def create_project(store: Store, settings: Settings, body: ProjectCreate) -> Project:
     """Validate the configuration against the registries and store a running project."""
-    if body.input == "text":
-        raise Invalid(
-            "input 'text' needs a text encoder, which this server does not have yet; "
-            "send vectors (input 'vector') with 'features'"
-        )
     _check_strategy(body.strategy)
     try:
         check_model(body.model.model_dump(), len(body.labels))
     except UnknownModel as exc:
         raise Invalid(f"model: {exc}") from None
-    fields = body.model_dump(exclude={"stabilize", "cold_start"})
+    fields = body.model_dump(exclude={"stabilize", "cold_start", "encoder"})
+    fields["encoder"] = _check_encoder(body)
     fields["cold_start"] = body.cold_start or settings.cold_start
     if "stabilize" in body.model_fields_set:
         fields["stabilize"] = body.stabilize.model_dump() if body.stabilize else None
@@ -66,9 +77,11 @@ def _status(conn: Any, project: Project, controller: Controller) -> dict[str, An
         "budget_left": None if project.budget is None else max(0, project.budget - c["labeled"]),
         "model_version": latest["version"] if latest else None,
         "metrics": json.loads(latest["metrics"]) if latest else None,
-        "training": project.id in controller.training,
+        "training": controller.busy.get(project.id) == "train",
+        "activity": controller.busy.get(project.id),
         "last_error": controller.errors.get(project.id),
         "ranking": dict(ranking) if ranking else None,
+        **(embedding_progress(conn, project.id) if project.input == "text" else {}),
         "created_at": project.created_at,
         "stopped_at": project.stopped_at,
     }

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 __all__ = [
-    "ModelSpec", "StrategySpec", "TargetSpec", "StabilizeSpec", "ProjectCreate", "ProjectPatch",
+    "EncoderSpec", "ModelSpec", "StrategySpec", "TargetSpec", "StabilizeSpec", "ProjectCreate", "ProjectPatch",
     "ItemIn", "ItemsImport", "NextRequest", "LabelIn", "LabelsRequest",
 ]
 
@@ -52,6 +52,14 @@ class StabilizeSpec(Strict):
     rounds: int = Field(3, ge=1, le=100)
 
 
+class EncoderSpec(Strict):
+    """How text becomes vectors: a named encoder, or a local model directory in ``path``."""
+
+    name: str = "all-MiniLM-L6-v2"
+    path: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
 class ProjectCreate(Strict):
     """A new labeling campaign. ``stabilize`` omitted: the server default; ``null``: never."""
 
@@ -68,6 +76,7 @@ class ProjectCreate(Strict):
     seed: int = 0
     cold_start: Literal["kmeans++", "random"] | None = None
     stabilize: StabilizeSpec | None = None
+    encoder: EncoderSpec | None = Field(None, description="Text projects only; default all-MiniLM-L6-v2.")
 
     @field_validator("labels")
     @classmethod

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
         description="Default cold-start rule before the first model: 'kmeans++' (diverse seeds over the "
         "features) or 'random'.",
     )
+    embed_batch_rows: int = Field(
+        1024, description="Text items embedded per background batch (progress advances per batch)."
+    )
     worker_poll_seconds: float = Field(0.2, description="How often the loop controller looks for work.")
     synchronous: str = Field("FULL", description="SQLite synchronous pragma (FULL: no acknowledged write lost).")
 

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 
+from server.loop.embedding import embed_round, embedding_progress
 from server.loop.training import cold_start_round, take_snapshot, train_round
 from server.settings import Settings
 from server.store.db import Store
@@ -30,7 +31,7 @@ class Controller:
         self.store = store
         self.settings = settings
         self.errors: dict[int, str] = {}
-        self.training: set[int] = set()
+        self.busy: dict[int, str] = {}  # project id -> 'embed' | 'train' | 'cold_start', while it runs
         self._failed_at: dict[int, int] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -62,7 +63,10 @@ class Controller:
                 log.exception("loop controller pass failed")
 
     def _due(self, project: Project) -> str | None:
-        """'train', 'cold_start' or None for one project."""
+        """'embed', 'train', 'cold_start' or None for one project."""
+        with self.store.read() as conn:
+            if project.input == "text" and embedding_progress(conn, project.id)["to_embed"]:
+                return None if self._failed_at.get(project.id) == -1 else "embed"
         if project.n_features is None:
             return None
         with self.store.read() as conn:
@@ -94,11 +98,33 @@ class Controller:
                 ran += 1
         return ran
 
+    def _embed(self, project_id: int) -> bool:
+        self.busy[project_id] = "embed"
+        try:
+            done = embed_round(self.store, project_id, self.settings.embed_batch_rows)
+            self.errors.pop(project_id, None)
+            self._wake.set()  # more may be waiting: come straight back
+            return done > 0
+        except Exception as exc:
+            log.exception("project %s: embedding failed", project_id)
+            self.errors[project_id] = f"embed failed: {type(exc).__name__}: {exc}"
+            self._failed_at[project_id] = -1  # until new items arrive (see retry)
+            return False
+        finally:
+            self.busy.pop(project_id, None)
+
+    def retry(self, project_id: int) -> None:
+        """Forget a failure so the next pass tries again (new items or labels arrived)."""
+        self._failed_at.pop(project_id, None)
+        self.wake()
+
     def _run_round(self, project_id: int, due: str) -> bool:
+        if due == "embed":
+            return self._embed(project_id)
         snap = take_snapshot(self.store, project_id)
         if snap is None:
             return False
-        self.training.add(project_id)
+        self.busy[project_id] = due
         try:
             if due == "train":
                 version = train_round(self.store, self.settings, snap)
@@ -114,4 +140,4 @@ class Controller:
             self._failed_at[project_id] = int(snap.labeled_rows.size)
             return False
         finally:
-            self.training.discard(project_id)
+            self.busy.pop(project_id, None)

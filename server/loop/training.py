@@ -41,6 +41,7 @@ class Snapshot:
     pool_rows: np.ndarray
     eval_rows: np.ndarray
     eval_y: np.ndarray
+    texts: dict[int, str] | None = None  # by feature row, for models that read text
 
 
 def take_snapshot(store: Store, project_id: int) -> Snapshot | None:
@@ -53,13 +54,15 @@ def take_snapshot(store: Store, project_id: int) -> Snapshot | None:
         position = {label: i for i, label in enumerate(project.labels)}
         labeled = labeled_rows(conn, project_id)
         pool = conn.execute(
-            "SELECT i.idx, i.row FROM items i WHERE i.project_id = ? AND i.split = 'pool' "
+            "SELECT i.idx, i.row FROM items i WHERE i.project_id = ? AND i.split = 'pool' AND i.row IS NOT NULL "
             "AND NOT EXISTS (SELECT 1 FROM labels b WHERE b.item_idx = i.idx) ORDER BY i.row",
             (project_id,),
         ).fetchall()
         ev = conn.execute(
-            "SELECT row, gold FROM items WHERE project_id = ? AND split = 'eval' ORDER BY row", (project_id,)
+            "SELECT row, gold FROM items WHERE project_id = ? AND split = 'eval' AND row IS NOT NULL ORDER BY row",
+            (project_id,),
         ).fetchall()
+        texts = _texts(conn, project) if _text_model(project) else None
     as_int = lambda values: np.asarray(values, dtype=np.int64)  # noqa: E731
     return Snapshot(
         project=project,
@@ -70,14 +73,32 @@ def take_snapshot(store: Store, project_id: int) -> Snapshot | None:
         pool_rows=as_int([r[1] for r in pool]),
         eval_rows=as_int([r[0] for r in ev]),
         eval_y=as_int([position[r[1]] for r in ev]),
+        texts=texts,
     )
 
 
-def score_pool(model: Any, X: np.ndarray, rows: np.ndarray, chunk: int) -> np.ndarray:
+def _text_model(project: Project) -> bool:
+    """Whether the project's model reads raw text rather than vectors."""
+    return build_model(project.model, len(project.labels), 0).input_kind == "text"
+
+
+def _texts(conn: Any, project: Project) -> dict[int, str]:
+    rows = conn.execute("SELECT row, text FROM items WHERE project_id = ? AND row IS NOT NULL", (project.id,))
+    return {r[0]: r[1] for r in rows}
+
+
+def model_inputs(snap: Snapshot, rows: np.ndarray) -> Any:
+    """What the model reads for these feature rows: vectors, or the items' texts."""
+    if snap.texts is not None:
+        return [snap.texts[int(r)] for r in rows]
+    return np.asarray(snap.X[rows])
+
+
+def score_pool(model: Any, snap: Snapshot, rows: np.ndarray, chunk: int) -> np.ndarray:
     """(len(rows), C) float32 probabilities, predicted ``chunk`` rows at a time."""
     probs = np.empty((rows.size, model.n_classes), dtype=np.float32)
     for start in range(0, rows.size, chunk):
-        probs[start : start + chunk] = model.predict_proba(X[rows[start : start + chunk]])
+        probs[start : start + chunk] = model.predict_proba(model_inputs(snap, rows[start : start + chunk]))
     return probs
 
 
@@ -115,10 +136,10 @@ def train_round(store: Store, settings: Settings, snap: Snapshot) -> int:
         previous = latest_version(conn, project.id)
     version = (previous["version"] + 1) if previous else 1
     model = build_model(project.model, len(project.labels), project.seed + version)
-    model.fit(np.asarray(snap.X[snap.labeled_rows]), snap.labeled_y)
+    model.fit(model_inputs(snap, snap.labeled_rows), snap.labeled_y)
     trained = time.perf_counter()
-    metrics = evaluate(snap.eval_y, score_pool(model, snap.X, snap.eval_rows, settings.score_chunk_rows), project.labels)
-    probs = score_pool(model, snap.X, snap.pool_rows, settings.score_chunk_rows)
+    metrics = evaluate(snap.eval_y, score_pool(model, snap, snap.eval_rows, settings.score_chunk_rows), project.labels)
+    probs = score_pool(model, snap, snap.pool_rows, settings.score_chunk_rows)
     pdir = store.project_dir(project.id)
     agreement = _agreement(pdir / "predictions.npz", snap.pool_idx, probs.argmax(axis=1))
     rng = np.random.default_rng([project.seed, version])

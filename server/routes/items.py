@@ -69,5 +69,5 @@ async def add_items(
     if not items:
         raise Invalid("no items in the upload")
     result = await run_in_threadpool(import_items, store, project_id, chosen, items)
-    controller.wake()
+    controller.retry(project_id)
     return result

@@ -71,10 +71,10 @@ def submit_labels(store: Store, project_id: int, labels: Sequence[LabelIn], now:
 
 
 def labeled_rows(conn: sqlite3.Connection, project_id: int) -> list[sqlite3.Row]:
-    """(row, label) of every labeled pool item, in labeling order."""
+    """(row, label) of every labeled pool item that has its vector, in labeling order."""
     return conn.execute(
         "SELECT i.idx, i.row, b.label FROM labels b JOIN items i ON i.idx = b.item_idx "
-        "WHERE b.project_id = ? ORDER BY b.id",
+        "WHERE b.project_id = ? AND i.row IS NOT NULL ORDER BY b.id",
         (project_id,),
     ).fetchall()
 

@@ -12,7 +12,7 @@ from server.errors import NotFound
 
 __all__ = ["Project", "insert_project", "get_project", "list_projects", "update_project", "stop_project"]
 
-_JSON_FIELDS = ("labels", "model", "strategy", "target", "stabilize")
+_JSON_FIELDS = ("labels", "model", "strategy", "target", "stabilize", "encoder")
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class Project:
     seed: int
     cold_start: str
     stabilize: dict[str, Any] | None
+    encoder: dict[str, Any] | None
     n_features: int | None
     state: str
     stop_reason: str | None
@@ -54,7 +55,7 @@ class Project:
             "model": self.model, "strategy": self.strategy, "batch_size": self.batch_size,
             "budget": self.budget, "target": self.target, "retrain_every": self.retrain_every,
             "lease_seconds": self.lease_seconds, "seed": self.seed, "cold_start": self.cold_start,
-            "stabilize": self.stabilize, "n_features": self.n_features,
+            "stabilize": self.stabilize, "encoder": self.encoder, "n_features": self.n_features,
         }
 
 

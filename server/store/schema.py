@@ -16,7 +16,7 @@ def _v1(db: sqlite_utils.Database) -> None:
             "id": int, "name": str, "labels": str, "input": str, "model": str, "strategy": str,
             "batch_size": int, "budget": int, "target": str, "retrain_every": int,
             "lease_seconds": int, "seed": int, "cold_start": str, "stabilize": str,
-            "n_features": int, "state": str, "stop_reason": str,
+            "encoder": str, "n_features": int, "state": str, "stop_reason": str,
             "created_at": float, "updated_at": float, "stopped_at": float,
         },
         pk="id",

@@ -40,7 +40,7 @@ def _from_pool(
 ) -> list[tuple[int, float | None]]:
     """Past the stored ranking: the rest of the pool in its seeded random order, unscored."""
     rows = conn.execute(
-        "SELECT i.idx FROM items i WHERE i.project_id = ? AND i.split = 'pool' "
+        "SELECT i.idx FROM items i WHERE i.project_id = ? AND i.split = 'pool' AND i.row IS NOT NULL "
         "AND NOT EXISTS (SELECT 1 FROM labels b WHERE b.item_idx = i.idx) "
         "AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.item_idx = i.idx AND l.expires_at > ?) "
         "ORDER BY i.order_key LIMIT ?",

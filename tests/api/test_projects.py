@@ -46,7 +46,9 @@ def test_list_and_get(client):
         ({"budget": "ten"}, "budget"),
         ({"target": {"metric": "accuracy", "value": 2}}, "target.value"),
         ({"retrain_every": True}, "retrain_every"),
-        ({"input": "text"}, "text encoder"),
+        ({"input": "text", "encoder": {"name": "x", "path": "/nonexistent/model"}}, "encoder"),
+        ({"encoder": {"name": "hashing"}}, "only text projects"),
+        ({"input": "text", "encoder": {"name": "hashing", "params": {"dim": 3}}}, "dim must be"),
         ({"surprise": 1}, "surprise"),
     ],
 )

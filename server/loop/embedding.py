@@ -1,0 +1,83 @@
+"""Text to vectors, once, in the background: the embedding job of text campaigns.
+
+Items arrive with ``text`` and no feature row. The controller embeds them in batches
+of ``settings.embed_batch_rows``, appends the vectors to the project's feature file
+(fsynced first), then points the items at their rows in one transaction. An item is
+servable, and trainable, as soon as it has its row; status shows the progress.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from typing import Any
+
+import numpy as np
+
+from models.base import Encoder, MissingDependency
+from models.hashing import HashingEncoder
+from server.store.db import Store
+from server.store.features import FeatureFile
+from server.store.projects import get_project
+
+__all__ = ["DEFAULT_ENCODER", "load_encoder", "embed_round", "embedding_progress"]
+
+DEFAULT_ENCODER: dict[str, Any] = {"name": "all-MiniLM-L6-v2", "path": None, "params": {}}
+_CACHE: dict[str, Encoder] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_encoder(spec: dict[str, Any] | None) -> Encoder:
+    """The encoder a project names, loaded once per process.
+
+    ``{"name": "hashing", "params": {"dim": 1024}}`` needs nothing beyond scikit-learn;
+    every other spec goes to :func:`models.encoders.load_encoder` (the ``text`` extra).
+    """
+    spec = {**DEFAULT_ENCODER, **(spec or {})}
+    key = repr(sorted((k, repr(v)) for k, v in spec.items()))
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            if spec["name"] == "hashing":
+                _CACHE[key] = HashingEncoder(**spec.get("params", {}))
+            else:
+                try:
+                    from models.encoders import load_encoder as load_neural
+                except ImportError as exc:
+                    raise MissingDependency(
+                        f"text encoder {spec['name']!r} needs the text extra: pip install 'alloop[text]' ({exc})"
+                    ) from None
+                _CACHE[key] = load_neural({k: v for k, v in spec.items() if v not in (None, {})})
+        return _CACHE[key]
+
+
+def embedding_progress(conn: sqlite3.Connection, project_id: int) -> dict[str, int]:
+    """How many items have their vector, and how many wait for one."""
+    done, waiting = conn.execute(
+        "SELECT COUNT(row), COUNT(*) - COUNT(row) FROM items WHERE project_id = ?", (project_id,)
+    ).fetchone()
+    return {"embedded": done, "to_embed": waiting}
+
+
+def embed_round(store: Store, project_id: int, batch_rows: int) -> int:
+    """Embed up to ``batch_rows`` waiting items; returns how many were embedded."""
+    with store.read() as conn:
+        project = get_project(conn, project_id)
+        waiting = conn.execute(
+            "SELECT idx, text FROM items WHERE project_id = ? AND row IS NULL ORDER BY idx LIMIT ?",
+            (project_id, batch_rows),
+        ).fetchall()
+    if not waiting:
+        return 0
+    encoder = load_encoder(project.encoder)
+    vectors = np.asarray(encoder.encode([r["text"] for r in waiting]), dtype=np.float32)
+    if project.n_features not in (None, vectors.shape[1]):
+        raise ValueError(f"encoder gives {vectors.shape[1]} dims, the project's vectors have {project.n_features}")
+    start = FeatureFile(store.project_dir(project_id) / "features.f32", vectors.shape[1]).append(vectors)
+    with store.write() as conn:
+        conn.execute("UPDATE projects SET n_features = ? WHERE id = ? AND n_features IS NULL",
+                     (vectors.shape[1], project_id))
+        conn.executemany(
+            "UPDATE items SET row = ? WHERE idx = ? AND row IS NULL",
+            [(start + k, r["idx"]) for k, r in enumerate(waiting)],
+        )
+    return len(waiting)
