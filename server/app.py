@@ -12,7 +12,7 @@ from server import __version__, errors
 from server.auth import require_token
 from server.limits import BodyLimit
 from server.loop import Controller
-from server.routes import items, projects, results, serving
+from server.routes import items, projects, results, serving, tokens
 from server.settings import Settings
 from server.store import Store
 
@@ -47,6 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Liveness and version; never needs a token."""
         return {"status": "ok", "version": __version__}
 
-    for module in (projects, items, serving, results):
+    app.include_router(projects.router)  # per-route: creating projects needs the server admin
+    app.include_router(serving.router)  # /next and /labels take annotator tokens (per route)
+    for module in (items, results, tokens):
         app.include_router(module.router, dependencies=[Depends(require_token)])
     return app

@@ -49,5 +49,69 @@ def serve(
     uvicorn.run(application, host=host, port=port, log_level=log_level)
 
 
+token_app = typer.Typer(help="Per-project access tokens (stored as hashes; the secret is shown once).",
+                        no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+DATA_DIR = typer.Option(Path("./alloop-data"), help="The server's data directory.")
+
+
+@token_app.command("create")
+def token_create(
+    project: int = typer.Option(..., help="Project id."),
+    name: str = typer.Option(..., help="Who holds it; annotator tokens record this name with every label."),
+    role: str = typer.Option("annotator", help="'annotator' (next and labels) or 'admin' (the whole project)."),
+    data_dir: Path = DATA_DIR,
+) -> None:
+    """Create a token and print its secret.
+
+    Example: alloop token create --project 1 --name alice --role annotator --data-dir ./alloop-data
+    """
+    from server.store import Store
+    from server.store.projects import get_project
+    from server.store.tokens import ROLES, create_token
+
+    if role not in ROLES:
+        raise typer.BadParameter(f"role must be one of {ROLES}")
+    store = Store(data_dir)
+    with store.write() as conn:
+        get_project(conn, project)
+        made = create_token(conn, project, role, name)
+    typer.echo(made["token"])
+
+
+@token_app.command("list")
+def token_list(project: int = typer.Option(..., help="Project id."), data_dir: Path = DATA_DIR) -> None:
+    """List a project's tokens (never their secrets).
+
+    Example: alloop token list --project 1
+    """
+    from server.store import Store
+    from server.store.tokens import list_tokens
+
+    with Store(data_dir).read() as conn:
+        for token in list_tokens(conn, project):
+            state = "revoked" if token["revoked_at"] else "live"
+            typer.echo(f"{token['id']}\t{token['role']}\t{token['name']}\t{state}")
+
+
+@token_app.command("revoke")
+def token_revoke(
+    project: int = typer.Option(..., help="Project id."),
+    token_id: int = typer.Option(..., "--id", help="Token id (from `alloop token list`)."),
+    data_dir: Path = DATA_DIR,
+) -> None:
+    """Revoke a token at once.
+
+    Example: alloop token revoke --project 1 --id 3
+    """
+    from server.store import Store
+    from server.store.tokens import revoke_token
+
+    with Store(data_dir).write() as conn:
+        revoke_token(conn, project, token_id)
+    typer.echo(f"revoked token {token_id}")
+
+
 if __name__ == "__main__":
     app()

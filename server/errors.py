@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 __all__ = [
-    "AlloopError", "NotFound", "Invalid", "Conflict", "Unauthorized", "TooLarge", "install",
+    "AlloopError", "NotFound", "Invalid", "Conflict", "Unauthorized", "Forbidden", "TooLarge", "install",
 ]
 
 
@@ -44,6 +44,12 @@ class Unauthorized(AlloopError):
     """A missing or wrong bearer token (401)."""
 
     status = 401
+
+
+class Forbidden(AlloopError):
+    """A valid token without the right to this call (403)."""
+
+    status = 403
 
 
 class TooLarge(AlloopError):

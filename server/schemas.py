@@ -146,6 +146,11 @@ class LabelIn(Strict):
 
 
 class LabelsRequest(Strict):
-    """A batch of labels; written all or nothing."""
+    """A batch of labels; written all or nothing.
+
+    ``submission_id`` (or the ``Idempotency-Key`` header) makes a retry safe: a replay
+    gets the first answer back, and the same id with other labels is a 422.
+    """
 
     labels: list[LabelIn] = Field(min_length=1, max_length=10_000)
+    submission_id: str | None = Field(None, min_length=1, max_length=200)

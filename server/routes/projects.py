@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from server import campaign
+from server.auth import Caller, identify, require_server_admin, require_token
 from server.loop import Controller
 from server.routes import deps
 from server.schemas import ProjectCreate, ProjectPatch
@@ -16,7 +17,7 @@ from server.store import Store
 router = APIRouter(tags=["projects"])
 
 
-@router.post("/projects", status_code=201)
+@router.post("/projects", status_code=201, dependencies=[Depends(require_server_admin)])
 def create_project(
     body: ProjectCreate,
     store: Store = Depends(deps.store),
@@ -30,13 +31,18 @@ def create_project(
 
 @router.get("/projects")
 def list_projects(
-    store: Store = Depends(deps.store), controller: Controller = Depends(deps.controller)
+    store: Store = Depends(deps.store),
+    controller: Controller = Depends(deps.controller),
+    caller: Caller = Depends(identify),
 ) -> dict[str, Any]:
-    """Every project with its status."""
-    return {"projects": campaign.all_statuses(store, controller)}
+    """Every project with its status (a project token sees its own project)."""
+    projects = campaign.all_statuses(store, controller)
+    if caller.role in ("admin", "annotator"):
+        projects = [p for p in projects if p["id"] == caller.project_id and caller.role == "admin"]
+    return {"projects": projects}
 
 
-@router.get("/projects/{project_id}")
+@router.get("/projects/{project_id}", dependencies=[Depends(require_token)])
 def get_project(
     project_id: int, store: Store = Depends(deps.store), controller: Controller = Depends(deps.controller)
 ) -> dict[str, Any]:
@@ -44,7 +50,7 @@ def get_project(
     return campaign.project_status(store, controller, project_id)
 
 
-@router.patch("/projects/{project_id}")
+@router.patch("/projects/{project_id}", dependencies=[Depends(require_token)])
 def patch_project(
     project_id: int,
     body: ProjectPatch,

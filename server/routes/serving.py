@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Header
 
+from server.auth import Caller, require_annotator
 from server.errors import Invalid
 from server.loop import Controller
 from server.routes import deps
@@ -55,6 +56,7 @@ def next_items(
     body: NextRequest,
     store: Store = Depends(deps.store),
     settings: Settings = Depends(deps.settings),
+    caller: Caller = Depends(require_annotator),
 ) -> dict[str, Any]:
     """Lease up to ``n`` of the most useful unlabeled items to ``annotator``."""
     if body.n is not None and not 1 <= body.n <= settings.max_next_n:
@@ -64,18 +66,27 @@ def next_items(
             n = get_project(conn, project_id).batch_size
     else:
         n = body.n
-    return _public(claim_next(store, project_id, body.annotator, n, time.time()), store)
+    return _public(claim_next(store, project_id, caller.annotator(body.annotator), n, time.time()), store)
 
 
 @router.post("/projects/{project_id}/labels")
 def add_labels(
     project_id: int,
     body: LabelsRequest,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     store: Store = Depends(deps.store),
     controller: Controller = Depends(deps.controller),
+    caller: Caller = Depends(require_annotator),
 ) -> dict[str, Any]:
-    """Record labels (all or nothing); answers ``{"accepted", "duplicates", "rejected"}``."""
-    result = submit_labels(store, project_id, body.labels, time.time())
+    """Record labels (all or nothing); answers ``{"accepted", "duplicates", "rejected"}``.
+
+    Send ``Idempotency-Key`` (or ``submission_id``) to make retries safe.
+    """
+    if idempotency_key and body.submission_id and idempotency_key != body.submission_id:
+        raise Invalid("Idempotency-Key header and submission_id disagree")
+    labels = [entry.model_copy(update={"annotator": caller.annotator(entry.annotator)}) for entry in body.labels]
+    key = idempotency_key or body.submission_id
+    result = submit_labels(store, project_id, labels, time.time(), submission_id=key)
     if result["accepted"]:
         controller.wake()
     return result

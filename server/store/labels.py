@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -35,13 +37,34 @@ def _check_stop(conn: sqlite3.Connection, project: Project, now: float) -> None:
         stop_project(conn, project.id, "pool_exhausted")
 
 
-def submit_labels(store: Store, project_id: int, labels: Sequence[LabelIn], now: float) -> dict[str, Any]:
+def _replay(conn: sqlite3.Connection, project_id: int, key: str | None, digest: str) -> dict[str, Any] | None:
+    """The stored answer for a submission id seen before (same labels), else None."""
+    if key is None:
+        return None
+    row = conn.execute(
+        "SELECT digest, response FROM submissions WHERE project_id = ? AND key = ?", (project_id, key)
+    ).fetchone()
+    if row is None:
+        return None
+    if row["digest"] != digest:
+        raise Invalid(f"submission id {key!r} was already used for different labels")
+    return {**json.loads(row["response"]), "replayed": True}
+
+
+def submit_labels(
+    store: Store, project_id: int, labels: Sequence[LabelIn], now: float, *, submission_id: str | None = None
+) -> dict[str, Any]:
     """Write every new label in one transaction; a label for an already labeled item is a duplicate.
 
     Labels past the budget are not written; they come back in ``rejected`` with the reason.
+    With a ``submission_id``, a replay returns the first answer and writes nothing.
     """
+    digest = hashlib.sha256(json.dumps([entry.model_dump() for entry in labels], sort_keys=True).encode()).hexdigest()
     with store.write() as conn:
         project = get_project(conn, project_id)
+        replay = _replay(conn, project_id, submission_id, digest)
+        if replay is not None:
+            return replay
         items = lookup_items(conn, project_id, [str(entry.item_id) for entry in labels])
         _validate(project, labels, items)
         labeled = counts(conn, project_id, now)["labeled"]
@@ -67,7 +90,13 @@ def submit_labels(store: Store, project_id: int, labels: Sequence[LabelIn], now:
             accepted += 1
         if accepted:
             _check_stop(conn, project, now)
-    return {"accepted": accepted, "duplicates": duplicates, "rejected": rejected}
+        answer = {"accepted": accepted, "duplicates": duplicates, "rejected": rejected}
+        if submission_id is not None:
+            conn.execute(
+                "INSERT INTO submissions (project_id, key, digest, response, created_at) VALUES (?, ?, ?, ?, ?)",
+                (project_id, submission_id, digest, json.dumps(answer), now),
+            )
+    return answer
 
 
 def labeled_rows(conn: sqlite3.Connection, project_id: int) -> list[sqlite3.Row]:

@@ -83,7 +83,24 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+def _v2(db: sqlite_utils.Database) -> None:
+    """Per-project tokens (hashes only) and idempotent label submissions."""
+    db["tokens"].create(
+        {"id": int, "project_id": int, "role": str, "name": str, "hash": str, "created_at": float,
+         "revoked_at": float},
+        pk="id",
+        foreign_keys=[("project_id", "projects", "id")],
+        not_null={"project_id", "role", "name", "hash", "created_at"},
+    )
+    db["tokens"].create_index(["hash"], unique=True)
+    db["submissions"].create(
+        {"project_id": int, "key": str, "digest": str, "response": str, "created_at": float},
+        pk=("project_id", "key"),
+        foreign_keys=[("project_id", "projects", "id")],
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

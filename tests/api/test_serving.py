@@ -116,3 +116,26 @@ def test_export_has_every_label_with_provenance(client, pid):
     csv_text = client.get(f"/projects/{pid}/export?format=csv").text.splitlines()
     assert csv_text[0].startswith("item_id,label,annotator") and len(csv_text) == 5
     assert client.get(f"/projects/{pid}/export?format=xml").status_code == 422
+
+
+def test_a_replayed_submission_gets_the_first_answer(client, pid):
+    items = client.post(f"/projects/{pid}/next", json={"annotator": "a", "n": 3}).json()["items"]
+    body = {"labels": [{"item_id": it["id"], "label": "1", "annotator": "a"} for it in items]}
+    first = client.post(f"/projects/{pid}/labels", json=body, headers={"Idempotency-Key": "k1"}).json()
+    again = client.post(f"/projects/{pid}/labels", json=body, headers={"Idempotency-Key": "k1"}).json()
+    assert first == {"accepted": 3, "duplicates": 0, "rejected": []}
+    assert again == {**first, "replayed": True}
+    via_field = client.post(f"/projects/{pid}/labels", json={**body, "submission_id": "k1"}).json()
+    assert via_field["replayed"] is True and client.get(f"/projects/{pid}").json()["labeled"] == 3
+
+
+def test_a_reused_submission_id_with_other_labels_is_422(client, pid):
+    items = client.post(f"/projects/{pid}/next", json={"annotator": "a", "n": 2}).json()["items"]
+    one = {"labels": [{"item_id": items[0]["id"], "label": "1"}], "submission_id": "s"}
+    two = {"labels": [{"item_id": items[1]["id"], "label": "1"}], "submission_id": "s"}
+    assert client.post(f"/projects/{pid}/labels", json=one).status_code == 200
+    r = client.post(f"/projects/{pid}/labels", json=two)
+    assert r.status_code == 422 and "already used for different labels" in r.json()["detail"]
+    assert client.get(f"/projects/{pid}").json()["labeled"] == 1
+    mixed = client.post(f"/projects/{pid}/labels", json=one, headers={"Idempotency-Key": "other"})
+    assert mixed.status_code == 422 and "disagree" in mixed.json()["detail"]
