@@ -31,8 +31,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            controller.stop()
-            store.close()
+            if controller.stop():
+                store.close()
 
     app = FastAPI(title="alloop", version=__version__, lifespan=lifespan,
                   description="Active-learning loop server: the next most useful items to label.")

@@ -104,6 +104,9 @@ def patch_project(store: Store, project_id: int, body: ProjectPatch) -> Project:
     if body.strategy is not None:
         _check_strategy(body.strategy)
     fields = body.model_dump(exclude_unset=True)
+    required = sorted(k for k, v in fields.items() if v is None and k not in ("budget", "target"))
+    if required:
+        raise Invalid(f"{', '.join(required)} cannot be null (only budget and target may be cleared)")
     with store.write() as conn:
         project = update_project(conn, project_id, fields)
         if project.state == "done" and project.stop_reason in ("budget_exhausted", "target_reached"):

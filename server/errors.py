@@ -85,6 +85,12 @@ def install(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": describe_validation(exc)}, status_code=422)
 
+    @app.exception_handler(OverflowError)
+    async def _overflow(_: Request, exc: OverflowError) -> JSONResponse:
+        # a safety net: every route bounds its integers, but a number past SQLite's
+        # 64-bit range must never become a 500
+        return JSONResponse({"detail": f"a number in the request is out of range ({exc})"}, status_code=422)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)

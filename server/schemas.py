@@ -7,7 +7,7 @@ rejected so a misspelt setting is an error, not a silent default.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
@@ -16,7 +16,8 @@ __all__ = [
     "ItemIn", "ItemsImport", "NextRequest", "LabelIn", "LabelsRequest",
 ]
 
-ItemId = StrictStr | StrictInt
+MAX_INT = 2**53  # every integer stays exact in JSON clients and fits SQLite
+ItemId = StrictStr | Annotated[StrictInt, Field(ge=-MAX_INT, le=MAX_INT)]
 Label = StrictStr
 
 
@@ -69,11 +70,11 @@ class ProjectCreate(Strict):
     model: ModelSpec = Field(default_factory=ModelSpec)
     strategy: StrategySpec = Field(default_factory=StrategySpec)
     batch_size: int = Field(10, ge=1, le=1000)
-    budget: int | None = Field(None, ge=1, description="Most labels to collect; null: the whole pool.")
+    budget: int | None = Field(None, ge=1, le=MAX_INT, description="Most labels to collect; null: the whole pool.")
     target: TargetSpec | None = None
-    retrain_every: int = Field(10, ge=1)
+    retrain_every: int = Field(10, ge=1, le=MAX_INT)
     lease_seconds: int = Field(600, ge=1, le=7 * 24 * 3600)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)
     cold_start: Literal["kmeans++", "random"] | None = None
     stabilize: StabilizeSpec | None = None
     encoder: EncoderSpec | None = Field(None, description="Text projects only; default all-MiniLM-L6-v2.")
@@ -89,13 +90,13 @@ class ProjectCreate(Strict):
 
 
 class ProjectPatch(Strict):
-    """Settings that may change while a campaign runs."""
+    """Settings that may change while a campaign runs; ``budget: null`` lifts the budget, ``target: null`` drops the target."""
 
     strategy: StrategySpec | None = None
     batch_size: int | None = Field(None, ge=1, le=1000)
-    budget: int | None = Field(None, ge=1)
+    budget: int | None = Field(None, ge=1, le=MAX_INT)
     target: TargetSpec | None = None
-    retrain_every: int | None = Field(None, ge=1)
+    retrain_every: int | None = Field(None, ge=1, le=MAX_INT)
     lease_seconds: int | None = Field(None, ge=1, le=7 * 24 * 3600)
 
 
@@ -134,7 +135,7 @@ class NextRequest(Strict):
     """Ask for up to ``n`` items to label; ``n`` omitted: the project's batch size."""
 
     annotator: str = Field("anonymous", min_length=1, max_length=200)
-    n: int | None = None
+    n: int | None = Field(None, ge=-MAX_INT, le=MAX_INT)
 
 
 class LabelIn(Strict):

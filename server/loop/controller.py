@@ -38,16 +38,23 @@ class Controller:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start the background thread."""
+        """Start the background thread (once; a second start while it runs does nothing)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="alloop-loop", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Ask the thread to finish its round and wait for it."""
+    def stop(self, timeout: float = 60.0) -> bool:
+        """Ask the thread to finish its round and wait for it; False if it is still running."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("loop controller still busy after %.0fs; leaving it to finish", timeout)
+                return False
+        return True
 
     def wake(self) -> None:
         """Look for work now rather than at the next poll."""

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Path, Request
 
 from server.loop import Controller
 from server.settings import Settings
 from server.store import Store
 
-__all__ = ["store", "controller", "settings"]
+__all__ = ["ProjectId", "store", "controller", "settings"]
+
+ProjectId = Annotated[int, Path(ge=1, le=2**53, description="The project's id.")]
 
 
 def store(request: Request) -> Store:

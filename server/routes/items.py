@@ -52,7 +52,7 @@ async def _read_upload(request: Request) -> tuple[bytes, str, str | None]:
 
 @router.post("/projects/{project_id}/items", openapi_extra=_OPENAPI)
 async def add_items(
-    project_id: int,
+    project_id: deps.ProjectId,
     request: Request,
     split: Annotated[Literal["pool", "eval"] | None, Query()] = None,
     store: Store = Depends(deps.store),

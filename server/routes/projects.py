@@ -44,7 +44,7 @@ def list_projects(
 
 @router.get("/projects/{project_id}", dependencies=[Depends(require_token)])
 def get_project(
-    project_id: int, store: Store = Depends(deps.store), controller: Controller = Depends(deps.controller)
+    project_id: deps.ProjectId, store: Store = Depends(deps.store), controller: Controller = Depends(deps.controller)
 ) -> dict[str, Any]:
     """A project's configuration, state, counts and newest metrics."""
     return campaign.project_status(store, controller, project_id)
@@ -52,7 +52,7 @@ def get_project(
 
 @router.patch("/projects/{project_id}", dependencies=[Depends(require_token)])
 def patch_project(
-    project_id: int,
+    project_id: deps.ProjectId,
     body: ProjectPatch,
     store: Store = Depends(deps.store),
     controller: Controller = Depends(deps.controller),

@@ -22,7 +22,7 @@ router = APIRouter(tags=["results"])
 
 
 @router.get("/projects/{project_id}/metrics")
-def metrics(project_id: int, store: Store = Depends(deps.store)) -> dict[str, Any]:
+def metrics(project_id: deps.ProjectId, store: Store = Depends(deps.store)) -> dict[str, Any]:
     """The learning curve on the eval split, one point per model version."""
     with store.read() as conn:
         get_project(conn, project_id)
@@ -48,7 +48,7 @@ def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
 
 @router.get("/projects/{project_id}/export")
 def export(
-    project_id: int,
+    project_id: deps.ProjectId,
     format: Annotated[Literal["jsonl", "csv"], Query()] = "jsonl",
     store: Store = Depends(deps.store),
 ) -> StreamingResponse:

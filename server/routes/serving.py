@@ -52,7 +52,7 @@ def _public(claim: dict[str, Any], store: Store) -> dict[str, Any]:
 
 @router.post("/projects/{project_id}/next")
 def next_items(
-    project_id: int,
+    project_id: deps.ProjectId,
     body: NextRequest,
     store: Store = Depends(deps.store),
     settings: Settings = Depends(deps.settings),
@@ -71,7 +71,7 @@ def next_items(
 
 @router.post("/projects/{project_id}/labels")
 def add_labels(
-    project_id: int,
+    project_id: deps.ProjectId,
     body: LabelsRequest,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     store: Store = Depends(deps.store),

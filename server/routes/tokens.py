@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 from pydantic import Field
 
 from server.routes import deps
@@ -24,7 +24,7 @@ class TokenCreate(Strict):
 
 
 @router.post("/projects/{project_id}/tokens", status_code=201)
-def create(project_id: int, body: TokenCreate, store: Store = Depends(deps.store)) -> dict[str, Any]:
+def create(project_id: deps.ProjectId, body: TokenCreate, store: Store = Depends(deps.store)) -> dict[str, Any]:
     """Create a token; the answer holds the secret, which the server never shows again."""
     with store.write() as conn:
         get_project(conn, project_id)
@@ -32,7 +32,7 @@ def create(project_id: int, body: TokenCreate, store: Store = Depends(deps.store
 
 
 @router.get("/projects/{project_id}/tokens")
-def list_(project_id: int, store: Store = Depends(deps.store)) -> dict[str, Any]:
+def list_(project_id: deps.ProjectId, store: Store = Depends(deps.store)) -> dict[str, Any]:
     """The project's tokens, without secrets."""
     with store.read() as conn:
         get_project(conn, project_id)
@@ -40,7 +40,11 @@ def list_(project_id: int, store: Store = Depends(deps.store)) -> dict[str, Any]
 
 
 @router.delete("/projects/{project_id}/tokens/{token_id}", status_code=204)
-def revoke(project_id: int, token_id: int, store: Store = Depends(deps.store)) -> None:
+def revoke(
+    project_id: deps.ProjectId,
+    token_id: Annotated[int, Path(ge=1, le=2**53)],
+    store: Store = Depends(deps.store),
+) -> None:
     """Revoke a token at once."""
     with store.write() as conn:
         get_project(conn, project_id)

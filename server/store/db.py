@@ -77,8 +77,9 @@ class Store:
             conn.execute("COMMIT")
 
     def close(self) -> None:
-        """Close every connection this store opened."""
-        for conn in self._all:
-            conn.close()
-        self._all.clear()
-        self._local = threading.local()
+        """Close every connection this store opened, never in the middle of a write."""
+        with self._write_lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+            self._local = threading.local()
