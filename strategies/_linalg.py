@@ -183,3 +183,16 @@ def rand_argmax(values: np.ndarray, rng: np.random.Generator) -> int:
 def empty_selection() -> tuple[np.ndarray, np.ndarray]:
     """The ``(indices, scores)`` pair of an empty batch."""
     return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+
+
+def nonnegative(scores: np.ndarray) -> np.ndarray:
+    """Scores shifted so the smallest is 0 when any is negative (order kept), float64.
+
+    Multiplying or dividing a score (density, cost) needs a non-negative utility;
+    margin, for one, scores ``-(p1 - p2)``.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    finite = s[np.isfinite(s)]
+    if finite.size and finite.min() < 0:
+        s = s - finite.min()
+    return s

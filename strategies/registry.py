@@ -24,11 +24,30 @@ import numpy as np
 
 from strategies.base import StrategyInputs, select_top_k
 
-__all__ = ["Strategy", "UnknownStrategy", "get", "names", "rank", "register"]
+__all__ = [
+    "Strategy",
+    "UnknownStrategy",
+    "get",
+    "names",
+    "rank",
+    "register",
+    "score",
+    "unregister",
+]
 
 Kind = Literal["pointwise", "batch"]
 INPUTS = frozenset({"probs", "embeddings", "labeled_embeddings", "samples", "costs"})
-_BUILTIN_MODULES = ("strategies.random", "strategies.uncertainty")
+_BUILTIN_MODULES = (
+    "strategies.random",
+    "strategies.uncertainty",
+    "strategies.committee",
+    "strategies.batchbald",
+    "strategies.coreset",
+    "strategies.seeding",
+    "strategies.cold_start",
+    "strategies.hybrid",
+    "strategies.cost",
+)
 
 
 class UnknownStrategy(KeyError):
@@ -85,6 +104,11 @@ def register(
     return decorate
 
 
+def unregister(name: str) -> None:
+    """Remove ``name`` from the registry (plugins and tests); unknown names are ignored."""
+    _REGISTRY.pop(name, None)
+
+
 def _load_builtins() -> None:
     if not _loaded["builtins"]:
         _loaded["builtins"] = True
@@ -126,6 +150,40 @@ def check_params(strategy: Strategy, params: dict[str, Any]) -> None:
         )
 
 
+def _check_needs(strategy: Strategy, inputs: StrategyInputs) -> None:
+    missing = [need for need in sorted(strategy.needs) if getattr(inputs, need) is None]
+    if missing:
+        raise ValueError(
+            f"strategy {strategy.name!r} needs {missing}, which the model did not provide"
+        )
+
+
+def score(
+    name: str,
+    inputs: StrategyInputs,
+    *,
+    rng: np.random.Generator,
+    params: dict[str, Any] | None = None,
+) -> np.ndarray:
+    """Scores (n,) of pointwise strategy ``name`` (for strategies built on another one).
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is a batch strategy, a parameter is unknown or an input is missing.
+    """
+    strategy = get(name)
+    if strategy.kind != "pointwise":
+        raise ValueError(f"strategy {name!r} is a batch strategy; a pointwise one is needed here")
+    params = dict(params or {})
+    check_params(strategy, params)
+    _check_needs(strategy, inputs)
+    scores = np.asarray(strategy.fn(inputs, rng=rng, **params), dtype=np.float64)
+    if scores.shape != (inputs.n,):
+        raise ValueError(f"strategy {name!r} returned shape {scores.shape}, expected ({inputs.n},)")
+    return scores
+
+
 def rank(
     name: str,
     inputs: StrategyInputs,
@@ -144,9 +202,7 @@ def rank(
     strategy = get(name)
     params = dict(params or {})
     check_params(strategy, params)
-    missing = [need for need in sorted(strategy.needs) if getattr(inputs, need) is None]
-    if missing:
-        raise ValueError(f"strategy {name!r} needs {missing}, which the model did not provide")
+    _check_needs(strategy, inputs)
     if strategy.kind == "pointwise":
         scores = np.asarray(strategy.fn(inputs, rng=rng, **params), dtype=np.float64)
         chosen = select_top_k(scores, k, rng=rng)

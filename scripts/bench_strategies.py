@@ -1,0 +1,310 @@
+"""Benchmark alloop's query strategies against modAL, scikit-activeml and small-text.
+
+Every row times one strategy on the same arrays as its peers, in this process:
+a LogisticRegression-like probability matrix (softmax of a linear map, C classes),
+clustered float32 embeddings, S sampled probability matrices (an ensemble) and a
+labeled set of 100 rows. ``overlap`` is the share of our picks the peer also picked
+(1.00 = same selection; blank for randomised strategies).
+
+Peers that are not installed are skipped with the reason. A peer predicted to take
+more than ``--cap`` seconds (from its time at the previous size and its complexity)
+or more than 8 GB is skipped at that size and above.
+
+Examples::
+
+    python scripts/bench_strategies.py --quick
+    python scripts/bench_strategies.py --sizes 100000 --dims 64 --ks 100
+    python scripts/bench_strategies.py --sizes 1000000 --dims 64 --ks 1000 --no-peers
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from strategies import StrategyInputs, names, rank  # noqa: E402
+from strategies.modal_adapter import ModalView  # noqa: E402
+
+C, S, M = 10, 10, 100
+RANDOMISED = {"badge", "kmeans_pp", "random", "cluster_margin", "typiclust", "batchbald"}
+"""No overlap column: random draws (or sampled joints, k-means seeds) differ by design."""
+DIFFERENT = {"information_density", "probcover"}
+"""No overlap column: our default differs from the peer's (Settles & Craven's uncertainty x
+cosine density vs modAL's density alone; a ProbCover delta picked on the pool, not on X)."""
+
+
+def make_data(n: int, d: int, seed: int = 0) -> StrategyInputs:
+    """Clustered embeddings, softmax(linear) probs, an ensemble of S noisy heads."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(50, d)).astype(np.float32) * 3
+    x = centers[rng.integers(50, size=n)] + rng.normal(size=(n, d)).astype(np.float32)
+    lab = centers[rng.integers(50, size=M)] + rng.normal(size=(M, d)).astype(np.float32)
+    w = rng.normal(size=(d, C)).astype(np.float32) / np.sqrt(d)
+    logits = x @ w
+    samples = np.empty((S, n, C), dtype=np.float32)
+    for s in range(S):
+        samples[s] = _softmax(logits + rng.normal(size=(1, C)).astype(np.float32) + 0.3 * (x @ rng.normal(size=(d, C)).astype(np.float32) / np.sqrt(d)))
+    return StrategyInputs(probs=_softmax(logits), embeddings=x, labeled_embeddings=lab,
+                          samples=samples, costs=rng.uniform(1, 5, n))  # fmt: skip
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+class _Proba:
+    """Fitted-classifier stand-in for peers: predict_proba of pool rows (by identity/value)."""
+
+    def __init__(self, inputs: StrategyInputs) -> None:
+        self.view = ModalView(inputs, np.asarray(inputs.embeddings))
+
+    def predict_proba(self, x: Any, **_: Any) -> np.ndarray:
+        if isinstance(x, np.ndarray) and x.ndim == 1:  # small-text passes row indices
+            return self.view.probs[x]
+        return self.view.predict_proba(x)
+
+
+# ---- peers: name -> (package, complexity exponent in n, fn(inputs, k) -> indices) --------
+
+
+def _modal(inputs: StrategyInputs, k: int, fn: str, module: str = "uncertainty") -> np.ndarray:
+    mod = importlib.import_module(f"modAL.{module}")
+    x = np.asarray(inputs.embeddings)
+    out = getattr(mod, fn)(ModalView(inputs, x), x, n_instances=k)
+    return np.asarray(out[0] if isinstance(out, tuple) else out)
+
+
+def _ska_scores(inputs: StrategyInputs, k: int, method: str) -> np.ndarray:
+    from skactiveml.pool import uncertainty_scores
+    from skactiveml.utils import simple_batch
+
+    util = uncertainty_scores(np.asarray(inputs.probs, dtype=np.float64), method=method)
+    return simple_batch(util, random_state=0, batch_size=k)
+
+
+def _ska_xy(inputs: StrategyInputs) -> tuple[np.ndarray, np.ndarray]:
+    x = np.vstack([inputs.labeled_embeddings, inputs.embeddings])
+    y = np.full(len(x), np.nan)
+    y[:M] = 0
+    return x, y
+
+
+def _ska_coreset(inputs: StrategyInputs, k: int) -> np.ndarray:
+    from skactiveml.pool import CoreSet
+
+    x, y = _ska_xy(inputs)
+    return np.asarray(CoreSet(random_state=0).query(x, y, batch_size=k)) - M
+
+
+def _ska_clf(inputs: StrategyInputs) -> Any:
+    from skactiveml.classifier import SklearnClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    clf = SklearnClassifier(LogisticRegression(), classes=np.arange(C))
+    clf.predict_proba = _Proba(inputs).predict_proba
+    return clf
+
+
+def _ska_badge(inputs: StrategyInputs, k: int) -> np.ndarray:
+    from skactiveml.pool import Badge
+
+    x = np.asarray(inputs.embeddings)
+    y = np.full(len(x), np.nan)
+    return np.asarray(Badge(random_state=0).query(x, y, _ska_clf(inputs), fit_clf=False, batch_size=k))
+
+
+def _ska_query(cls: str, inputs: StrategyInputs, k: int, **kw: Any) -> np.ndarray:
+    pool = importlib.import_module("skactiveml.pool")
+    x, y = _ska_xy(inputs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return np.asarray(getattr(pool, cls)(random_state=0, **kw).query(x, y, batch_size=k)) - M
+
+
+def _ska_bald(inputs: StrategyInputs, k: int, batch: bool) -> np.ndarray:
+    from skactiveml.pool import batch_bald
+    from skactiveml.utils import simple_batch
+
+    probas = np.asarray(inputs.samples, dtype=np.float64)
+    if batch:
+        return np.nanargmax(batch_bald(probas, batch_size=k, random_state=0), axis=1)
+    return simple_batch(batch_bald(probas, batch_size=1, random_state=0)[0], 0, batch_size=k)
+
+
+def _ska_fn(name: str, inputs: StrategyInputs, k: int) -> np.ndarray:
+    pool = importlib.import_module("skactiveml.pool")
+    from skactiveml.utils import simple_batch
+
+    samples = np.asarray(inputs.samples, dtype=np.float64)
+    if name == "vote_entropy":
+        util = pool.vote_entropy(samples.argmax(axis=2).T, classes=np.arange(C))
+    else:
+        util = pool.average_kl_divergence(samples)
+    return simple_batch(util, random_state=0, batch_size=k)
+
+
+def _st_confidence(inputs: StrategyInputs, k: int, cls: str) -> np.ndarray:
+    import small_text
+
+    pool = np.arange(inputs.n)
+    return getattr(small_text, cls)().query(_Proba(inputs), pool, pool, np.empty(0, int), None, n=k)
+
+
+def _st_coreset(inputs: StrategyInputs, k: int) -> np.ndarray:
+    from small_text.query_strategies.coresets import greedy_coreset
+
+    x = np.vstack([inputs.embeddings, inputs.labeled_embeddings])
+    n = inputs.n
+    return greedy_coreset(x, np.arange(n), np.arange(n, n + M), k, distance_metric="euclidean")
+
+
+def _st_bald(inputs: StrategyInputs, k: int) -> np.ndarray:
+    from small_text.query_strategies.bayesian import _bald
+
+    scores = _bald(np.asarray(inputs.samples).transpose(1, 0, 2))
+    return np.argpartition(-scores, k - 1)[:k]
+
+
+Peer = tuple[str, str, float, Callable[[StrategyInputs, int], np.ndarray]]
+PEERS: dict[str, list[Peer]] = {
+    "least_confidence": [
+        ("modAL uncertainty_sampling", "modAL", 1, lambda i, k: _modal(i, k, "uncertainty_sampling")),
+        ("skactiveml UncertaintySampling", "skactiveml", 1, lambda i, k: _ska_scores(i, k, "least_confident")),
+        ("small-text LeastConfidence", "small_text", 1, lambda i, k: _st_confidence(i, k, "LeastConfidence")),
+    ],
+    "margin": [
+        ("modAL margin_sampling", "modAL", 1, lambda i, k: _modal(i, k, "margin_sampling")),
+        ("skactiveml UncertaintySampling", "skactiveml", 1, lambda i, k: _ska_scores(i, k, "margin_sampling")),
+        ("small-text BreakingTies", "small_text", 1, lambda i, k: _st_confidence(i, k, "BreakingTies")),
+    ],
+    "entropy": [
+        ("modAL entropy_sampling", "modAL", 1, lambda i, k: _modal(i, k, "entropy_sampling")),
+        ("skactiveml UncertaintySampling", "skactiveml", 1, lambda i, k: _ska_scores(i, k, "entropy")),
+        ("small-text PredictionEntropy", "small_text", 1, lambda i, k: _st_confidence(i, k, "PredictionEntropy")),
+    ],
+    "vote_entropy": [
+        ("modAL vote_entropy_sampling", "modAL", 1, lambda i, k: _modal(i, k, "vote_entropy_sampling", "disagreement")),
+        ("skactiveml vote_entropy", "skactiveml", 1, lambda i, k: _ska_fn("vote_entropy", i, k)),
+    ],
+    "consensus_entropy": [
+        ("modAL consensus_entropy_sampling", "modAL", 1, lambda i, k: _modal(i, k, "consensus_entropy_sampling", "disagreement")),
+    ],
+    "max_disagreement": [
+        ("modAL max_disagreement_sampling", "modAL", 1, lambda i, k: _modal(i, k, "max_disagreement_sampling", "disagreement")),
+    ],
+    "average_kl": [("skactiveml average_kl_divergence", "skactiveml", 1, lambda i, k: _ska_fn("kl", i, k))],
+    "bald": [
+        ("skactiveml GreedyBALD", "skactiveml", 1, lambda i, k: _ska_bald(i, k, batch=False)),
+        ("small-text BALD", "small_text", 1, _st_bald),
+    ],
+    "batchbald": [("skactiveml BatchBALD", "skactiveml", 1, lambda i, k: _ska_bald(i, k, batch=True))],
+    "kcenter_greedy": [
+        ("skactiveml CoreSet", "skactiveml", 1, _ska_coreset),
+        ("small-text GreedyCoreset", "small_text", 1, _st_coreset),
+    ],
+    "ranked_batch": [("modAL ranked batch", "modAL", 1, lambda i, k: _modal(i, k, "uncertainty_batch_sampling", "batch"))],
+    "badge": [("skactiveml Badge", "skactiveml", 1, _ska_badge)],
+    "typiclust": [("skactiveml TypiClust", "skactiveml", 1, lambda i, k: _ska_query("TypiClust", i, k))],
+    "probcover": [("skactiveml ProbCover", "skactiveml", 2, lambda i, k: _ska_query("ProbCover", i, k))],
+    "information_density": [
+        ("modAL information_density", "modAL", 2,
+         lambda i, k: np.argsort(-importlib.import_module("modAL.density").information_density(i.embeddings))[:k]),
+    ],  # fmt: skip
+}
+MEMORY_EXPONENT_2 = 8e9  # bytes: peers with n^2 memory are skipped when 8 n^2 exceeds this
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+def run(sizes: list[int], dims: list[int], ks: list[int], only: list[str], peers: bool, cap: float) -> None:
+    missing = {pkg: _missing(pkg) for pkg in ("modAL", "skactiveml", "small_text")}
+    for pkg, why in missing.items():
+        if why:
+            print(f"# peer package {pkg} skipped: {why}")
+    history: dict[tuple[str, int, int], tuple[int, float]] = {}  # (peer, d, k) -> (n, seconds)
+    print(f"| strategy | N | d | k | ours s | peer | peer s | speedup | overlap |")
+    print("|---|---:|---:|---:|---:|---|---:|---:|---:|")
+    for d in dims:
+        for n in sorted(sizes):
+            inputs = make_data(n, d)
+            for k in ks:
+                for name in only:
+                    _row(name, inputs, n, d, k, peers, missing, history, cap)
+
+
+def _missing(pkg: str) -> str:
+    try:
+        importlib.import_module(pkg)
+        return ""
+    except Exception as exc:  # report any import failure as the reason to skip
+        return f"not importable ({type(exc).__name__}: {exc})"
+
+
+def _row(name: str, inputs: StrategyInputs, n: int, d: int, k: int, peers: bool,
+         missing: dict[str, str], history: dict, cap: float) -> None:  # fmt: skip
+    repeat = 3 if n <= 100_000 else 1
+    ours_s, (ours, _) = timed(lambda: rank(name, inputs, k, rng=np.random.default_rng(0)), repeat)
+    base = f"| {name} | {n:,} | {d} | {k} | {ours_s:.4f} |"
+    rows = PEERS.get(name, []) if peers else []
+    if not rows:
+        print(f"{base} — | | | |", flush=True)
+    for label, pkg, expo, fn in rows:
+        skip = missing[pkg] or _predict_skip(history.get((label, d, k)), n, expo, cap)
+        if skip:
+            print(f"{base} {label} | skipped: {skip} | | |", flush=True)
+            continue
+        peer_s, theirs = timed(lambda: fn(inputs, k), 1)
+        history[(label, d, k)] = (n, peer_s)
+        overlap = "" if name in RANDOMISED | DIFFERENT else f"{np.isin(ours, theirs).mean():.2f}"
+        print(f"{base} {label} | {peer_s:.4f} | {peer_s / ours_s:,.0f}x | {overlap} |", flush=True)
+
+
+def _predict_skip(prev: tuple[int, float] | None, n: int, expo: float, cap: float) -> str:
+    if expo >= 2 and 8.0 * n * n > MEMORY_EXPONENT_2:
+        return f"needs ~{8 * n * n / 1e9:.0f} GB (n^2 distances)"
+    if prev is None:
+        return ""
+    if prev[0] == n:
+        return "" if prev[1] <= cap else f"took {prev[1]:.0f} s > cap"
+    predicted = prev[1] * (n / prev[0]) ** expo
+    return f"predicted {predicted:.0f} s > {cap:.0f} s cap" if predicted > cap else ""
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="N in {10k, 100k}, d=64, k=100")
+    parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")],
+                        default=[10_000, 100_000, 1_000_000])  # fmt: skip
+    parser.add_argument("--dims", type=lambda s: [int(x) for x in s.split(",")], default=[64, 384])
+    parser.add_argument("--ks", type=lambda s: [int(x) for x in s.split(",")], default=[100, 1000])
+    parser.add_argument("--strategies", type=lambda s: s.split(","), default=None,
+                        help="comma-separated names (default: every registered strategy)")  # fmt: skip
+    parser.add_argument("--no-peers", action="store_true", help="time alloop only")
+    parser.add_argument("--cap", type=float, default=60.0, help="peer time cap in seconds")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.dims, args.ks = [10_000, 100_000], [64], [100]
+    only = args.strategies or names()
+    run(args.sizes, args.dims, args.ks, only, not args.no_peers, args.cap)
+
+
+if __name__ == "__main__":
+    main()
