@@ -1,6 +1,12 @@
-"""Model adapters: one small protocol over scikit-learn (and, later, torch and transformers)."""
+"""Model adapters: one small protocol over scikit-learn, PyTorch MLP heads and Hugging Face transformers.
+
+Importing this package never imports torch; the torch adapters load on first use.
+"""
 
 from models.base import Encoder, MissingDependency, Model
-from models.registry import UnknownModel, build_model, check_model, names
+from models.registry import UnknownModel, build_model, check_model, input_kind, load_model, names
 
-__all__ = ["Encoder", "MissingDependency", "Model", "UnknownModel", "build_model", "check_model", "names"]
+__all__ = [
+    "Encoder", "MissingDependency", "Model", "UnknownModel", "build_model", "check_model", "input_kind", "load_model",
+    "names",
+]

@@ -1,16 +1,25 @@
-"""Model names: short aliases, or the dotted path of any scikit-learn classifier."""
+"""Model names: short aliases, the dotted path of any scikit-learn classifier, or a torch adapter.
+
+The torch adapters (``torch_mlp``, ``torch_ensemble``, ``transformer``) are imported only
+when built or loaded, so importing :mod:`models` never imports torch.
+"""
 
 from __future__ import annotations
 
 from importlib import import_module
+from pathlib import Path
 from typing import Any
 
 from sklearn.base import is_classifier
 
+from models import _torch
 from models.base import Model
+from models.configs import mlp_config, transformer_config
 from models.sklearn import SklearnModel
 
-__all__ = ["ALIASES", "UnknownModel", "build_model", "check_model", "names"]
+__all__ = [
+    "ALIASES", "TORCH_MODELS", "UnknownModel", "build_model", "check_model", "input_kind", "load_model", "names",
+]
 
 ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "logistic_regression": ("sklearn.linear_model.LogisticRegression", {"max_iter": 1000}),
@@ -24,14 +33,45 @@ ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "mlp": ("sklearn.neural_network.MLPClassifier", {"max_iter": 500}),
 }
 
+# name -> (module, class, what it reads, libraries it needs)
+TORCH_MODELS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    "torch_mlp": ("models.torch_mlp", "TorchMLP", "vector", ("torch",)),
+    "torch_ensemble": ("models.torch_mlp", "TorchEnsemble", "vector", ("torch",)),
+    "transformer": ("models.transformers_clf", "TransformerClassifier", "text", ("torch", "transformers")),
+}
+
 
 class UnknownModel(ValueError):
     """A model name or parameter the server cannot build."""
 
 
 def names() -> list[str]:
-    """Known aliases; any ``sklearn.<module>.<Classifier>`` path works as well."""
-    return sorted(ALIASES)
+    """Known aliases and torch adapters; any ``sklearn.<module>.<Classifier>`` path works as well."""
+    return sorted([*ALIASES, *TORCH_MODELS])
+
+
+def input_kind(spec: dict[str, Any]) -> str:
+    """``"vector"`` or ``"text"``: what the model a spec names reads, without building it."""
+    entry = TORCH_MODELS.get(spec.get("name", "logistic_regression"))
+    return entry[2] if entry else "vector"
+
+
+def _torch_config(spec: dict[str, Any], seed: int) -> Any:
+    """Checked settings of a torch adapter; UnknownModel on a bad parameter."""
+    name = spec["name"]
+    try:
+        if name == "transformer":
+            return transformer_config(name, spec.get("params"), seed)
+        return mlp_config(name, spec.get("params"), seed, ensemble=name == "torch_ensemble")
+    except ValueError as exc:
+        raise UnknownModel(str(exc)) from None
+
+
+def _torch_class(name: str) -> type:
+    """The adapter class, imported now; MissingDependency names ``pip install 'alloop[text]'``."""
+    module, cls, _, needs = TORCH_MODELS[name]
+    _torch.require(*needs)
+    return getattr(import_module(module), cls)
 
 
 def _estimator_class(name: str) -> tuple[type, dict[str, Any]]:
@@ -52,7 +92,18 @@ def _estimator_class(name: str) -> tuple[type, dict[str, Any]]:
 
 
 def build_model(spec: dict[str, Any], n_classes: int, seed: int) -> Model:
-    """An unfitted adapter for ``{"name", "params"}``; ``random_state`` defaults to ``seed``."""
+    """An unfitted adapter for ``{"name", "params"}``; ``random_state`` (or ``seed``) defaults to ``seed``.
+
+    Raises
+    ------
+    UnknownModel
+        An unknown name, parameter or parameter value.
+    MissingDependency
+        A torch adapter without torch / transformers installed.
+    """
+    if spec.get("name") in TORCH_MODELS:
+        config = _torch_config(spec, seed)
+        return _torch_class(spec["name"])(n_classes, config)
     cls, defaults = _estimator_class(spec.get("name", "logistic_regression"))
     params = {**defaults, **spec.get("params", {})}
     if "random_state" in cls().get_params() and "random_state" not in params:
@@ -65,7 +116,17 @@ def build_model(spec: dict[str, Any], n_classes: int, seed: int) -> Model:
 
 
 def check_model(spec: dict[str, Any], n_classes: int) -> None:
-    """Raise :class:`UnknownModel` unless ``spec`` builds with valid parameter values."""
+    """Raise :class:`UnknownModel` unless ``spec`` builds with valid parameter values.
+
+    Torch adapters are checked without importing torch: their libraries must be installed
+    (else :class:`MissingDependency`), and a transformer's base model directory must exist.
+    """
+    if spec.get("name") in TORCH_MODELS:
+        config = _torch_config(spec, 0)
+        _torch.require(*TORCH_MODELS[spec["name"]][3])
+        if spec["name"] == "transformer":
+            _torch.model_dir(config.path)
+        return
     model = build_model(spec, n_classes, seed=0)
     validate = getattr(getattr(model, "template", None), "_validate_params", None)
     if validate is not None:  # scikit-learn checks values (C > 0, ...) only at fit time otherwise
@@ -73,3 +134,24 @@ def check_model(spec: dict[str, Any], n_classes: int) -> None:
             validate()
         except (ValueError, TypeError) as exc:
             raise UnknownModel(f"bad parameters for {spec.get('name')!r}: {exc}") from None
+
+
+def load_model(spec: dict[str, Any], n_classes: int, path: Path) -> Model:
+    """The fitted adapter that ``model.save(path)`` wrote, for the model ``spec`` names.
+
+    Raises
+    ------
+    UnknownModel
+        An unknown name, or a saved model over a different number of classes.
+    MissingDependency
+        A torch adapter without torch / transformers installed.
+    """
+    name = spec.get("name", "logistic_regression")
+    if name in TORCH_MODELS:
+        model = _torch_class(name).load(Path(path))
+    else:
+        _estimator_class(name)
+        model = SklearnModel.load(Path(path))
+    if model.n_classes != n_classes:
+        raise UnknownModel(f"saved model {str(path)!r} has {model.n_classes} classes, the project {n_classes}")
+    return model

@@ -48,7 +48,7 @@ def create_project(store: Store, settings: Settings, body: ProjectCreate) -> Pro
     _check_strategy(body.strategy)
     try:
         check_model(body.model.model_dump(), len(body.labels))
-    except UnknownModel as exc:
+    except (UnknownModel, MissingDependency) as exc:
         raise Invalid(f"model: {exc}") from None
     fields = body.model_dump(exclude={"stabilize", "cold_start", "encoder"})
     fields["encoder"] = _check_encoder(body)

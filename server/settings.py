@@ -7,6 +7,7 @@ Build it with ``Settings()`` (or pass fields explicitly) and hand it to
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -44,6 +45,12 @@ class Settings(BaseSettings):
     )
     embed_batch_rows: int = Field(
         1024, description="Text items embedded per background batch (progress advances per batch)."
+    )
+    keep_models: int = Field(3, ge=1, description="Saved model versions kept per project (older ones are deleted).")
+    worker: Literal["process", "thread"] = Field(
+        "process",
+        description="Where rounds run: 'process' (a separate worker at lower priority, so training never "
+        "slows /next) or 'thread' (in the server process; for tests and tiny deployments).",
     )
     worker_poll_seconds: float = Field(0.2, description="How often the loop controller looks for work.")
     synchronous: str = Field("FULL", description="SQLite synchronous pragma (FULL: no acknowledged write lost).")

@@ -17,7 +17,7 @@ from server.store import Store
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", worker_poll_seconds=0.05)
+    return Settings(data_dir=tmp_path / "data", worker_poll_seconds=0.05, worker="thread")
 
 
 @pytest.fixture

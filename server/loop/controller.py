@@ -11,8 +11,10 @@ import logging
 import threading
 import time
 
-from server.loop.embedding import embed_round, embedding_progress
-from server.loop.training import cold_start_round, take_snapshot, train_round
+from concurrent.futures.process import BrokenProcessPool
+
+from server.loop.embedding import embedding_progress
+from server.loop.worker import WorkerPool, execute_round
 from server.settings import Settings
 from server.store.db import Store
 from server.store.items import counts
@@ -24,6 +26,10 @@ __all__ = ["Controller"]
 log = logging.getLogger("alloop.loop")
 
 
+class WorkerCrashed(RuntimeError):
+    """The worker process died mid-round (killed, out of memory); the round will be retried."""
+
+
 class Controller:
     """Finds the campaigns that need a round and runs them, one at a time."""
 
@@ -33,6 +39,8 @@ class Controller:
         self.errors: dict[int, str] = {}
         self.busy: dict[int, str] = {}  # project id -> 'embed' | 'train' | 'cold_start', while it runs
         self._failed_at: dict[int, int] = {}
+        self._crashes: dict[int, int] = {}
+        self.pool = WorkerPool(settings) if settings.worker == "process" else None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -42,6 +50,8 @@ class Controller:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stop.clear()
+        if self.pool is not None:
+            self.pool.start()
         self._thread = threading.Thread(target=self._run, name="alloop-loop", daemon=True)
         self._thread.start()
 
@@ -54,6 +64,8 @@ class Controller:
             if self._thread.is_alive():
                 log.warning("loop controller still busy after %.0fs; leaving it to finish", timeout)
                 return False
+        if self.pool is not None:
+            self.pool.reset()
         return True
 
     def wake(self) -> None:
@@ -69,28 +81,28 @@ class Controller:
             except Exception:  # keep the loop alive; the error is logged and shown in status
                 log.exception("loop controller pass failed")
 
-    def _due(self, project: Project) -> str | None:
-        """'embed', 'train', 'cold_start' or None for one project."""
+    def _due(self, project: Project) -> tuple[str | None, int]:
+        """('embed' | 'train' | 'cold_start' | None, labels now) for one project."""
         with self.store.read() as conn:
             if project.input == "text" and embedding_progress(conn, project.id)["to_embed"]:
-                return None if self._failed_at.get(project.id) == -1 else "embed"
+                return (None if self._failed_at.get(project.id) == -1 else "embed"), 0
         if project.n_features is None:
-            return None
+            return None, 0
         with self.store.read() as conn:
             c = counts(conn, project.id, time.time())
             latest = latest_version(conn, project.id)
             ranked = conn.execute("SELECT 1 FROM rankings WHERE project_id = ?", (project.id,)).fetchone()
         trained = latest["n_labels"] if latest else 0
         if self._failed_at.get(project.id) == c["labeled"]:
-            return None  # failed on exactly these labels; wait for more
+            return None, c["labeled"]  # failed on exactly these labels; wait for more
         if c["labeled"] > 0 and (
             c["labeled"] - trained >= project.retrain_every
             or (project.state == "done" and c["labeled"] > trained)
         ):
-            return "train"
+            return "train", c["labeled"]
         if project.state == "running" and not ranked and c["pool"] > 0:
-            return "cold_start"
-        return None
+            return "cold_start", c["labeled"]
+        return None, c["labeled"]
 
     def run_pending(self) -> int:
         """Run every due round once; returns how many ran."""
@@ -100,51 +112,49 @@ class Controller:
         for project in projects:
             if self._stop.is_set():
                 break
-            due = self._due(project)
-            if due and self._run_round(project.id, due):
+            due, labeled = self._due(project)
+            if due and self._run_round(project.id, due, labeled):
                 ran += 1
         return ran
-
-    def _embed(self, project_id: int) -> bool:
-        self.busy[project_id] = "embed"
-        try:
-            done = embed_round(self.store, project_id, self.settings.embed_batch_rows)
-            self.errors.pop(project_id, None)
-            self._wake.set()  # more may be waiting: come straight back
-            return done > 0
-        except Exception as exc:
-            log.exception("project %s: embedding failed", project_id)
-            self.errors[project_id] = f"embed failed: {type(exc).__name__}: {exc}"
-            self._failed_at[project_id] = -1  # until new items arrive (see retry)
-            return False
-        finally:
-            self.busy.pop(project_id, None)
 
     def retry(self, project_id: int) -> None:
         """Forget a failure so the next pass tries again (new items or labels arrived)."""
         self._failed_at.pop(project_id, None)
         self.wake()
 
-    def _run_round(self, project_id: int, due: str) -> bool:
-        if due == "embed":
-            return self._embed(project_id)
-        snap = take_snapshot(self.store, project_id)
-        if snap is None:
-            return False
+    def _execute(self, project_id: int, due: str) -> dict:
+        if self.pool is None:
+            return execute_round(self.store, self.settings, project_id, due)
+        try:
+            return self.pool.run(project_id, due)
+        except BrokenProcessPool:
+            crashes = self._crashes.get(project_id, 0) + 1
+            self._crashes[project_id] = crashes
+            if crashes < 3:  # killed from outside: try again on the next pass
+                self._wake.set()
+                raise WorkerCrashed(f"the worker process died during the {due} round; retrying") from None
+            raise
+
+    def _run_round(self, project_id: int, due: str, labeled: int) -> bool:
         self.busy[project_id] = due
         try:
-            if due == "train":
-                version = train_round(self.store, self.settings, snap)
-                log.info("project %s: model v%s on %s labels", project_id, version, snap.labeled_rows.size)
-            else:
-                cold_start_round(self.store, self.settings, snap)
+            result = self._execute(project_id, due)
+            if due == "train" and result.get("ran"):
+                log.info("project %s: model v%s on %s labels", project_id, result["version"], result["labels"])
+            if due == "embed" and result.get("ran"):
+                self._wake.set()  # more may be waiting: come straight back
             self.errors.pop(project_id, None)
             self._failed_at.pop(project_id, None)
-            return True
+            self._crashes.pop(project_id, None)
+            return bool(result.get("ran"))
+        except WorkerCrashed as exc:
+            log.warning("project %s: %s", project_id, exc)
+            self.errors[project_id] = str(exc)
+            return False
         except Exception as exc:
             log.exception("project %s: %s round failed", project_id, due)
             self.errors[project_id] = f"{due} failed: {type(exc).__name__}: {exc}"
-            self._failed_at[project_id] = int(snap.labeled_rows.size)
+            self._failed_at[project_id] = -1 if due == "embed" else labeled
             return False
         finally:
             self.busy.pop(project_id, None)

@@ -7,6 +7,7 @@ Everything heavy runs outside the writer lock on a snapshot; only the final reco
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 import strategies
-from models import build_model
+from models import build_model, input_kind
 from server.loop.coldstart import cold_start_order
 from server.loop.metrics import evaluate
 from server.loop.stopping import stop_reason
@@ -79,7 +80,7 @@ def take_snapshot(store: Store, project_id: int) -> Snapshot | None:
 
 def _text_model(project: Project) -> bool:
     """Whether the project's model reads raw text rather than vectors."""
-    return build_model(project.model, len(project.labels), 0).input_kind == "text"
+    return input_kind(project.model) == "text"
 
 
 def _texts(conn: Any, project: Project) -> dict[int, str]:
@@ -145,7 +146,7 @@ def train_round(store: Store, settings: Settings, snap: Snapshot) -> int:
     rng = np.random.default_rng([project.seed, version])
     ranked, scores = _rank(snap, probs, settings.queue_depth, rng)
     (pdir / "models").mkdir(exist_ok=True)
-    artifact = pdir / "models" / f"v{version}.pkl"
+    artifact = pdir / "models" / f"v{version}"  # a file or a directory, as the adapter saves it
     model.save(artifact)
     fields = {
         "created_at": time.time(), "n_labels": int(snap.labeled_rows.size), "metrics": metrics,
@@ -163,7 +164,18 @@ def train_round(store: Store, settings: Settings, snap: Snapshot) -> int:
                                  agreements(conn, project.id, window))
             if reason:
                 stop_project(conn, project.id, reason)
+    _prune_artifacts(pdir / "models", keep=settings.keep_models)
     return recorded
+
+
+def _prune_artifacts(folder: Path, keep: int) -> None:
+    """Delete all but the newest ``keep`` saved model versions (a transformer is ~100 MB each)."""
+    versions = sorted(
+        (p for p in folder.iterdir() if p.name.startswith("v") and p.name[1:].split(".")[0].isdigit()),
+        key=lambda p: int(p.name[1:].split(".")[0]),
+    )
+    for old in versions[:-keep] if keep > 0 else []:
+        shutil.rmtree(old) if old.is_dir() else old.unlink(missing_ok=True)
 
 
 def cold_start_round(store: Store, settings: Settings, snap: Snapshot) -> None:

@@ -63,7 +63,7 @@ def test_malformed_json_is_422_with_a_string_detail(client, method, path):
 
 
 def test_body_over_the_limit_is_413(tmp_path):
-    with TestClient(create_app(Settings(data_dir=tmp_path, max_body_bytes=1000))) as small:
+    with TestClient(create_app(Settings(data_dir=tmp_path, max_body_bytes=1000, worker="thread"))) as small:
         r = small.post("/projects", content=b"x" * 2000, headers={"Content-Type": "application/json"})
     assert r.status_code == 413 and "limit of 1000 bytes" in r.json()["detail"]
 
@@ -77,7 +77,7 @@ LABELING = {("POST", "/projects/{project_id}/next"), ("POST", "/projects/{projec
 @pytest.fixture
 def guarded(tmp_path):
     """An auth-on server with projects 1 and 2 and a token of each role."""
-    with TestClient(create_app(Settings(data_dir=tmp_path, admin_token="s3cret"))) as c:
+    with TestClient(create_app(Settings(data_dir=tmp_path, admin_token="s3cret", worker="thread"))) as c:
         for name in ("one", "two"):
             c.post("/projects", json={"name": name, "labels": ["a", "b"]}, headers=SERVER_ADMIN)
         c.post("/projects/1/items", json={"items": [{"id": 1, "features": [1.0]}]}, headers=SERVER_ADMIN)
