@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -89,7 +88,9 @@ def import_items(store: Store, project_id: int, split: str, items: Sequence[Item
             matrix = np.asarray([item.features for item in new], dtype=np.float32)
             start = FeatureFile(store.project_dir(project_id) / "features.f32", dim).append(matrix)
             rows = list(range(start, start + len(new)))
-        order = np.random.default_rng([project.seed, int(time.time_ns() % 2**32)]).random(len(new))
+        # the pool's serving order past the ranking: seeded, so a campaign replays the same way
+        before = conn.execute("SELECT COUNT(*) FROM items WHERE project_id = ?", (project_id,)).fetchone()[0]
+        order = np.random.default_rng([project.seed, before]).random(len(new))
         conn.executemany(
             "INSERT INTO items (project_id, ext_id, split, row, text, meta, gold, order_key) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -74,7 +74,7 @@ def test_digits_campaign_survives_kill9_and_reaches_its_goal(tmp_path):
         assert ledger.duplicates == 0 and ledger.rejected == 0
         assert ledger.overlapping_holds() == []
         assert all(row["label"] == gold[row["item_id"]] for row in rows)
-        assert len(curve) >= 5 and [p["labels"] for p in curve] == sorted(p["labels"] for p in curve)
+        assert len(curve) >= 3 and [p["labels"] for p in curve] == sorted(p["labels"] for p in curve)
         assert curve[-1]["accuracy"] >= 0.93
         print(f"\ndigits e2e: {status['stop_reason']} at {status['labeled']} labels, "
               f"accuracy {curve[-1]['accuracy']:.3f}, {elapsed:.1f}s including one kill -9 and restart")
