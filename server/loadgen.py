@@ -1,0 +1,125 @@
+"""Load generator: many annotator threads polling ``/next`` and labeling over loopback HTTP.
+
+Each annotator labels most of what it gets and abandons the rest (so leases expire and
+items return to the queue), and records every grant it received with the lease expiry
+the server gave. :func:`violations` then checks that no item was ever held by two
+annotators at once and that nothing was served after its label was acknowledged.
+Used by the reliability tests and ``scripts/bench_load.py``.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import httpx
+
+__all__ = ["LoadResult", "run_load", "violations", "percentile"]
+
+
+@dataclass
+class LoadResult:
+    """Latencies (seconds) and what every annotator was granted and labeled."""
+
+    next_seconds: list[float] = field(default_factory=list)
+    label_seconds: list[float] = field(default_factory=list)
+    # item -> (annotator, request sent, answer received, lease expiry the server announced)
+    grants: dict[str, list[tuple[str, float, float, float]]] = field(default_factory=lambda: defaultdict(list))
+    acknowledged: dict[str, float] = field(default_factory=dict)  # item -> when its label was acknowledged
+    errors: int = 0
+    wall_seconds: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def requests(self) -> int:
+        return len(self.next_seconds) + len(self.label_seconds)
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def _annotator(url: str, pid: int, name: str, polls: int, abandon: float, result: LoadResult,
+               headers: dict[str, str], seed: int) -> None:
+    rng = random.Random(seed)
+    with httpx.Client(base_url=url, timeout=60.0, headers=headers) as http:
+        for _ in range(polls):
+            started, sent = time.perf_counter(), time.time()
+            try:
+                answer = http.post(f"/projects/{pid}/next", json={"annotator": name, "n": rng.randint(1, 5)})
+            except httpx.TransportError:
+                result.errors += 1
+                continue
+            elapsed = time.perf_counter() - started
+            body = answer.json()
+            received = time.time()
+            items = body.get("items", [])
+            with result.lock:
+                result.next_seconds.append(elapsed)
+                for item in items:
+                    result.grants[item["id"]].append((name, sent, received, _epoch(body["lease_expires_at"])))
+            if body.get("done"):
+                break
+            keep = [it for it in items if rng.random() >= abandon]
+            if keep:
+                labels = [{"item_id": it["id"], "label": "a", "annotator": name} for it in keep]
+                started = time.perf_counter()
+                answer = http.post(f"/projects/{pid}/labels", json={"labels": labels})
+                elapsed = time.perf_counter() - started
+                acked = time.time()
+                with result.lock:
+                    result.label_seconds.append(elapsed)
+                    if answer.status_code == 200 and answer.json()["accepted"] == len(labels):
+                        for it in keep:
+                            result.acknowledged.setdefault(it["id"], acked)
+
+
+def run_load(url: str, pid: int, *, annotators: int, polls: int, abandon: float = 0.1,
+             headers: dict[str, str] | None = None) -> LoadResult:
+    """Run ``annotators`` threads of ``polls`` polls each; returns what they saw."""
+    result = LoadResult()
+    threads = [
+        threading.Thread(target=_annotator, args=(url, pid, f"ann-{k}", polls, abandon, result, headers or {}, k))
+        for k in range(annotators)
+    ]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    result.wall_seconds = time.perf_counter() - started
+    return result
+
+
+def violations(result: LoadResult, lease_seconds: float) -> list[str]:
+    """Items held by two annotators at once, or served after their label was acknowledged.
+
+    A grant's hold runs from the server's claim (its announced expiry minus the lease) to
+    that expiry; responses can arrive late under load, so client receive times would
+    misorder them.
+    """
+    found = []
+    for item, grants in result.grants.items():
+        ordered = sorted(grants, key=lambda g: g[3])
+        for (a, _, _, expires_a), (b, _, _, expires_b) in zip(ordered, ordered[1:]):
+            claimed_b = expires_b - lease_seconds
+            if a != b and claimed_b < expires_a - 1e-6:
+                found.append(f"{item}: {b} claimed it at {claimed_b:.3f} while {a} held it until {expires_a:.3f}")
+        acked = result.acknowledged.get(item)
+        # a late label on an expired lease is accepted; what must never happen is a /next
+        # *sent* after the label was acknowledged returning the item
+        if acked is not None and any(sent > acked for _, sent, _, _ in grants):
+            found.append(f"{item}: served after its label was acknowledged")
+    return found
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0..100) by nearest rank; 0 when empty."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
