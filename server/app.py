@@ -12,7 +12,9 @@ from server import __version__, errors
 from server.auth import require_token
 from server.limits import BodyLimit
 from server.loop import Controller
-from server.routes import items, projects, results, serving, tokens
+from server.labelstudio import routes as labelstudio
+from server.routes import items, projects, results, serving, tokens, ui
+from server.routes import forecast
 from server.settings import Settings
 from server.store import Store
 
@@ -49,6 +51,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(projects.router)  # per-route: creating projects needs the server admin
     app.include_router(serving.router)  # /next and /labels take annotator tokens (per route)
+    app.include_router(ui.router)  # static pages (no data); their API calls carry the token
+    app.include_router(labelstudio.router)  # auth per router: bearer or Label Studio's Basic auth
     for module in (items, results, tokens):
         app.include_router(module.router, dependencies=[Depends(require_token)])
+    app.include_router(forecast.router, dependencies=[Depends(require_token)])
     return app

@@ -10,12 +10,25 @@ Example::
     with Client("http://127.0.0.1:8000") as alloop:
         batch = alloop.next(project_id=1, annotator="me", n=10)
         alloop.label(1, [{"item_id": it["id"], "label": "cat", "annotator": "me"} for it in batch["items"]])
+
+A labeling script, start to finish::
+
+    with Client("http://127.0.0.1:8000", token=TOKEN) as alloop:
+        pid = alloop.create_project(name="sms", labels=["ham", "spam"], input="text", budget=200)["id"]
+        alloop.import_files(pid, ["pool.jsonl"])
+        while not (batch := alloop.poll_next(pid, "me", timeout=60))["done"]:
+            alloop.submit_labels(pid, [{"item_id": it["id"], "label": ask(it), "annotator": "me"}
+                                       for it in batch["items"]])
+        for status in alloop.watch(pid):
+            print(status["labeled"], status["model_version"], status["state"])
 """
 
 from __future__ import annotations
 
 import json
 import time
+import uuid
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import httpx
@@ -120,3 +133,59 @@ class Client:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"project {project_id} did not settle in {timeout}s: {status['state']}")
             time.sleep(0.2)
+
+    def import_files(self, project_id: int, paths: Iterable[str], split: str = "pool") -> dict[str, int]:
+        """Import several .csv / .jsonl / .json files; ids already present are skipped, so a rerun is harmless."""
+        total = {"added": 0, "skipped": 0}
+        for path in paths:
+            answer = self.upload(project_id, str(path), split)
+            total = {key: total[key] + answer[key] for key in total}
+        return total
+
+    def submit_labels(self, project_id: int, labels: list[dict[str, Any]], *,
+                      submission_id: str | None = None) -> dict[str, Any]:
+        """POST /labels with an ``Idempotency-Key``: every retry of this call sends the same key, so a
+        submission whose answer was lost is replayed, never counted twice (``"replayed": true``)."""
+        key = submission_id or uuid.uuid4().hex
+        return self.request("POST", f"/projects/{project_id}/labels", json={"labels": labels},
+                            headers={"Idempotency-Key": key}).json()
+
+    def poll_next(self, project_id: int, annotator: str, n: int | None = None, *, interval: float = 1.0,
+                  timeout: float | None = None) -> dict[str, Any]:
+        """Like :meth:`next`, but wait while nothing is free (pool still embedding, all items leased):
+        answers a batch with items, or one with ``done: true``. ``TimeoutError`` after ``timeout``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            batch = self.next(project_id, annotator, n)
+            if batch["items"] or batch["done"]:
+                return batch
+            if deadline is not None and time.monotonic() + interval > deadline:
+                raise TimeoutError(f"no item free in project {project_id} within {timeout}s")
+            time.sleep(interval)
+
+    def labeling_info(self, project_id: int) -> dict[str, Any]:
+        """A project's name, labels, input kind and state (an annotator token may read it)."""
+        return self.request("GET", f"/projects/{project_id}/labeling").json()
+
+    def watch(self, project_id: int, *, interval: float = 2.0,
+              timeout: float | None = None) -> Iterator[dict[str, Any]]:
+        """Yield the project's status whenever labels, model version, state or activity change; ends
+        once the campaign is done and its final model covers every label."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last: tuple[Any, ...] | None = None
+        while True:
+            status = self.project(project_id)
+            settled = False
+            if status["state"] == "done":
+                curve = self.metrics(project_id)
+                settled = status["labeled"] == 0 or bool(curve and curve[-1]["labels"] == status["labeled"])
+                status = self.project(project_id) if settled else status  # as of the final model
+            seen = (status["labeled"], status["model_version"], status["state"], status.get("activity"))
+            if seen != last:
+                last = seen
+                yield status
+            if settled:
+                return
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"project {project_id} still {status['state']} after {timeout}s")
+            time.sleep(interval)

@@ -21,7 +21,7 @@ from server.process import ServerProcess
 pytestmark = pytest.mark.slow
 
 BUDGET = 300
-THINK_SECONDS = 0.03  # per item: a very fast human
+THINK_SECONDS = 0.1  # per item: a very fast human (the loop retrains every 20 labels)
 
 
 def create_digits_campaign(client: Client) -> tuple[int, dict[str, str]]:

@@ -1,0 +1,24 @@
+"""Label Studio integration: alloop as a Label Studio ML backend, and push/pull sync.
+
+How Label Studio tasks map to alloop items
+------------------------------------------
+A task's ``data.alloop_id`` is the alloop item id (the client's own id). Tasks that alloop
+or :mod:`server.labelstudio.sync` import carry it; tasks imported by hand must too. Text is
+shown from ``data.text`` (the ``<Text value="$text"/>`` of :func:`label_config`).
+
+What ``score`` means
+--------------------
+Label Studio's "Uncertainty sampling" serves the task with the **lowest** prediction score
+first. alloop therefore reports ``score`` as a confidence: ``rank / queue size`` in the
+newest ranking, so the item alloop most wants labeled has score 0.0 and items outside the
+ranking (labeled, or past its depth) have 1.0. Lower = label sooner.
+
+Model versions are ``alloop-v<N>`` (``alloop-v0`` for the cold-start ranking, before any
+model). Label Studio does not advance a project's ``model_version`` by itself; the push
+sync sets it after each retrain.
+"""
+
+from server.labelstudio.config import Control, choices_control, label_config
+from server.labelstudio.predict import version_name
+
+__all__ = ["Control", "choices_control", "label_config", "version_name"]

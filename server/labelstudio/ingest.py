@@ -1,0 +1,94 @@
+"""Label Studio webhooks: annotation events become alloop labels in one short write each.
+
+Label Studio drops webhooks that take longer than about a second, so nothing here trains:
+the route acknowledges, and :meth:`Controller.wake` lets the loop retrain in the background.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.errors import Invalid
+from server.labelstudio import links
+from server.labelstudio.predict import alloop_id
+from server.schemas import LabelIn
+from server.store.db import Store
+from server.store.items import lookup_items
+from server.store.labels import submit_labels
+
+__all__ = ["annotation_label", "annotator_name", "handle_event"]
+
+_CREATED, _UPDATED, _DELETED = "ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED"
+
+
+def annotation_label(annotation: dict[str, Any]) -> str | None:
+    """The first choice of the first ``choices`` region of an annotation, or None."""
+    for region in annotation.get("result") or []:
+        if isinstance(region, dict) and region.get("type") == "choices":
+            choices = (region.get("value") or {}).get("choices") or []
+            if choices:
+                return str(choices[0])
+    return None
+
+
+def annotator_name(annotation: dict[str, Any]) -> str:
+    """``labelstudio:<email or user id>`` of whoever completed the annotation."""
+    who = annotation.get("completed_by")
+    if isinstance(who, dict):
+        who = who.get("email") or who.get("id")
+    return f"labelstudio:{who}"[:200] if who is not None else "labelstudio"
+
+
+def _annotation_id(annotation: dict[str, Any]) -> int | None:
+    value = annotation.get("id")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _update(store: Store, project_id: int, annotation_id: int, label: str, annotator: str) -> dict[str, Any] | None:
+    """Apply an edit to the label this annotation gave; None when alloop has no such link."""
+    with store.write() as conn:
+        item_idx = links.linked_item(conn, project_id, annotation_id)
+        if item_idx is None:
+            return None
+        changed = links.update_label(conn, item_idx, label, annotator)
+    return {"status": "updated", "changed": changed}
+
+
+def _upsert(store: Store, project_id: int, payload: dict[str, Any], now: float, edited: bool) -> dict[str, Any]:
+    annotation, task = payload.get("annotation") or {}, payload.get("task") or {}
+    item_id = alloop_id(task)
+    if item_id is None:
+        raise Invalid("the task has no data.alloop_id, so alloop cannot tell which item it is")
+    if annotation.get("was_cancelled"):
+        return {"status": "skipped", "item_id": item_id}
+    label = annotation_label(annotation)
+    if label is None:
+        raise Invalid("the annotation has no choices result")
+    annotation_id, annotator = _annotation_id(annotation), annotator_name(annotation)
+    if edited and annotation_id is not None:
+        answer = _update(store, project_id, annotation_id, label, annotator)
+        if answer is not None:
+            return answer
+    result = submit_labels(store, project_id, [LabelIn(item_id=item_id, label=label, annotator=annotator)], now)
+    if result["accepted"] and annotation_id is not None:
+        with store.write() as conn:
+            idx = lookup_items(conn, project_id, [item_id])[item_id]["idx"]
+            links.link(conn, project_id, annotation_id, idx)
+    return {"status": "labeled", **result}
+
+
+def handle_event(store: Store, project_id: int, payload: dict[str, Any], now: float) -> dict[str, Any]:
+    """Apply one webhook; answers what happened. ``wake`` says whether the loop has new work."""
+    action = payload.get("action")
+    if action in (_CREATED, _UPDATED):
+        answer = _upsert(store, project_id, payload, now, edited=action == _UPDATED)
+    elif action == _DELETED:
+        ids = [a.get("id") for a in payload.get("annotations") or [] if isinstance(a, dict)]
+        with store.write() as conn:
+            removed = links.delete_labels(conn, project_id, [i for i in ids if isinstance(i, int)])
+        answer = {"status": "deleted", "removed": removed}
+    elif action == "START_TRAINING":
+        answer = {"status": "training_requested"}
+    else:
+        return {"status": "ignored", "action": action, "wake": False}
+    return {**answer, "action": action, "wake": True}

@@ -1,0 +1,130 @@
+"""Predictions for Label Studio tasks: the newest model's label, and alloop's ranking as the score.
+
+``score`` is ``rank / queue size`` in the newest ranking (0.0 = the item alloop wants labeled
+first; 1.0 = not in the ranking), so Label Studio's lowest-score-first sampling follows alloop.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.sklearn import SklearnModel
+from server.labelstudio.config import Control, check_labels
+from server.store.db import Store
+from server.store.items import feature_file, lookup_items
+from server.store.projects import Project, get_project
+from server.store.rounds import latest_version
+
+__all__ = ["ModelCache", "alloop_id", "version_name", "current_version", "predict_tasks"]
+
+_CHUNK = 500
+
+
+def version_name(version: int | None) -> str:
+    """The model version Label Studio sees: ``alloop-v<N>``, ``alloop-v0`` before the first model."""
+    return f"alloop-v{version or 0}"
+
+
+def alloop_id(task: dict[str, Any]) -> str | None:
+    """The alloop item id a Label Studio task carries in ``data.alloop_id``."""
+    data = task.get("data") if isinstance(task, dict) else None
+    value = data.get("alloop_id") if isinstance(data, dict) else None
+    return None if value is None else str(value)
+
+
+def current_version(conn: sqlite3.Connection, project_id: int) -> int | None:
+    """The model version of the ranking /next serves now (None: cold start or no ranking yet)."""
+    row = conn.execute("SELECT model_version FROM rankings WHERE project_id = ?", (project_id,)).fetchone()
+    return row[0] if row else None
+
+
+class ModelCache:
+    """The newest loaded model of each project; a new version replaces the old one."""
+
+    def __init__(self) -> None:
+        self._models: dict[int, tuple[int, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, project_id: int, version: int, path: Path) -> Any:
+        """The model of ``version``, loaded from ``path`` on first use."""
+        with self._lock:
+            cached = self._models.get(project_id)
+            if cached is not None and cached[0] == version:
+                return cached[1]
+        model = SklearnModel.load(path)
+        with self._lock:
+            self._models[project_id] = (version, model)
+        return model
+
+
+def _positions(conn: sqlite3.Connection, project_id: int, idx: list[int]) -> dict[int, int]:
+    """Rank of each item in the stored ranking (items not in it are left out)."""
+    found: dict[int, int] = {}
+    for start in range(0, len(idx), _CHUNK):
+        chunk = idx[start : start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT item_idx, rank FROM queue WHERE project_id = ? AND item_idx IN ({marks})", (project_id, *chunk)
+        )
+        found.update((r[0], r[1]) for r in rows)
+    return found
+
+
+def _labeled(conn: sqlite3.Connection, idx: list[int]) -> set[int]:
+    found: set[int] = set()
+    for start in range(0, len(idx), _CHUNK):
+        chunk = idx[start : start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        found.update(r[0] for r in conn.execute(f"SELECT item_idx FROM labels WHERE item_idx IN ({marks})", chunk))
+    return found
+
+
+def _predicted(store: Store, cache: ModelCache, project: Project, latest: sqlite3.Row | None,
+               items: list[dict[str, Any]]) -> dict[int, str]:
+    """The newest model's label for each item that has its vector; empty before the first model."""
+    features = feature_file(store, project)
+    with_rows = [item for item in items if item["row"] is not None]
+    if latest is None or not latest["artifact"] or features is None or not with_rows:
+        return {}
+    model = cache.get(project.id, latest["version"], store.data_dir / latest["artifact"])
+    rows = np.asarray([item["row"] for item in with_rows], dtype=np.int64)
+    probs = model.predict_proba(np.asarray(features.matrix()[rows]))
+    return {item["idx"]: project.labels[int(k)] for item, k in zip(with_rows, probs.argmax(axis=1))}
+
+
+def _result(control: Control, label: str | None) -> list[dict[str, Any]]:
+    if label is None:
+        return []
+    return [{"from_name": control.from_name, "to_name": control.to_name, "type": "choices",
+             "value": {"choices": [label]}}]
+
+
+def predict_tasks(store: Store, cache: ModelCache, project_id: int, tasks: list[dict[str, Any]],
+                  control: Control) -> dict[str, Any]:
+    """One prediction per task, in order: ``{"results": [...], "model_version"}``."""
+    ids = [alloop_id(task) for task in tasks]
+    with store.read() as conn:
+        project = get_project(conn, project_id)
+        check_labels(control, project.labels)
+        items = lookup_items(conn, project_id, [i for i in ids if i is not None])
+        pool = [item for item in items.values() if item["split"] == "pool"]
+        positions = _positions(conn, project_id, [item["idx"] for item in pool])
+        labeled = _labeled(conn, [item["idx"] for item in pool])
+        ranking = conn.execute("SELECT model_version, size FROM rankings WHERE project_id = ?", (project_id,)).fetchone()
+        latest = latest_version(conn, project_id)
+    predicted = _predicted(store, cache, project, latest, pool)
+    name = version_name(ranking["model_version"] if ranking else None)
+    size = max(ranking["size"], 1) if ranking else 1
+    results = []
+    for item_id in ids:
+        item = items.get(item_id) if item_id is not None else None
+        idx = item["idx"] if item is not None else None
+        rank = positions.get(idx) if idx is not None and idx not in labeled else None
+        score = 1.0 if rank is None else rank / size
+        results.append({"result": _result(control, predicted.get(idx)), "score": score, "model_version": name})
+    return {"results": results, "model_version": name}

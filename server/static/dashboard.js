@@ -1,0 +1,132 @@
+// The dashboard: budget, stop state, learning curve, forecast (when the server has one), class balance.
+"use strict";
+
+const projectId = Alloop.projectId();
+const $ = (id) => document.getElementById(id);
+let timer = null;
+
+function renderStatus(status) {
+  $("project-name").textContent = status.name;
+  const state = status.state === "done" ? `done: ${status.stop_reason || "stopped"}` : status.state;
+  $("stat-state").textContent = state;
+  $("stat-state").className = `state-${status.state}`;
+  $("stat-budget").textContent = status.budget ? `${status.labeled} / ${status.budget}` : `${status.labeled} (no budget)`;
+  $("stat-left").textContent = status.budget_left === null || status.budget_left === undefined ? "∞" : status.budget_left;
+  $("stat-model").textContent = status.model_version ? `v${status.model_version}` : "none yet";
+  const metric = (status.target && status.target.metric) || "accuracy";
+  const value = status.metrics ? status.metrics[metric] : null;
+  $("stat-metric-name").textContent = status.target ? `${metric} (target ${status.target.value})` : metric;
+  $("stat-metric").textContent = typeof value === "number" ? value.toFixed(3) : "–";
+}
+
+/** The forecast's fitted curve a - b * n^(-c), from the first point out to the labels it predicts. */
+function fittedSeries(curve, forecast) {
+  const model = forecast && forecast.model;
+  if (!model || !model.params || !curve.length || forecast.metric === undefined) return null;
+  const { a, b, c } = model.params;
+  const start = Math.max(1, Math.min(...curve.map((p) => p.labels)));
+  const end = Math.max(forecast.total_labels || 0, ...curve.map((p) => p.labels));
+  const points = [];
+  for (let i = 0; i <= 40; i += 1) {
+    const n = start + ((end - start) * i) / 40;
+    points.push([Math.round(n), a - b * Math.pow(n, -c)]);
+  }
+  return { name: `forecast ${forecast.metric}`, color: "#7c3aed", dashed: true, points };
+}
+
+function renderCurve(curve, target, forecast) {
+  $("curve-empty").hidden = curve.length > 0;
+  const series = [
+    { name: "accuracy", color: "#2563eb", points: curve.map((p) => [p.labels, p.accuracy]) },
+    { name: "macro F1", color: "#d97706", points: curve.map((p) => [p.labels, p.macro_f1]) },
+  ];
+  if (target && curve.length) {
+    const xs = curve.map((p) => p.labels);
+    series.push({ name: `target ${target.metric}`, color: "#15803d", dashed: true,
+      points: [[Math.min(...xs), target.value], [Math.max(...xs), target.value]] });
+  }
+  const fitted = fittedSeries(curve, forecast);
+  if (fitted) series.push(fitted);
+  lineChart($("curve"), series, { xLabel: "labels", yMin: 0, yMax: 1 });
+}
+
+function renderForecast(forecast) {
+  const table = $("forecast");
+  table.textContent = "";
+  for (let [key, value] of Object.entries(forecast || {})) {
+    if (key === "project_id") continue;
+    if (value === null) value = "–";
+    if (Array.isArray(value)) value = value.map((v) => (v === null ? "?" : v)).join(" – ");
+    if (typeof value === "object") continue;
+    const row = table.insertRow();
+    row.insertCell().textContent = key.replace(/_/g, " ");
+    row.insertCell().textContent = typeof value === "number" && !Number.isInteger(value) ? value.toFixed(3) : String(value);
+  }
+  $("forecast-card").hidden = table.rows.length === 0;
+}
+
+function renderBalance(labels, counts) {
+  const box = $("balance");
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  if (!total) { box.innerHTML = '<p class="muted">No labels yet.</p>'; return; }
+  box.textContent = "";
+  const most = Math.max(...Object.values(counts));
+  for (const label of labels) {
+    const n = counts[label] || 0;
+    const row = document.createElement("div");
+    row.className = "bar-row";
+    row.dataset.label = label;
+    const name = document.createElement("span");
+    name.textContent = label;
+    const track = document.createElement("div");
+    const bar = document.createElement("div");
+    bar.className = "bar";
+    bar.style.width = `${(100 * n) / most}%`;
+    track.appendChild(bar);
+    const count = document.createElement("span");
+    count.className = "count";
+    count.textContent = `${n} (${Math.round((100 * n) / total)}%)`;
+    row.append(name, track, count);
+    box.appendChild(row);
+  }
+}
+
+async function labelCounts() {
+  const response = await fetch(`/projects/${projectId}/export?format=jsonl`,
+    { headers: Alloop.token ? { Authorization: "Bearer " + Alloop.token } : {} });
+  if (!response.ok) return {};
+  const counts = {};
+  for (const line of (await response.text()).split("\n")) {
+    if (!line.trim()) continue;
+    const label = JSON.parse(line).label;
+    counts[label] = (counts[label] || 0) + 1;
+  }
+  return counts;
+}
+
+async function refresh() {
+  clearTimeout(timer);
+  try {
+    const status = await Alloop.call("GET", `/projects/${projectId}`);
+    renderStatus(status);
+    const metrics = await Alloop.call("GET", `/projects/${projectId}/metrics`);
+    let forecast = null;
+    try {
+      forecast = await Alloop.call("GET", `/projects/${projectId}/forecast`);
+    } catch (_) {
+      forecast = null;  // no forecast endpoint, or no target to forecast
+    }
+    renderForecast(forecast);
+    renderCurve(metrics.curve, status.target, forecast);
+    renderBalance(status.labels, await labelCounts());
+    $("error").hidden = true;
+    document.body.dataset.loaded = "true";
+  } catch (error) {
+    Alloop.showError(error, $("error"));
+  }
+  timer = setTimeout(refresh, 3000);
+}
+
+$("label-link").href = `/ui/projects/${projectId}/label`;
+Alloop.tokenForm(refresh);
+refresh();

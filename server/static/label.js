@@ -1,0 +1,144 @@
+// The labeling page: lease one item, show it, send the chosen label, show the next one.
+"use strict";
+
+const page = {
+  projectId: Alloop.projectId(),
+  labels: [],
+  item: null,
+  busy: false,
+  labeled: 0,
+  waitTimer: null,
+};
+const $ = (id) => document.getElementById(id);
+
+/** Keys 1-9 then 0 pick the first ten labels. */
+function keyFor(index) { return index < 9 ? String(index + 1) : index === 9 ? "0" : null; }
+
+function renderLabels() {
+  const box = $("labels");
+  box.textContent = "";
+  page.labels.forEach((label, index) => {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.label = label;
+    button.textContent = label;
+    const key = keyFor(index);
+    if (key) {
+      const kbd = document.createElement("kbd");
+      kbd.textContent = key;
+      button.appendChild(kbd);
+    }
+    button.addEventListener("click", () => submit(label));
+    box.appendChild(button);
+  });
+}
+
+function renderMeta(meta) {
+  const box = $("item-meta");
+  box.textContent = "";
+  const rows = Object.entries(meta || {}).filter(([key]) => !["text", "image", "image_url"].includes(key));
+  if (!rows.length) return;
+  const table = document.createElement("table");
+  for (const [key, value] of rows) {
+    const tr = table.insertRow();
+    tr.insertCell().textContent = key;
+    tr.insertCell().textContent = typeof value === "string" ? value : JSON.stringify(value);
+  }
+  box.appendChild(table);
+}
+
+function describeFeatures(features) {
+  const head = features.slice(0, 8).map((v) => Number(v).toFixed(2)).join(", ");
+  return `vector of ${features.length} numbers: [${head}${features.length > 8 ? ", …" : ""}]`;
+}
+
+function showItem(item) {
+  page.item = item;
+  const meta = item.meta || {};
+  $("item-id").textContent = `item ${item.id}` + (item.model_version ? ` · ranked by model v${item.model_version}` : "");
+  $("item-text").textContent = item.text || meta.text || (item.features ? describeFeatures(item.features) : "");
+  const image = meta.image_url || meta.image;
+  $("item-image").hidden = !image;
+  if (image) $("item-image").src = image;
+  renderMeta(meta);
+  document.querySelectorAll("#labels button").forEach((b) => { b.disabled = false; b.classList.remove("chosen"); });
+  show("item");
+}
+
+function show(section) {
+  for (const id of ["item", "waiting", "finished"]) $(id).hidden = id !== section;
+}
+
+async function fetchNext() {
+  clearTimeout(page.waitTimer);
+  const batch = await Alloop.call("POST", `/projects/${page.projectId}/next`, { annotator: Alloop.annotator, n: 1 });
+  if (batch.done) {
+    page.item = null;
+    $("finished-text").textContent = `The campaign is finished (${batch.reason || "done"}).`;
+    show("finished");
+  } else if (batch.items.length) {
+    showItem(batch.items[0]);
+  } else {
+    page.item = null;
+    show("waiting");
+    page.waitTimer = setTimeout(() => fetchNext().catch(fail), 2000);
+  }
+}
+
+async function submit(label) {
+  if (!page.item || page.busy) return;
+  page.busy = true;
+  const item = page.item;
+  document.querySelectorAll("#labels button").forEach((b) => {
+    b.disabled = true;
+    b.classList.toggle("chosen", b.dataset.label === label);
+  });
+  const body = { labels: [{ item_id: item.id, label, annotator: Alloop.annotator }] };
+  try {
+    const answer = await Alloop.call("POST", `/projects/${page.projectId}/labels`, body, { "Idempotency-Key": Alloop.newKey() });
+    page.labeled += answer.accepted;
+    const note = answer.rejected && answer.rejected.length ? ` (not counted: ${answer.rejected[0].reason})` : "";
+    $("error").hidden = true;
+    await fetchNext();  // the status below appears together with the next item
+    $("status").textContent = `Labeled ${item.id} as “${label}”${note}. ${page.labeled} labeled in this session.`;
+  } catch (error) {
+    fail(error);
+    document.querySelectorAll("#labels button").forEach((b) => { b.disabled = false; });
+  } finally {
+    page.busy = false;
+  }
+}
+
+function fail(error) { Alloop.showError(error, $("error")); }
+
+document.addEventListener("keydown", (event) => {
+  if (event.target instanceof HTMLInputElement || event.ctrlKey || event.metaKey || event.altKey) return;
+  const index = event.key === "0" ? 9 : Number(event.key) - 1;
+  if (Number.isInteger(index) && index >= 0 && index < page.labels.length) {
+    event.preventDefault();
+    submit(page.labels[index]);
+  }
+});
+
+async function start() {
+  $("error").hidden = true;
+  try {
+    const info = await Alloop.call("GET", `/projects/${page.projectId}/labeling`);
+    page.labels = info.labels;
+    $("project-name").textContent = info.name;
+    document.title = `alloop · label · ${info.name}`;
+    renderLabels();
+    await fetchNext();
+  } catch (error) {
+    fail(error);
+  }
+}
+
+$("dashboard-link").href = `/ui/projects/${page.projectId}/dashboard`;
+const annotatorInput = document.querySelector("#annotator-form input");
+annotatorInput.value = Alloop.annotator;
+// A new name applies from the next label on (the item shown stays leased to the old name).
+annotatorInput.addEventListener("change", () => { Alloop.annotator = annotatorInput.value; });
+document.getElementById("annotator-form").addEventListener("submit", (e) => { e.preventDefault(); annotatorInput.blur(); });
+Alloop.tokenForm(start);
+start();

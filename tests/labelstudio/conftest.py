@@ -1,0 +1,64 @@
+"""Fixtures for the Label Studio tests: the real Label Studio (own venv), and a real alloop server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from server.client import Client
+from server.labelstudio.lsapi import LabelStudio
+from server.process import ServerProcess
+from lsserver import TOKEN, LabelStudioProcess, ensure_label_studio
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "labelstudio: runs the real Label Studio (own venv via scripts/labelstudio_env; CI runs it)"
+    )
+
+
+@pytest.fixture(scope="session")
+def label_studio_install() -> tuple[Path, Path]:
+    """The label-studio executable and the set-up database, made once (scripts/labelstudio_env)."""
+    return ensure_label_studio()
+
+
+@pytest.fixture
+def label_studio_process(label_studio_install: tuple[Path, Path], tmp_path: Path) -> Iterator[LabelStudioProcess]:
+    """A running Label Studio on a fresh copy of the set-up database."""
+    executable, base = label_studio_install
+    process = LabelStudioProcess(executable, base, tmp_path).start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def label_studio(label_studio_process: LabelStudioProcess) -> Iterator[LabelStudio]:
+    """A client for that Label Studio's API, as its one user."""
+    with LabelStudio(label_studio_process.url, TOKEN) as api:
+        yield api
+
+
+@pytest.fixture
+def label_studio_log(label_studio_process: LabelStudioProcess) -> Callable[[], str]:
+    """Read what Label Studio has logged so far."""
+    return lambda: label_studio_process.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def alloop_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    server = ServerProcess(tmp_path / "alloop").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def alloop(alloop_server: ServerProcess) -> Iterator[Client]:
+    with Client(alloop_server.url) as client:
+        yield client
