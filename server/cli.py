@@ -113,5 +113,50 @@ def token_revoke(
     typer.echo(f"revoked token {token_id}")
 
 
+@app.command()
+def simulate(
+    sources: list[str] = typer.Argument(..., help="Catalog datasets (digits, mnist, sms_spam, ...) or CSV/JSONL/parquet files."),
+    strategies: str = typer.Option("random,margin", help="Comma-separated strategy names (random is the baseline)."),
+    seeds: str = typer.Option("3", help="A count (3: seeds 0,1,2) or a list (0,5,9)."),
+    batch_sizes: str = typer.Option("", help="Comma-separated batch sizes; default: the dataset's protocol."),
+    budget: int | None = typer.Option(None, min=1, help="Labels per campaign; default: the dataset's protocol."),
+    initial: int | None = typer.Option(None, min=1, help="Random labels before the first model."),
+    eval_size: int | None = typer.Option(None, min=1, help="Eval split size."),
+    pool_size: int | None = typer.Option(None, min=1, help="Cap on the pool (a random subset per seed)."),
+    random_factor: float | None = typer.Option(None, min=1.0, help="Random runs to this multiple of the budget."),
+    model: str = typer.Option("logistic_regression", help="Model name (alloop's registry)."),
+    cold_start: str = typer.Option("random", help="'random' (the benchmark protocol) or 'kmeans++'."),
+    peers: str = typer.Option("", help="'all', or e.g. 'modAL:margin_sampling,small-text:BreakingTies'."),
+    label_column: str = typer.Option("label", help="User files: the label column."),
+    text_column: str = typer.Option("text", help="User files: the text column (makes it a text set)."),
+    encoder: str = typer.Option("auto", help="Text sets: 'auto' (MiniLM where installed), 'minilm' or 'hashing'."),
+    cache_dir: Path | None = typer.Option(None, help="Embedding cache (default ~/.cache/alloop)."),
+    target_share: float = typer.Option(0.95, min=0.01, max=1.0, help="Target: this share of full-data accuracy."),
+    workers: int = typer.Option(2, min=1, help="Parallel processes (1: in this process)."),
+    out: Path = typer.Option(Path("./sim-results"), help="Output folder (JSON, CSV, PNG, Markdown)."),
+) -> None:
+    """Simulate campaigns against an oracle through the server's own controller and strategies.
+
+    Example: alloop simulate digits --strategies random,margin,badge --seeds 5 --out ./sim-results
+    """
+    from server.simulate import command
+
+    try:
+        options = {"strategies": command.parse_strategies(strategies), "seeds": command.parse_seeds(seeds),
+                   "batch_sizes": command.parse_ints(batch_sizes) if batch_sizes else None, "budget": budget,
+                   "initial": initial, "eval_size": eval_size, "pool_size": pool_size, "random_factor": random_factor,
+                   "model": model, "cold_start": cold_start, "label_column": label_column,
+                   "text_column": text_column, "encoder": encoder, "cache_dir": str(cache_dir) if cache_dir else None}
+        chosen = command.parse_peers(peers)
+    except (KeyError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+    try:
+        command.run_command(sources, options=options, out=out, workers=workers, peers=chosen, share=target_share)
+    except (RuntimeError, OSError, ImportError, ValueError) as exc:  # SimulationFailed is a RuntimeError
+        typer.echo(f"simulation failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"results in {out}")
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,35 @@
+"""``GET /projects/{id}/forecast``: labels still needed to reach the target, from the curve so far."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+
+from server.errors import Invalid
+from server.routes import deps
+from server.simulate.forecast import forecast
+from server.store import Store
+from server.store.projects import get_project
+from server.store.rounds import curve
+
+router = APIRouter(tags=["results"])
+
+
+@router.get("/projects/{project_id}/forecast")
+def project_forecast(
+    project_id: deps.ProjectId,
+    metric: Annotated[Literal["accuracy", "macro_f1"] | None, Query()] = None,
+    target: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
+    store: Store = Depends(deps.store),
+) -> dict[str, Any]:
+    """Fit an inverse power law to the eval curve; the project's target unless ``target``/``metric`` are given."""
+    with store.read() as conn:
+        project = get_project(conn, project_id)
+        points = curve(conn, project_id)
+    goal = project.target or {}
+    value = target if target is not None else goal.get("value")
+    if value is None:
+        raise Invalid("no target: the project has none; pass ?target=0.9 (and optionally &metric=macro_f1)")
+    chosen = metric or goal.get("metric") or "accuracy"
+    return {"project_id": project_id, **forecast(points, float(value), chosen)}

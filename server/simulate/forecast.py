@@ -1,0 +1,142 @@
+"""How many more labels a campaign needs: fit a learning curve, invert it for the target.
+
+The model is the inverse power law ``metric(n) = a - b * n**(-c)`` (Figueroa et al.,
+2012, "Predicting sample size required for classification performance"), fitted by
+bounded least squares on the campaign's curve so far, later points weighted more
+(``sigma ~ 1/sqrt(n)``: they come from models closer to the ones being forecast). ``a``
+is the plateau; a target above it is never reached. The exponent is bounded to
+``0.01 <= c <= 1``: classification learning curves decay slower than ``1/n``
+(Hestness et al., 2017), and a free exponent fitted on a few early points tends to
+saturate too fast and put the plateau below reachable targets. The interval comes from
+a case bootstrap: refit on resampled curve points, invert each refit, take percentiles.
+Used live by ``GET /projects/{id}/forecast`` and evaluated in simulation
+(``docs/results.md``).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from scipy.optimize import OptimizeWarning, curve_fit
+
+__all__ = ["MIN_POINTS", "fit_curve", "forecast", "labels_for"]
+
+MIN_POINTS = 4
+FORMULA = "metric(n) = a - b * n^(-c)"
+_BOUNDS = ([0.0, 0.0, 0.01], [1.0, np.inf, 1.0])
+_NEVER = 1e9
+
+
+def _ipl(n: np.ndarray, a: float, b: float, c: float) -> np.ndarray:
+    return a - b * np.power(n, -c)
+
+
+def fit_curve(n: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    """``(a, b, c)`` of the inverse power law fitted to ``y`` (m,) at label counts ``n`` (m,); None if it fails."""
+    a0 = min(1.0, float(y.max()) + 0.02)
+    c0 = 0.5
+    b0 = max((a0 - float(y[0])) * float(n[0]) ** c0, 1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # OptimizeWarning / overflow on wild trial points
+        try:
+            params, _ = curve_fit(_ipl, n, y, p0=(a0, b0, c0), sigma=1.0 / np.sqrt(n), bounds=_BOUNDS,
+                                  method="trf", maxfev=5000)
+        except (RuntimeError, ValueError, OptimizeWarning):
+            return None
+    return params if np.all(np.isfinite(params)) else None
+
+
+def labels_for(params: np.ndarray, target: float) -> float:
+    """Label count at which the fitted curve reaches ``target``; ``inf`` when the plateau is below it."""
+    a, b, c = (float(p) for p in params)
+    if a <= target:
+        return math.inf
+    if b <= 0:
+        return 1.0
+    n = (b / (a - target)) ** (1.0 / c)
+    return n if n < _NEVER else math.inf
+
+
+def _bootstrap(n: np.ndarray, y: np.ndarray, target: float, rounds: int, seed: int) -> np.ndarray:
+    """Sorted inverted label counts of ``rounds`` refits on resampled curve points (inf: never, or no fit).
+
+    Resamples with fewer than three distinct points cannot pin three parameters; they are drawn again.
+    """
+    rng = np.random.default_rng(seed)
+    out: list[float] = []
+    for _ in range(20 * rounds):
+        pick = np.sort(rng.choice(n.size, size=n.size, replace=True))
+        if np.unique(pick).size < 3:
+            continue
+        refit = fit_curve(n[pick], y[pick])
+        out.append(math.inf if refit is None else labels_for(refit, target))
+        if len(out) == rounds:
+            break
+    return np.sort(np.asarray(out + [math.inf] * (rounds - len(out))))
+
+
+def _points(curve: Sequence[dict[str, Any]], metric: str) -> tuple[np.ndarray, np.ndarray]:
+    by_n = {int(p["labels"]): float(p[metric]) for p in curve if p.get(metric) is not None and p["labels"] > 0}
+    n = np.asarray(sorted(by_n), dtype=np.float64)
+    return n, np.asarray([by_n[int(k)] for k in n], dtype=np.float64)
+
+
+def _answer(metric: str, target: float, n: np.ndarray, y: np.ndarray, level: float) -> dict[str, Any]:
+    return {
+        "metric": metric, "target": target, "labels": int(n[-1]) if n.size else 0,
+        "current": float(y[-1]) if y.size else None, "reached": False, "labels_needed": None,
+        "total_labels": None, "interval": None, "level": level, "model": None,
+        "fit_points": int(n.size), "reason": None,
+    }
+
+
+def forecast(
+    curve: Sequence[dict[str, Any]], target: float, metric: str = "accuracy", *,
+    min_points: int = MIN_POINTS, rounds: int = 100, level: float = 0.9, seed: int = 0,
+) -> dict[str, Any]:
+    """Labels still needed to reach ``target`` on ``metric``, with a ``level`` bootstrap interval.
+
+    Parameters
+    ----------
+    curve : learning-curve points ``{"labels", metric}`` (one per model version)
+    target : the metric value to reach
+    metric : ``"accuracy"`` or ``"macro_f1"``
+    min_points : fewest distinct label counts to fit on
+    rounds : bootstrap refits
+    level : interval coverage (0.9: the 5th to 95th percentile)
+    seed : bootstrap generator seed
+
+    Returns
+    -------
+    dict: ``labels_needed`` (more labels, None when unknown or never), ``total_labels``,
+    ``interval`` ``[lo, hi]`` of more labels (``hi`` None: possibly never), ``model``
+    (formula and fitted ``a, b, c``), ``fit_points``, ``reached``, and ``reason`` when
+    there is no estimate.
+    """
+    n, y = _points(curve, metric)
+    out = _answer(metric, target, n, y, level)
+    if y.size and y[-1] >= target:
+        return {**out, "reached": True, "labels_needed": 0, "total_labels": int(n[-1]), "interval": [0, 0],
+                "reason": "the target is already reached"}
+    if n.size < min_points:
+        return {**out, "reason": f"not enough points yet: the fit needs {min_points} model versions "
+                                 f"at distinct label counts, there are {n.size}"}
+    params = fit_curve(n, y)
+    if params is None:
+        return {**out, "reason": "the learning curve could not be fitted"}
+    out["model"] = {"name": "inverse_power_law", "formula": FORMULA,
+                    "params": dict(zip("abc", (float(p) for p in params)))}
+    current = int(n[-1])
+    boot = _bootstrap(n, y, target, rounds, seed)
+    tail = (1.0 - level) / 2
+    lo, hi = boot[math.floor(tail * (rounds - 1))], boot[math.ceil((1 - tail) * (rounds - 1))]
+    more = lambda total: None if math.isinf(total) else max(0, math.ceil(total - current))
+    out["interval"] = [more(lo), more(hi)]
+    total = labels_for(params, target)
+    if math.isinf(total):
+        return {**out, "reason": f"the target is above the fitted plateau a = {params[0]:.4f}"}
+    return {**out, "labels_needed": more(total), "total_labels": max(current, math.ceil(total))}

@@ -1,0 +1,182 @@
+"""A grid of simulated campaigns (strategies x seeds x batch sizes), in parallel over cores.
+
+Each job runs in a worker process (``spawn``: no inherited threads or connections) with
+BLAS and OpenMP limited to one thread, since the parallelism is across campaigns; on a
+2-core machine oversubscribed BLAS threads made a digits campaign ten times slower.
+Workers load the dataset themselves (cached per process; text vectors from the disk
+cache), so jobs pickle only a small :class:`~server.simulate.datasets.DataRef`.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from server.simulate.datasets import DataRef, Protocol, load_dataset, make_split
+from server.simulate.runner import CampaignSpec, run_campaign
+
+__all__ = ["Grid", "Job", "campaign_job", "reference_job", "run_grid", "run_jobs"]
+
+DEFAULT_MODEL: dict[str, Any] = {"name": "logistic_regression", "params": {}}
+
+
+@dataclass(frozen=True)
+class Grid:
+    """What to simulate on one dataset; ``None`` fields take the dataset's protocol."""
+
+    data: DataRef
+    strategies: tuple[str, ...] = ("random", "margin")
+    seeds: tuple[int, ...] = (0, 1, 2)
+    batch_sizes: tuple[int, ...] | None = None
+    budget: int | None = None
+    initial: int | None = None
+    eval_size: int | None = None
+    pool_size: int | None = None
+    model: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_MODEL))
+    cold_start: str = "random"
+    random_factor: float | None = None
+
+    def protocol(self, base: Protocol) -> Protocol:
+        """The dataset's protocol with this grid's overrides."""
+        changes = {k: v for k, v in (("budget", self.budget), ("initial", self.initial),
+                                     ("eval_size", self.eval_size), ("pool_size", self.pool_size),
+                                     ("random_factor", self.random_factor)) if v is not None}
+        return replace(base, **changes)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work for a worker: a module-level function and its (picklable) arguments."""
+
+    key: tuple[Any, ...]
+    fn: Callable[..., dict[str, Any]]
+    args: tuple[Any, ...]
+
+
+def _limit_threads() -> None:
+    """One BLAS / OpenMP thread per worker (the grid is parallel across campaigns)."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
+def reference_job(ref: DataRef, protocol: Protocol, seed: int, model: dict[str, Any]) -> dict[str, Any]:
+    """Full-data reference: the model trained on the whole pool, scored on the eval split."""
+    from models import build_model
+    from server.loop.metrics import evaluate
+
+    split = make_split(load_dataset(ref), seed, protocol)
+    clf = build_model(model, len(split.labels), seed)
+    clf.fit(split.X_pool, split.y_pool)
+    metrics = evaluate(split.y_eval, clf.predict_proba(split.X_eval), split.labels)
+    return {"seed": seed, "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+            "pool": int(split.y_pool.size), "eval": int(split.y_eval.size)}
+
+
+def campaign_job(ref: DataRef, protocol: Protocol, spec: CampaignSpec, workdir: str | None) -> dict[str, Any]:
+    """One alloop campaign through the server's store and controller."""
+    split = make_split(load_dataset(ref), spec.seed, protocol)
+    result = run_campaign(split, spec, workdir=None if workdir is None else os.fspath(workdir))
+    return {"source": "alloop", "method": f"alloop:{spec.strategy}", **spec.label(), **result}
+
+
+@contextmanager
+def _executor(workers: int) -> Iterator[ProcessPoolExecutor | None]:
+    if workers <= 1:
+        yield None
+        return
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_limit_threads)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _progress(quiet: bool) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TimeRemainingColumn(), disable=quiet, transient=False)
+
+
+def run_jobs(jobs: list[Job], *, workers: int = 1, description: str = "simulating",
+             quiet: bool = False) -> list[dict[str, Any]]:
+    """Run every job (in ``workers`` processes; in this one when ``workers <= 1``) with a progress bar.
+
+    Results come back in job order; a failing job raises once every job has been tried.
+    """
+    results: list[dict[str, Any] | None] = [None] * len(jobs)
+    errors: list[str] = []
+    with _progress(quiet) as progress, _executor(workers) as pool:
+        task = progress.add_task(description, total=len(jobs))
+        if pool is None:
+            from threadpoolctl import threadpool_limits
+
+            with threadpool_limits(1):
+                for i, job in enumerate(jobs):
+                    results[i] = job.fn(*job.args)
+                    progress.advance(task)
+        else:
+            futures: dict[Future[dict[str, Any]], int] = {pool.submit(j.fn, *j.args): i for i, j in enumerate(jobs)}
+            for future in as_completed(futures):
+                i = futures[future]
+                try:
+                    results[i] = future.result()
+                except Exception as exc:  # collected and raised below, after the other jobs
+                    errors.append(f"{jobs[i].key}: {type(exc).__name__}: {exc}")
+                progress.advance(task)
+    if errors:
+        raise RuntimeError(f"{len(errors)} simulation job(s) failed; first: {errors[0]}")
+    return [r for r in results if r is not None]
+
+
+def grid_jobs(grid: Grid, protocol: Protocol, workdir: str | None = None) -> list[Job]:
+    """The reference jobs (one per seed) and the campaign jobs of a grid."""
+    jobs = [Job(("reference", s), reference_job, (grid.data, protocol, s, grid.model)) for s in grid.seeds]
+    for batch in grid.batch_sizes or (protocol.batch_size,):
+        for strategy in grid.strategies:
+            budget = protocol.budget
+            if strategy == "random":
+                budget = max(protocol.budget, int(round(protocol.budget * protocol.random_factor)))
+            for seed in grid.seeds:
+                spec = CampaignSpec(strategy=strategy, seed=seed, batch_size=batch, budget=budget,
+                                    initial=protocol.initial, cold_start=grid.cold_start, model=dict(grid.model))
+                jobs.append(Job(("campaign", strategy, batch, seed), campaign_job,
+                                (grid.data, protocol, spec, workdir)))
+    return jobs
+
+
+def run_grid(grid: Grid, *, workers: int = 1, extra_jobs: list[Job] | None = None, quiet: bool = False,
+             workdir: str | None = None) -> dict[str, Any]:
+    """Run a grid (plus ``extra_jobs``, e.g. peers, on the same splits); returns the raw results.
+
+    The dataset is loaded here first, so text is encoded once before the workers start.
+    """
+    data = load_dataset(grid.data)
+    protocol = grid.protocol(data.protocol)
+    jobs = grid_jobs(grid, protocol, workdir) + list(extra_jobs or [])
+    results = run_jobs(jobs, workers=workers, description=f"{data.name}", quiet=quiet)
+    references = [r for job, r in zip(jobs, results) if job.key[0] == "reference"]
+    campaigns = [r for job, r in zip(jobs, results) if job.key[0] != "reference"]
+    return {
+        "dataset": data.name, "kind": data.kind, "encoder": data.encoder, "n_items": int(data.y.size),
+        "labels": data.labels, "protocol": asdict(protocol), "model": grid.model,
+        "cold_start": grid.cold_start, "seeds": list(grid.seeds),
+        "batch_sizes": list(grid.batch_sizes or (protocol.batch_size,)),
+        "references": references, "campaigns": campaigns,
+    }

@@ -1,0 +1,150 @@
+"""Run grids, summarize, and write every output into one folder.
+
+Outputs: ``raw.json.gz`` (every campaign with its curve, to re-summarize without
+rerunning), ``results.json`` (protocol, full-data references, per-method summaries with
+confidence intervals, verdicts, forecast evaluation), ``curves.csv`` (every curve
+point of every campaign), ``summary.csv``, ``results.md`` and one PNG per dataset
+(plus ``overview.png`` when there are several).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from server.simulate import report
+from server.simulate.datasets import load_dataset
+from server.simulate.grid import Grid, run_grid
+from server.simulate.peers import peer_jobs
+from server.simulate.summary import BASELINE, evaluate_forecasts, summarize, verdicts
+
+__all__ = ["RAW", "load_raw", "simulate", "write_outputs"]
+
+RAW = "raw.json.gz"
+
+
+def simulate(grids: list[Grid], *, workers: int = 1, peers: dict[str, tuple[str, ...]] | None = None,
+             quiet: bool = False, workdir: str | None = None) -> list[dict[str, Any]]:
+    """Run each grid (with the peers' loops on the same splits when ``peers`` names any)."""
+    results = []
+    for grid in grids:
+        data = load_dataset(grid.data)
+        protocol = grid.protocol(data.protocol)
+        extra = []
+        if peers:
+            extra = peer_jobs(grid.data, protocol, grid.seeds, grid.batch_sizes or (protocol.batch_size,),
+                              grid.model, peers)
+        results.append(run_grid(grid, workers=workers, extra_jobs=extra, quiet=quiet, workdir=workdir))
+    return results
+
+
+def _plot_methods(rows: list[dict[str, Any]], batch: int, limit_peers: bool) -> list[str]:
+    """alloop's strategies, then each peer library's best (or every peer method)."""
+    mine = [r["method"] for r in rows if r["batch_size"] == batch and r["source"] == "alloop"]
+    peers = [r for r in rows if r["batch_size"] == batch and r["source"] != "alloop"]
+    if limit_peers:
+        best: dict[str, dict[str, Any]] = {}
+        for r in peers:
+            if r["source"] not in best or r["aubc"]["mean"] > best[r["source"]]["aubc"]["mean"]:
+                best[r["source"]] = r
+        peers = list(best.values())
+    return mine + [r["method"] for r in peers]
+
+
+def _overview_methods(verdict: dict[str, Any]) -> list[str]:
+    return [m for m in (BASELINE, verdict.get("best_alloop"), verdict.get("best_peer")) if m]
+
+
+def _machine() -> dict[str, Any]:
+    import os
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {"cpus": os.cpu_count(), "load_average": load, "python": platform.python_version(),
+            "platform": platform.platform()}
+
+
+def write_outputs(out: Path, results: list[dict[str, Any]], *, share: float = 0.95, started: float | None = None,
+                  command: str | None = None) -> dict[str, Any]:
+    """Summaries, verdicts, forecast evaluation; JSON, CSV, Markdown and PNGs under ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    rows, datasets, panels = [], [], []
+    for result in results:
+        mine = summarize(result, share)
+        rows += mine
+        calls = {str(b): verdicts(result, mine, b) for b in result["batch_sizes"]}
+        datasets.append({k: result[k] for k in ("dataset", "kind", "encoder", "n_items", "protocol", "model",
+                                                "cold_start", "seeds", "batch_sizes", "references")}
+                        | {"verdicts": calls, "forecast": evaluate_forecasts(result, share)})
+        for batch in result["batch_sizes"]:
+            report.plot_dataset(out / f"{result['dataset']}-b{batch}.png", result, _plot_methods(mine, batch, True),
+                                batch, share)
+        first = result["batch_sizes"][0]
+        panels.append((result, _overview_methods(calls[str(first)]), first))
+    if len(panels) > 1:
+        report.plot_overview(out / "overview.png", panels, share)
+    payload = {"target_share": share, "command": command, "machine": _machine(),
+               "seconds": None if started is None else time.time() - started,
+               "datasets": datasets, "rows": rows}
+    report.write_json(out / "results.json", payload)
+    with gzip.open(out / RAW, "wt", encoding="utf-8") as handle:
+        json.dump(report.clean(results), handle, separators=(",", ":"))
+    report.write_csv(out, results, rows)
+    (out / "results.md").write_text(results_markdown(payload) + "\n", encoding="utf-8")
+    return payload
+
+
+def _verdict_lines(payload: dict[str, Any]) -> list[str]:
+    lines = [("| dataset | encoder | full-data acc. | best alloop (AUBC) | best peer (AUBC) | vs peer "
+              "| vs random | labels vs random |"), "|---|---|---|---|---|---|---|---|"]
+    for d in payload["datasets"]:
+        refs = [r["accuracy"] for r in d["references"]]
+        for batch, v in d["verdicts"].items():
+            if not v:
+                continue
+            ratio = v.get("label_ratio")
+            lean = "–" if ratio is None else f"{ratio:.2f} ({v['leanest_alloop']})"
+            lines.append(
+                f"| {d['dataset']} (b={batch}) | {d['encoder'] or '–'} | {sum(refs) / len(refs):.3f} | "
+                f"{v['best_alloop']} {v['aubc']['mean']:.3f} | "
+                f"{v.get('best_peer', '–')} {v.get('peer_aubc', {}).get('mean', float('nan')):.3f} | "
+                f"{v.get('vs_peer', {}).get('call', '–')} | {v.get('vs_random', {}).get('call', '–')} | {lean} |"
+            )
+    return lines
+
+
+def _forecast_lines(payload: dict[str, Any]) -> list[str]:
+    lines = [("| dataset | forecasts | reached later | median abs. error (labels) | median rel. error "
+              "| interval coverage | never reached, called right |"), "|---|---|---|---|---|---|---|"]
+    for d in payload["datasets"]:
+        f = d["forecast"]
+        err = "–" if f["median_abs_error"] is None else f"{f['median_abs_error']:.0f}"
+        rel = "–" if f["median_rel_error"] is None else f"{100 * f['median_rel_error']:.0f}%"
+        lines.append(f"| {d['dataset']} | {f['forecasts']} | {f['with_actual']} | {err} | {rel} | "
+                     f"{100 * f['interval_coverage']:.0f}% | {f['censored_called_right']}/{f['censored']} |")
+    return lines
+
+
+def results_markdown(payload: dict[str, Any]) -> str:
+    """The verdict table, the per-method table and the forecast table, as Markdown."""
+    share = round(100 * payload["target_share"])
+    parts = [
+        (f"Target: {share}% of each seed's full-data accuracy. AUBC: mean eval accuracy over the label budget. "
+         "Calls compare paired AUBC over seeds (win/loss: the 95% CI of the difference excludes 0). "
+         "'labels vs random': mean labels to target of the leanest alloop strategy that reached it on every "
+         "seed, over random's."),
+        "", *_verdict_lines(payload), "", "Per method (mean [95% CI] over seeds):", "",
+        report.markdown_table(payload["rows"]), "",
+        "Forecast from the first third of the budget (inverse power law, 90% bootstrap interval):", "",
+        *_forecast_lines(payload),
+    ]
+    return "\n".join(parts)
+
+
+def load_raw(folder: Path) -> list[dict[str, Any]]:
+    """The raw per-campaign results a previous :func:`write_outputs` left in ``folder``."""
+    with gzip.open(Path(folder) / RAW, "rt", encoding="utf-8") as handle:
+        return json.load(handle)

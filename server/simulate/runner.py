@@ -1,0 +1,174 @@
+"""One simulated campaign, run through the server's own store, controller and strategies.
+
+Nothing here re-implements the loop. A campaign is a project in a throwaway SQLite
+store: :func:`server.campaign.create_project`, :func:`server.store.items.import_items`,
+then ``Controller.run_pending()`` -> :func:`server.store.serving.claim_next` ->
+:func:`server.store.labels.submit_labels` with the oracle's labels, until the campaign
+stops (budget, pool) exactly as a served one would. The learning curve is the store's
+own :func:`server.store.rounds.curve`.
+
+Rounds run in the calling process (``worker="thread"``): the simulations are already
+spread over cores one campaign per process. Two honest speed-ups only: the throwaway store runs with ``synchronous=OFF`` (nothing
+to keep after a crash) and ``queue_depth`` equals the batch size (each ranking stores
+just the batch that will be served before the next retrain; batch strategies choose
+exactly that batch, as they would at the head of a deeper queue).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from server.campaign import create_project
+from server.loop import Controller
+from server.schemas import ItemIn, LabelIn, ModelSpec, ProjectCreate, StrategySpec
+from server.settings import Settings
+from server.store import Store
+from server.store.items import import_items
+from server.store.labels import iter_export, submit_labels
+from server.store.projects import get_project
+from server.store.rounds import curve
+from server.store.serving import claim_next
+
+__all__ = ["CampaignSpec", "SimulationFailed", "Split", "run_campaign"]
+
+ORACLE = "oracle"
+
+
+class SimulationFailed(RuntimeError):
+    """A round of the simulated campaign failed inside the controller."""
+
+
+@dataclass(frozen=True)
+class CampaignSpec:
+    """What one simulated campaign runs.
+
+    Attributes
+    ----------
+    strategy : registered strategy name
+    seed : project seed (cold start, model seeds, tie breaking)
+    batch_size : labels per query batch (``/next`` size)
+    budget : labels to collect in all
+    initial : labels in the first, cold-start batch (before any model)
+    cold_start : ``"random"`` (the reference protocol) or ``"kmeans++"`` (the server default)
+    model : ``{"name", "params"}`` as in a project body
+    strategy_params : the strategy's parameters
+    """
+
+    strategy: str
+    seed: int
+    batch_size: int = 20
+    budget: int = 300
+    initial: int = 20
+    cold_start: str = "random"
+    model: dict[str, Any] = field(default_factory=lambda: {"name": "logistic_regression", "params": {}})
+    strategy_params: dict[str, Any] = field(default_factory=dict)
+
+    def label(self) -> dict[str, Any]:
+        """The spec as plain JSON-able fields."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Split:
+    """One pool / eval split of a labeled dataset (labels as positions into ``labels``)."""
+
+    X_pool: np.ndarray
+    y_pool: np.ndarray
+    X_eval: np.ndarray
+    y_eval: np.ndarray
+    labels: list[str]
+
+
+def _body(spec: CampaignSpec, labels: list[str]) -> ProjectCreate:
+    """The project a simulated campaign creates: no target, no stabilization stop."""
+    return ProjectCreate(
+        name=f"sim-{spec.strategy}-s{spec.seed}-b{spec.batch_size}",
+        labels=labels,
+        model=ModelSpec(name=spec.model["name"], params=dict(spec.model.get("params") or {})),
+        strategy=StrategySpec(name=spec.strategy, params=dict(spec.strategy_params)),
+        batch_size=spec.batch_size,
+        budget=spec.budget,
+        retrain_every=min(spec.initial, spec.batch_size),
+        seed=spec.seed,
+        cold_start=spec.cold_start,
+        stabilize=None,
+    )
+
+
+def _import(store: Store, project_id: int, split: Split) -> None:
+    """Pool items get ids ``p<row>``; eval items carry their gold label."""
+    pool = [ItemIn(id=f"p{i}", features=row) for i, row in enumerate(split.X_pool.tolist())]
+    import_items(store, project_id, "pool", pool)
+    gold = [split.labels[k] for k in split.y_eval.tolist()]
+    evals = [ItemIn(id=f"e{i}", features=row, label=g) for i, (row, g) in enumerate(zip(split.X_eval.tolist(), gold))]
+    import_items(store, project_id, "eval", evals)
+
+
+def _check(controller: Controller, project_id: int) -> None:
+    if project_id in controller.errors:
+        raise SimulationFailed(controller.errors[project_id])
+
+
+def _drive(store: Store, controller: Controller, project_id: int, split: Split, spec: CampaignSpec) -> str:
+    """Serve, label with the truth, run due rounds; until done. Returns the stop reason."""
+    controller.run_pending()  # cold start
+    _check(controller, project_id)
+    n = spec.initial
+    while True:
+        claim = claim_next(store, project_id, ORACLE, n, time.time())
+        if claim["done"]:
+            return str(claim["reason"])
+        if not claim["items"]:
+            raise SimulationFailed("the server served nothing to a running campaign")
+        answers = [
+            LabelIn(item_id=item["id"], label=split.labels[int(split.y_pool[int(item["id"][1:])])], annotator=ORACLE)
+            for item in claim["items"]
+        ]
+        submit_labels(store, project_id, answers, time.time())
+        controller.run_pending()
+        _check(controller, project_id)
+        n = spec.batch_size
+
+
+def run_campaign(split: Split, spec: CampaignSpec, workdir: Path | None = None) -> dict[str, Any]:
+    """Run one campaign to its end in a temporary store; returns its curve and stop reason.
+
+    Parameters
+    ----------
+    split : the pool (served, labeled by the oracle) and the eval split (scored every round)
+    spec : strategy, seed, batch size, budget, initial labels, model
+    workdir : folder for the temporary store; default: the system temp folder
+
+    Returns
+    -------
+    dict with ``curve`` (one point per model version: ``labels``, ``accuracy``, ``macro_f1``),
+    ``labeled`` (pool positions in labeling order), ``stop_reason`` and ``seconds``.
+    """
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="alloop-sim-", dir=workdir) as tmp:
+        settings = Settings(data_dir=Path(tmp), queue_depth=spec.batch_size, synchronous="OFF", worker="thread")
+        store = Store(settings.data_dir, synchronous=settings.synchronous)
+        try:
+            project = create_project(store, settings, _body(spec, split.labels))
+            _import(store, project.id, split)
+            reason = _drive(store, Controller(store, settings), project.id, split, spec)
+            with store.read() as conn:
+                points = curve(conn, project.id)
+                state = get_project(conn, project.id).state
+                labeled = [int(row["item_id"][1:]) for row in iter_export(conn, project.id)]
+        finally:
+            store.close()
+    keep = ("labels", "model_version", "accuracy", "macro_f1", "train_seconds", "score_seconds")
+    return {
+        "curve": [{k: p.get(k) for k in keep} for p in points],
+        "stop_reason": reason,
+        "state": state,
+        "labeled": labeled,
+        "seconds": time.perf_counter() - started,
+    }

@@ -1,0 +1,18 @@
+"""Small splits for the simulation tests (iris and wine: a campaign takes well under a second)."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.simulate.datasets import DataRef, load_dataset, make_split
+from server.simulate.runner import Split
+
+
+@pytest.fixture(scope="session")
+def iris_ref() -> DataRef:
+    return DataRef(name="iris")
+
+
+@pytest.fixture(scope="session")
+def iris_split(iris_ref: DataRef) -> Split:
+    return make_split(load_dataset(iris_ref), seed=0)

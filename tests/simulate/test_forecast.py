@@ -1,0 +1,61 @@
+"""The learning-curve forecast: fit, invert, interval, and its clear non-answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from server.simulate.forecast import MIN_POINTS, fit_curve, forecast, labels_for
+
+
+def ipl_curve(a=0.95, b=2.0, c=0.6, ns=(20, 40, 60, 80, 100, 120), noise=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    return [{"labels": n, "accuracy": a - b * n ** (-c) + noise * rng.standard_normal()} for n in ns]
+
+
+def truth(target, a=0.95, b=2.0, c=0.6):
+    return (b / (a - target)) ** (1 / c)
+
+
+def test_fit_recovers_an_exact_curve():
+    points = ipl_curve()
+    params = fit_curve(np.array([p["labels"] for p in points], float), np.array([p["accuracy"] for p in points]))
+    assert params == pytest.approx([0.95, 2.0, 0.6], rel=1e-3)
+    assert labels_for(params, 0.9) == pytest.approx(truth(0.9), rel=1e-3)
+    assert math.isinf(labels_for(params, 0.96))
+
+
+def test_forecast_of_a_noisy_curve_brackets_the_truth():
+    answer = forecast(ipl_curve(noise=0.003), 0.90)
+    needed = truth(0.90) - 120
+    assert answer["reason"] is None and answer["model"]["name"] == "inverse_power_law"
+    lo, hi = answer["interval"]
+    assert lo <= needed and (hi is None or needed <= hi)  # hi None: the bootstrap allows "never"
+    assert abs(answer["labels_needed"] - needed) < 0.25 * needed
+    assert abs(answer["total_labels"] - 120 - answer["labels_needed"]) <= 1
+    assert answer["fit_points"] == 6 and answer["labels"] == 120
+
+
+def test_not_enough_points_yet():
+    answer = forecast(ipl_curve(ns=(20, 40)), 0.9)
+    assert answer["labels_needed"] is None and answer["interval"] is None
+    assert answer["reason"].startswith("not enough points yet") and str(MIN_POINTS) in answer["reason"]
+
+
+def test_already_reached():
+    answer = forecast(ipl_curve(), 0.5)
+    assert answer["reached"] and answer["labels_needed"] == 0 and answer["interval"] == [0, 0]
+
+
+def test_target_above_the_plateau_has_no_estimate():
+    answer = forecast(ipl_curve(), 0.99)
+    assert answer["labels_needed"] is None and "plateau" in answer["reason"]
+    assert answer["interval"][1] is None  # the bootstrap agrees: possibly never
+
+
+def test_other_metric_and_deterministic():
+    points = [{**p, "macro_f1": p["accuracy"] - 0.05} for p in ipl_curve(noise=0.003)]
+    a, b = forecast(points, 0.85, "macro_f1"), forecast(points, 0.85, "macro_f1")
+    assert a == b and a["metric"] == "macro_f1" and a["labels_needed"] > 0
