@@ -27,28 +27,45 @@ sys.path.insert(0, str(ROOT))
 from server.simulate.datasets import DataRef, shared_data_dir
 from server.simulate.grid import Grid
 from server.simulate.peers import PEERS
-from server.simulate.pipeline import load_raw, results_markdown, simulate, write_outputs
+from server.simulate.pipeline import load_raw, results_markdown, save_raw, simulate, write_outputs
 from server.simulate.summary import BASELINE
 
 DATASETS = ("digits", "mnist", "breast_cancer", "letter", "sms_spam", "trec6", "sst2", "ag_news")
-STRATEGIES = ("random", "margin", "entropy", "least_confidence", "badge", "cluster_margin", "typiclust",
-              "kcenter_greedy", "ranked_batch")
+STRATEGIES = (
+    "random",
+    "margin",
+    "entropy",
+    "least_confidence",
+    "badge",
+    "cluster_margin",
+    "typiclust",
+    "kcenter_greedy",
+    "ranked_batch",
+)
 # the issue's reference figures: digits, logistic regression, plain scikit-learn loop
 REFERENCE = {"random": {200: 0.923, 300: 0.930}, "margin": {200: 0.949, 300: 0.959}, "full": 0.968}
 
 
 def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated catalog names")
+    parser.add_argument(
+        "--datasets", default=",".join(DATASETS), help="comma-separated catalog names"
+    )
     parser.add_argument("--strategies", default=",".join(STRATEGIES), help="alloop strategies")
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--encoder", default="auto", help="text sets: auto | minilm | hashing")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
-    parser.add_argument("--quick", action="store_true", help="digits and breast_cancer, 2 seeds, 3 strategies")
+    parser.add_argument(
+        "--quick", action="store_true", help="digits and breast_cancer, 2 seeds, 3 strategies"
+    )
     parser.add_argument("--from-raw", action="store_true", help="re-summarize --out/raw.json.gz")
-    parser.add_argument("--resume", action="store_true", help="keep the datasets already in --out/raw.json.gz")
-    parser.add_argument("--extend", default="", help="add these alloop strategies to the datasets in raw.json.gz")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the datasets already in --out/raw.json.gz"
+    )
+    parser.add_argument(
+        "--extend", default="", help="add these alloop strategies to the datasets in raw.json.gz"
+    )
     return parser.parse_args()
 
 
@@ -57,28 +74,48 @@ def _grids(args: argparse.Namespace) -> list[Grid]:
     strategies = tuple(s for s in args.strategies.split(",") if s)
     seeds = tuple(range(args.seeds))
     if args.quick:
-        names, strategies, seeds = ["digits", "breast_cancer"], ("random", "margin", "badge"), (0, 1)
+        names, strategies, seeds = (
+            ["digits", "breast_cancer"],
+            ("random", "margin", "badge"),
+            (0, 1),
+        )
     shared = ("mnist", "letter", "sms_spam", "trec6", "sst2", "ag_news")
     if not shared_data_dir().is_dir():
         print(f"shared data folder {shared_data_dir()} missing: running scikit-learn's sets only")
         names = [n for n in names if n not in shared]
-    return [Grid(data=DataRef(name=n, encoder=args.encoder), strategies=strategies, seeds=seeds) for n in names]
+    return [
+        Grid(data=DataRef(name=n, encoder=args.encoder), strategies=strategies, seeds=seeds)
+        for n in names
+    ]
 
 
 def _reference_lines(payload: dict[str, Any]) -> list[str]:
     """The digits figures beside the issue's plain scikit-learn loop figures."""
-    rows = {r["method"]: r for r in payload["rows"] if r["dataset"] == "digits" and r["batch_size"] == 20}
+    rows = {
+        r["method"]: r
+        for r in payload["rows"]
+        if r["dataset"] == "digits" and r["batch_size"] == 20
+    }
     digits = next((d for d in payload["datasets"] if d["dataset"] == "digits"), None)
     if digits is None or "alloop:random" not in rows:
         return []
     full = sum(r["accuracy"] for r in digits["references"]) / len(digits["references"])
-    lines = ["| digits, batch 20 | acc. @200 | acc. @300 | issue's plain loop @200 / @300 |", "|---|---|---|---|"]
-    for method, ref in (("alloop:random", REFERENCE["random"]), ("alloop:margin", REFERENCE["margin"]),
-                        ("modAL:margin_sampling", REFERENCE["margin"]), ("small-text:BreakingTies", REFERENCE["margin"]),
-                        ("small-text:RandomSampling", REFERENCE["random"])):
+    lines = [
+        "| digits, batch 20 | acc. @200 | acc. @300 | issue's plain loop @200 / @300 |",
+        "|---|---|---|---|",
+    ]
+    for method, ref in (
+        ("alloop:random", REFERENCE["random"]),
+        ("alloop:margin", REFERENCE["margin"]),
+        ("modAL:margin_sampling", REFERENCE["margin"]),
+        ("small-text:BreakingTies", REFERENCE["margin"]),
+        ("small-text:RandomSampling", REFERENCE["random"]),
+    ):
         if method in rows:
             at = rows[method]["accuracy_at"]
-            lines.append(f"| {method} | {at['200']['mean']:.3f} | {at['300']['mean']:.3f} | {ref[200]} / {ref[300]} |")
+            lines.append(
+                f"| {method} | {at['200']['mean']:.3f} | {at['300']['mean']:.3f} | {ref[200]} / {ref[300]} |"
+            )
     lines.append(f"| full data (our splits) | {full:.3f} | | {REFERENCE['full']} |")
     return lines
 
@@ -96,41 +133,64 @@ embedded once with the encoder named in the table (MiniLM: all-MiniLM-L6-v2 sent
 1024-dim hashed n-grams) and cached."""
 
 
-def _document(out: Path, payload: dict[str, Any], seconds: float) -> str:
-    protocols = ["| dataset | kind | items | eval | pool cap | initial | batch | budget | random to |",
-                 "|---|---|---|---|---|---|---|---|---|"]
+def _protocol_lines(payload: dict[str, Any]) -> list[str]:
+    lines = ["| dataset | kind | items | eval | pool cap | initial | batch | budget | random to |",
+             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for d in payload["datasets"]:
         p = d["protocol"]
-        protocols.append(f"| {d['dataset']} | {d['kind']} | {d['n_items']} | {p['eval_size']} | "
-                         f"{p['pool_size'] or '–'} | {p['initial']} | {p['batch_size']} | {p['budget']} | "
-                         f"{int(p['budget'] * p['random_factor'])} |")
-    images = [f"![{d['dataset']}](results/{d['dataset']}-b{d['batch_sizes'][0]}.png)" for d in payload["datasets"]]
+        lines.append(
+            f"| {d['dataset']} | {d['kind']} | {d['n_items']} | {p['eval_size']} | "
+            f"{p['pool_size'] or '–'} | {p['initial']} | {p['batch_size']} | {p['budget']} | "
+            f"{int(p['budget'] * p['random_factor'])} |"
+        )
+    return lines
+
+
+def _run_line(payload: dict[str, Any], results: list[dict[str, Any]]) -> str:
+    campaigns = [c for r in results for c in r["campaigns"]]
+    ours = sum(c["source"] == "alloop" for c in campaigns)
+    minutes = sum(c["seconds"] for c in campaigns) / 60
     machine = payload["machine"]
-    return "\n".join([
+    load = ", ".join(f"{x:.1f}" for x in machine["load_average"] or [])
+    return (
+        f"Run: {len(payload['datasets'])} datasets, {len(campaigns)} campaigns ({ours} through "
+        f"alloop's controller, {len(campaigns) - ours} peer loops), {minutes:.0f} campaign-minutes "
+        f"in all, spread over worker processes on {machine['cpus']} CPUs shared with other jobs "
+        f"(load average {load} when this was written)."
+    )
+
+
+def _document(out: Path, payload: dict[str, Any], results: list[dict[str, Any]]) -> str:
+    images = [f"![{d['dataset']}](results/{d['dataset']}-b{d['batch_sizes'][0]}.png)"
+              for d in payload["datasets"]]  # fmt: skip
+    overview = "![overview](results/overview.png)" if (out / "overview.png").exists() else ""
+    parts = [
         "# Label efficiency: alloop against random sampling and the peers", "",
         "Generated by `.venv/bin/python scripts/bench_label_efficiency.py` (do not edit by hand).", "",
-        PROTOCOL, "", *protocols, "",
-        (f"Run: {len(payload['datasets'])} datasets, {machine['cpus']} CPUs, load average at the end "
-         f"{', '.join(f'{x:.1f}' for x in machine['load_average'] or [])}, {seconds / 60:.0f} minutes."), "",
+        PROTOCOL, "", *_protocol_lines(payload), "", _run_line(payload, results), "",
         "## Results", "", results_markdown(payload), "",
         "## Against the issue's reference figures", "", *_reference_lines(payload), "",
-        "## Curves", "", "Mean eval accuracy over seeds, 95% CI shaded; dotted: the target; grey: full data.", "",
-        "![overview](results/overview.png)" if (out / "overview.png").exists() else "", "", *images, "",
-    ])
+        "## Curves", "",
+        "Mean eval accuracy over seeds, 95% CI shaded; dotted: the target; grey: full data.", "",
+        overview, "", *images, "",
+    ]  # fmt: skip
+    return "\n".join(parts)
 
 
-def _extend(args: argparse.Namespace, results: list[dict[str, Any]], started: float,
-            command: str) -> list[dict[str, Any]]:
+def _extend(args: argparse.Namespace, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Add alloop strategies to datasets already in ``results`` (same seeds, same protocol)."""
     extra = tuple(s for s in args.extend.split(",") if s)
     for result in results:
         have = {c["method"] for c in result["campaigns"]}
         todo = tuple(s for s in extra if f"alloop:{s}" not in have)
         if todo:
-            grid = Grid(data=DataRef(name=result["dataset"], encoder=args.encoder), strategies=todo,
-                        seeds=tuple(result["seeds"]))
+            grid = Grid(
+                data=DataRef(name=result["dataset"], encoder=args.encoder),
+                strategies=todo,
+                seeds=tuple(result["seeds"]),
+            )
             result["campaigns"] += simulate([grid], workers=args.workers)[0]["campaigns"]
-            write_outputs(args.out, results, started=started, command=command)
+            save_raw(args.out, results, compact=True)
     return results
 
 
@@ -145,13 +205,11 @@ def main() -> None:
         for grid in _grids(args):
             if grid.data.title() not in done:
                 results += simulate([grid], workers=args.workers, peers=peers)
-                write_outputs(args.out, results, started=started, command=command)  # a checkpoint per dataset
+                save_raw(args.out, results, compact=True)  # a checkpoint per dataset
     if args.extend:
-        results = _extend(args, results, started, command)
-    payload = write_outputs(args.out, results, started=started, command=command)
-    seconds = payload["seconds"] if not args.from_raw else sum(
-        c["seconds"] for r in results for c in r["campaigns"]) / max(1, args.workers)
-    text = _document(args.out, payload, seconds)
+        results = _extend(args, results)
+    payload = write_outputs(args.out, results, started=started, command=command, compact=True)
+    text = _document(args.out, payload, results)
     (args.out.parent / "results.md").write_text(text, encoding="utf-8")
     print(results_markdown(payload).split("\n\nPer method")[0])
     print("\n".join(_reference_lines(payload)))

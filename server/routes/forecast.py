@@ -30,6 +30,8 @@ def project_forecast(
     goal = project.target or {}
     value = target if target is not None else goal.get("value")
     if value is None:
-        raise Invalid("no target: the project has none; pass ?target=0.9 (and optionally &metric=macro_f1)")
+        raise Invalid(
+            "no target: the project has none; pass ?target=0.9 (and optionally &metric=macro_f1)"
+        )
     chosen = metric or goal.get("metric") or "accuracy"
     return {"project_id": project_id, **forecast(points, float(value), chosen)}

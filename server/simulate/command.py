@@ -15,7 +15,14 @@ from server.simulate.peers import PEERS
 from server.simulate.pipeline import simulate, write_outputs
 from server.simulate.report import fmt_ci, fmt_pct
 
-__all__ = ["data_ref", "parse_ints", "parse_peers", "parse_seeds", "parse_strategies", "run_command"]
+__all__ = [
+    "data_ref",
+    "parse_ints",
+    "parse_peers",
+    "parse_seeds",
+    "parse_strategies",
+    "run_command",
+]
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -60,15 +67,24 @@ def parse_peers(text: str) -> dict[str, tuple[str, ...]] | None:
     return {lib: tuple(names) for lib, names in chosen.items()}
 
 
-def data_ref(source: str, *, label_column: str, text_column: str, encoder: str, cache_dir: str | None) -> DataRef:
+def data_ref(
+    source: str, *, label_column: str, text_column: str, encoder: str, cache_dir: str | None
+) -> DataRef:
     """A catalog name, or a path to a CSV / JSONL / parquet file."""
     if source in CATALOG:
         return DataRef(name=source, encoder=encoder, cache_dir=cache_dir)
     path = Path(source)
     if not path.is_file():
-        raise ValueError(f"{source!r} is neither a catalog dataset ({', '.join(sorted(CATALOG))}) nor a file")
-    return DataRef(path=str(path.resolve()), label_column=label_column, text_column=text_column,
-                   encoder=encoder, cache_dir=cache_dir)
+        raise ValueError(
+            f"{source!r} is neither a catalog dataset ({', '.join(sorted(CATALOG))}) nor a file"
+        )
+    return DataRef(
+        path=str(path.resolve()),
+        label_column=label_column,
+        text_column=text_column,
+        encoder=encoder,
+        cache_dir=cache_dir,
+    )
 
 
 def _print(payload: dict[str, Any]) -> None:
@@ -76,25 +92,52 @@ def _print(payload: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title=f"labels to {round(100 * payload['target_share'])}% of full-data accuracy")
-    for column in ("dataset", "batch", "method", "AUBC", "labels to target", "reached", "saved vs random"):
+    for column in (
+        "dataset",
+        "batch",
+        "method",
+        "AUBC",
+        "labels to target",
+        "reached",
+        "saved vs random",
+    ):
         table.add_column(column)
     for r in payload["rows"]:
         saved = r.get("saved_vs_random", {}).get("share")
-        table.add_row(r["dataset"], str(r["batch_size"]), r["method"], fmt_ci(r["aubc"]),
-                      fmt_ci(r["labels_to_target"], 0), f"{r['reached']}/{r['seeds']}",
-                      fmt_pct(saved))
+        table.add_row(
+            r["dataset"],
+            str(r["batch_size"]),
+            r["method"],
+            fmt_ci(r["aubc"]),
+            fmt_ci(r["labels_to_target"], 0),
+            f"{r['reached']}/{r['seeds']}",
+            fmt_pct(saved),
+        )
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)
     console.print(table)
 
 
-def run_command(sources: list[str], *, options: dict[str, Any], out: Path, workers: int,
-                peers: dict[str, tuple[str, ...]] | None, share: float, quiet: bool = False) -> dict[str, Any]:
+def run_command(
+    sources: list[str],
+    *,
+    options: dict[str, Any],
+    out: Path,
+    workers: int,
+    peers: dict[str, tuple[str, ...]] | None,
+    share: float,
+    quiet: bool = False,
+) -> dict[str, Any]:
     """Run the grid on every source, write everything under ``out``, print the summary table."""
     started = time.time()
-    model = {"name": options.pop("model", DEFAULT_MODEL["name"]), "params": options.pop("model_params", {})}
-    ref_options = {k: options.pop(k) for k in ("label_column", "text_column", "encoder", "cache_dir")}
+    model = {
+        "name": options.pop("model", DEFAULT_MODEL["name"]),
+        "params": options.pop("model_params", {}),
+    }
+    ref_options = {
+        k: options.pop(k) for k in ("label_column", "text_column", "encoder", "cache_dir")
+    }
     grids = [Grid(data=data_ref(s, **ref_options), model=model, **options) for s in sources]
     results = simulate(grids, workers=workers, peers=peers, quiet=quiet)
     command = "alloop " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else None

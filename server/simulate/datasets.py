@@ -129,12 +129,20 @@ def _sms() -> tuple[list[str], list[Any]]:
 
 
 def _trec6() -> tuple[list[str], list[Any]]:
-    rows = [r for part in ("train", "test") for r in _read_csv(shared_data_dir() / "trec6" / f"trec6_{part}.csv")]
+    rows = [
+        r
+        for part in ("train", "test")
+        for r in _read_csv(shared_data_dir() / "trec6" / f"trec6_{part}.csv")
+    ]
     return [r[2] for r in rows], [r[0] for r in rows]
 
 
 def _sst2() -> tuple[list[str], list[Any]]:
-    rows = [r for part in ("train", "dev") for r in _read_csv(shared_data_dir() / "sst2" / f"sst2_{part}.csv")]
+    rows = [
+        r
+        for part in ("train", "dev")
+        for r in _read_csv(shared_data_dir() / "sst2" / f"sst2_{part}.csv")
+    ]
     return [r[1] for r in rows], [r[0] for r in rows]
 
 
@@ -149,20 +157,55 @@ def _ag_news() -> tuple[list[str], list[Any]]:
 # sampling reaches 95% of full-data accuracy within them on most seeds; random runs longer
 # (``random_factor``) so that its labels-to-target is measured rather than censored.
 CATALOG: dict[str, tuple[Callable[[], tuple[Any, list[Any]]], str, bool, Protocol]] = {
-    "iris": (_sklearn(skdata.load_iris, True), "tabular", False,
-             Protocol(eval_size=50, budget=60, initial=6, batch_size=6)),
-    "wine": (_sklearn(skdata.load_wine, True), "tabular", False,
-             Protocol(eval_size=58, budget=60, initial=6, batch_size=6)),
-    "breast_cancer": (_sklearn(skdata.load_breast_cancer, True), "tabular", False,
-                      Protocol(eval_size=169, budget=150, initial=10, batch_size=10)),
-    "digits": (_sklearn(skdata.load_digits, False), "image", False, Protocol(eval_size=400, budget=300)),
-    "letter": (_letter, "tabular", True,
-               Protocol(eval_size=2000, budget=1500, pool_size=6000, batch_size=50, random_factor=2.0)),
-    "mnist": (_mnist, "image", True, Protocol(eval_size=2000, budget=600, pool_size=6000, batch_size=25)),
+    "iris": (
+        _sklearn(skdata.load_iris, True),
+        "tabular",
+        False,
+        Protocol(eval_size=50, budget=60, initial=6, batch_size=6),
+    ),
+    "wine": (
+        _sklearn(skdata.load_wine, True),
+        "tabular",
+        False,
+        Protocol(eval_size=58, budget=60, initial=6, batch_size=6),
+    ),
+    "breast_cancer": (
+        _sklearn(skdata.load_breast_cancer, True),
+        "tabular",
+        False,
+        Protocol(eval_size=169, budget=150, initial=10, batch_size=10),
+    ),
+    "digits": (
+        _sklearn(skdata.load_digits, False),
+        "image",
+        False,
+        Protocol(eval_size=400, budget=300),
+    ),
+    "letter": (
+        _letter,
+        "tabular",
+        True,
+        Protocol(eval_size=2000, budget=1500, pool_size=6000, batch_size=50, random_factor=2.0),
+    ),
+    "mnist": (
+        _mnist,
+        "image",
+        True,
+        Protocol(eval_size=2000, budget=600, pool_size=6000, batch_size=25),
+    ),
     "sms_spam": (_sms, "text", True, Protocol(eval_size=1000, budget=300, pool_size=4000)),
-    "trec6": (_trec6, "text", True,
-              Protocol(eval_size=1000, budget=800, pool_size=4000, batch_size=25, random_factor=3.0)),
-    "sst2": (_sst2, "text", True, Protocol(eval_size=1000, budget=600, pool_size=4000, batch_size=25)),
+    "trec6": (
+        _trec6,
+        "text",
+        True,
+        Protocol(eval_size=1000, budget=800, pool_size=4000, batch_size=25, random_factor=3.0),
+    ),
+    "sst2": (
+        _sst2,
+        "text",
+        True,
+        Protocol(eval_size=1000, budget=600, pool_size=4000, batch_size=25),
+    ),
     "ag_news": (_ag_news, "text", True, Protocol(eval_size=1000, budget=400, pool_size=4000)),
 }
 
@@ -188,14 +231,18 @@ def _raw(ref: DataRef) -> tuple[str, str, np.ndarray | None, list[str] | None, l
     if ref.path is not None:
         X, texts, raw = read_user_file(Path(ref.path), ref.label_column, ref.text_column)
         n = len(raw)
-        protocol = Protocol(eval_size=max(1, min(1000, n // 4)), budget=max(1, min(300, (n - n // 4) // 2)))
+        protocol = Protocol(
+            eval_size=max(1, min(1000, n // 4)), budget=max(1, min(300, (n - n // 4) // 2))
+        )
         return ref.title(), ("text" if texts is not None else "tabular"), X, texts, raw, protocol
     if ref.name not in CATALOG:
         raise KeyError(f"unknown dataset {ref.name!r}; known: {', '.join(sorted(CATALOG))}")
     loader, kind, shared, protocol = CATALOG[ref.name]
     if shared and not shared_data_dir().is_dir():
-        raise FileNotFoundError(f"dataset {ref.name!r} needs the shared data folder {shared_data_dir()} "
-                                "(set ALLOOP_SHARED_DATA)")
+        raise FileNotFoundError(
+            f"dataset {ref.name!r} needs the shared data folder {shared_data_dir()} "
+            "(set ALLOOP_SHARED_DATA)"
+        )
     data, raw = loader()
     if kind == "text":
         return ref.name, kind, None, data, raw, protocol
@@ -212,7 +259,16 @@ def load_dataset(ref: DataRef) -> Dataset:
         from server.simulate.embeddings import embed_texts
 
         X, encoder = embed_texts(name, texts, encoder=ref.encoder, cache_dir=ref.cache_dir)
-    return Dataset(name=name, kind=kind, X=X, texts=texts, y=y, labels=labels, protocol=protocol, encoder=encoder)
+    return Dataset(
+        name=name,
+        kind=kind,
+        X=X,
+        texts=texts,
+        y=y,
+        labels=labels,
+        protocol=protocol,
+        encoder=encoder,
+    )
 
 
 def _floats(values: Any, where: str) -> list[float]:
@@ -240,8 +296,9 @@ def _records(path: Path) -> list[dict[str, Any]]:
     raise ValueError(f"{path.name}: unsupported file type {suffix!r}; use .csv, .jsonl or .parquet")
 
 
-def read_user_file(path: Path, label_column: str = "label",
-                   text_column: str = "text") -> tuple[np.ndarray | None, list[str] | None, list[Any]]:
+def read_user_file(
+    path: Path, label_column: str = "label", text_column: str = "text"
+) -> tuple[np.ndarray | None, list[str] | None, list[Any]]:
     """(X or None, texts or None, raw labels) from a user's file.
 
     A ``text_column`` makes a text set; else a ``features`` column (a list, or a JSON /
@@ -258,9 +315,17 @@ def read_user_file(path: Path, label_column: str = "label",
         return None, [str(r[text_column]) for r in rows], raw
     if "features" in rows[0]:
         cells = [r["features"] for r in rows]
-        cells = [json.loads(c) if isinstance(c, str) and c.strip().startswith("[") else
-                 (c.replace(",", " ").split() if isinstance(c, str) else c) for c in cells]
-        return np.asarray([_floats(c, f"row {n + 1}") for n, c in enumerate(cells)], dtype=np.float32), None, raw
+        cells = [
+            json.loads(c)
+            if isinstance(c, str) and c.strip().startswith("[")
+            else (c.replace(",", " ").split() if isinstance(c, str) else c)
+            for c in cells
+        ]
+        return (
+            np.asarray([_floats(c, f"row {n + 1}") for n, c in enumerate(cells)], dtype=np.float32),
+            None,
+            raw,
+        )
     columns = [c for c in rows[0] if c not in (label_column, "id", "meta")]
     if not columns:
         raise ValueError(f"{path}: no feature columns besides {label_column!r}")
@@ -275,10 +340,19 @@ def make_split(data: Dataset, seed: int, protocol: Protocol | None = None) -> Sp
     if data.X is None:
         raise ValueError(f"dataset {data.name!r} has no feature vectors")
     try:
-        pool, evals = train_test_split(index, test_size=protocol.eval_size, random_state=seed, stratify=data.y)
+        pool, evals = train_test_split(
+            index, test_size=protocol.eval_size, random_state=seed, stratify=data.y
+        )
     except ValueError:  # a class too small to stratify
         pool, evals = train_test_split(index, test_size=protocol.eval_size, random_state=seed)
     if protocol.pool_size is not None and pool.size > protocol.pool_size:
-        pool = np.sort(np.random.default_rng([seed, 1]).choice(pool, protocol.pool_size, replace=False))
-    return Split(X_pool=data.X[pool], y_pool=data.y[pool], X_eval=data.X[evals], y_eval=data.y[evals],
-                 labels=data.labels)
+        pool = np.sort(
+            np.random.default_rng([seed, 1]).choice(pool, protocol.pool_size, replace=False)
+        )
+    return Split(
+        X_pool=data.X[pool],
+        y_pool=data.y[pool],
+        X_eval=data.X[evals],
+        y_eval=data.y[evals],
+        labels=data.labels,
+    )

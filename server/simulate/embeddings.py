@@ -60,8 +60,9 @@ def _digest(texts: list[str]) -> str:
     return h.hexdigest()[:16]
 
 
-def embed_texts(dataset: str, texts: list[str], *, encoder: str = "auto",
-                cache_dir: str | Path | None = None) -> tuple[np.ndarray, str]:
+def embed_texts(
+    dataset: str, texts: list[str], *, encoder: str = "auto", cache_dir: str | Path | None = None
+) -> tuple[np.ndarray, str]:
     """``(len(texts), d)`` float32 vectors and the encoder that made them, from the cache when present.
 
     Parameters

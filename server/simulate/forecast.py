@@ -43,8 +43,16 @@ def fit_curve(n: np.ndarray, y: np.ndarray) -> np.ndarray | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # OptimizeWarning / overflow on wild trial points
         try:
-            params, _ = curve_fit(_ipl, n, y, p0=(a0, b0, c0), sigma=1.0 / np.sqrt(n), bounds=_BOUNDS,
-                                  method="trf", maxfev=5000)
+            params, _ = curve_fit(
+                _ipl,
+                n,
+                y,
+                p0=(a0, b0, c0),
+                sigma=1.0 / np.sqrt(n),
+                bounds=_BOUNDS,
+                method="trf",
+                maxfev=5000,
+            )
         except (RuntimeError, ValueError, OptimizeWarning):
             return None
     return params if np.all(np.isfinite(params)) else None
@@ -80,23 +88,43 @@ def _bootstrap(n: np.ndarray, y: np.ndarray, target: float, rounds: int, seed: i
 
 
 def _points(curve: Sequence[dict[str, Any]], metric: str) -> tuple[np.ndarray, np.ndarray]:
-    by_n = {int(p["labels"]): float(p[metric]) for p in curve if p.get(metric) is not None and p["labels"] > 0}
+    by_n = {
+        int(p["labels"]): float(p[metric])
+        for p in curve
+        if p.get(metric) is not None and p["labels"] > 0
+    }
     n = np.asarray(sorted(by_n), dtype=np.float64)
     return n, np.asarray([by_n[int(k)] for k in n], dtype=np.float64)
 
 
-def _answer(metric: str, target: float, n: np.ndarray, y: np.ndarray, level: float) -> dict[str, Any]:
+def _answer(
+    metric: str, target: float, n: np.ndarray, y: np.ndarray, level: float
+) -> dict[str, Any]:
     return {
-        "metric": metric, "target": target, "labels": int(n[-1]) if n.size else 0,
-        "current": float(y[-1]) if y.size else None, "reached": False, "labels_needed": None,
-        "total_labels": None, "interval": None, "level": level, "model": None,
-        "fit_points": int(n.size), "reason": None,
+        "metric": metric,
+        "target": target,
+        "labels": int(n[-1]) if n.size else 0,
+        "current": float(y[-1]) if y.size else None,
+        "reached": False,
+        "labels_needed": None,
+        "total_labels": None,
+        "interval": None,
+        "level": level,
+        "model": None,
+        "fit_points": int(n.size),
+        "reason": None,
     }
 
 
 def forecast(
-    curve: Sequence[dict[str, Any]], target: float, metric: str = "accuracy", *,
-    min_points: int = MIN_POINTS, rounds: int = 100, level: float = 0.9, seed: int = 0,
+    curve: Sequence[dict[str, Any]],
+    target: float,
+    metric: str = "accuracy",
+    *,
+    min_points: int = MIN_POINTS,
+    rounds: int = 100,
+    level: float = 0.9,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Labels still needed to reach ``target`` on ``metric``, with a ``level`` bootstrap interval.
 
@@ -120,22 +148,36 @@ def forecast(
     n, y = _points(curve, metric)
     out = _answer(metric, target, n, y, level)
     if y.size and y[-1] >= target:
-        return {**out, "reached": True, "labels_needed": 0, "total_labels": int(n[-1]), "interval": [0, 0],
-                "reason": "the target is already reached"}
+        reached = {
+            "reached": True,
+            "labels_needed": 0,
+            "total_labels": int(n[-1]),
+            "interval": [0, 0],
+        }
+        return {**out, **reached, "reason": "the target is already reached"}
     if n.size < min_points:
         return {**out, "reason": f"not enough points yet: the fit needs {min_points} model versions "
-                                 f"at distinct label counts, there are {n.size}"}
+                                 f"at distinct label counts, there are {n.size}"}  # fmt: skip
     params = fit_curve(n, y)
     if params is None:
         return {**out, "reason": "the learning curve could not be fitted"}
-    out["model"] = {"name": "inverse_power_law", "formula": FORMULA,
-                    "params": dict(zip("abc", (float(p) for p in params)))}
+    return {**out, **_estimate(n, y, params, target, rounds, level, seed)}
+
+
+def _estimate(n: np.ndarray, y: np.ndarray, params: np.ndarray, target: float, rounds: int, level: float,
+              seed: int) -> dict[str, Any]:  # fmt: skip
+    """The fitted model, the bootstrap interval and the point estimate (more labels past the last point)."""
     current = int(n[-1])
     boot = _bootstrap(n, y, target, rounds, seed)
     tail = (1.0 - level) / 2
     lo, hi = boot[math.floor(tail * (rounds - 1))], boot[math.ceil((1 - tail) * (rounds - 1))]
-    more = lambda total: None if math.isinf(total) else max(0, math.ceil(total - current))
-    out["interval"] = [more(lo), more(hi)]
+
+    def more(total: float) -> int | None:
+        return None if math.isinf(total) else max(0, math.ceil(total - current))
+
+    model = {"name": "inverse_power_law", "formula": FORMULA,
+             "params": dict(zip("abc", (float(p) for p in params)))}  # fmt: skip
+    out = {"model": model, "interval": [more(lo), more(hi)]}
     total = labels_for(params, target)
     if math.isinf(total):
         return {**out, "reason": f"the target is above the fitted plateau a = {params[0]:.4f}"}

@@ -52,9 +52,17 @@ class Grid:
 
     def protocol(self, base: Protocol) -> Protocol:
         """The dataset's protocol with this grid's overrides."""
-        changes = {k: v for k, v in (("budget", self.budget), ("initial", self.initial),
-                                     ("eval_size", self.eval_size), ("pool_size", self.pool_size),
-                                     ("random_factor", self.random_factor)) if v is not None}
+        changes = {
+            k: v
+            for k, v in (
+                ("budget", self.budget),
+                ("initial", self.initial),
+                ("eval_size", self.eval_size),
+                ("pool_size", self.pool_size),
+                ("random_factor", self.random_factor),
+            )
+            if v is not None
+        }
         return replace(base, **changes)
 
 
@@ -76,7 +84,9 @@ def _limit_threads() -> None:
     threadpool_limits(1)
 
 
-def reference_job(ref: DataRef, protocol: Protocol, seed: int, model: dict[str, Any]) -> dict[str, Any]:
+def reference_job(
+    ref: DataRef, protocol: Protocol, seed: int, model: dict[str, Any]
+) -> dict[str, Any]:
     """Full-data reference: the model trained on the whole pool, scored on the eval split."""
     from models import build_model
     from server.loop.metrics import evaluate
@@ -85,11 +95,18 @@ def reference_job(ref: DataRef, protocol: Protocol, seed: int, model: dict[str, 
     clf = build_model(model, len(split.labels), seed)
     clf.fit(split.X_pool, split.y_pool)
     metrics = evaluate(split.y_eval, clf.predict_proba(split.X_eval), split.labels)
-    return {"seed": seed, "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
-            "pool": int(split.y_pool.size), "eval": int(split.y_eval.size)}
+    return {
+        "seed": seed,
+        "accuracy": metrics["accuracy"],
+        "macro_f1": metrics["macro_f1"],
+        "pool": int(split.y_pool.size),
+        "eval": int(split.y_eval.size),
+    }
 
 
-def campaign_job(ref: DataRef, protocol: Protocol, spec: CampaignSpec, workdir: str | None) -> dict[str, Any]:
+def campaign_job(
+    ref: DataRef, protocol: Protocol, spec: CampaignSpec, workdir: str | None
+) -> dict[str, Any]:
     """One alloop campaign through the server's store and controller."""
     split = make_split(load_dataset(ref), spec.seed, protocol)
     result = run_campaign(split, spec, workdir=None if workdir is None else os.fspath(workdir))
@@ -101,8 +118,11 @@ def _executor(workers: int) -> Iterator[ProcessPoolExecutor | None]:
     if workers <= 1:
         yield None
         return
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_limit_threads)
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_limit_threads,
+    )
     try:
         yield pool
     finally:
@@ -110,12 +130,20 @@ def _executor(workers: int) -> Iterator[ProcessPoolExecutor | None]:
 
 
 def _progress(quiet: bool) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), disable=quiet, transient=False)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        disable=quiet,
+        transient=False,
+    )
 
 
-def run_jobs(jobs: list[Job], *, workers: int = 1, description: str = "simulating",
-             quiet: bool = False) -> list[dict[str, Any]]:
+def run_jobs(
+    jobs: list[Job], *, workers: int = 1, description: str = "simulating", quiet: bool = False
+) -> list[dict[str, Any]]:
     """Run every job (in ``workers`` processes; in this one when ``workers <= 1``) with a progress bar.
 
     Results come back in job order; a failing job raises once every job has been tried.
@@ -132,12 +160,14 @@ def run_jobs(jobs: list[Job], *, workers: int = 1, description: str = "simulatin
                     results[i] = job.fn(*job.args)
                     progress.advance(task)
         else:
-            futures: dict[Future[dict[str, Any]], int] = {pool.submit(j.fn, *j.args): i for i, j in enumerate(jobs)}
+            futures: dict[Future[dict[str, Any]], int] = {
+                pool.submit(j.fn, *j.args): i for i, j in enumerate(jobs)
+            }
             for future in as_completed(futures):
                 i = futures[future]
                 try:
                     results[i] = future.result()
-                except Exception as exc:  # collected and raised below, after the other jobs
+                except Exception as exc:  # noqa: BLE001  (collected, raised below after the rest)
                     errors.append(f"{jobs[i].key}: {type(exc).__name__}: {exc}")
                 progress.advance(task)
     if errors:
@@ -147,22 +177,43 @@ def run_jobs(jobs: list[Job], *, workers: int = 1, description: str = "simulatin
 
 def grid_jobs(grid: Grid, protocol: Protocol, workdir: str | None = None) -> list[Job]:
     """The reference jobs (one per seed) and the campaign jobs of a grid."""
-    jobs = [Job(("reference", s), reference_job, (grid.data, protocol, s, grid.model)) for s in grid.seeds]
+    jobs = [
+        Job(("reference", s), reference_job, (grid.data, protocol, s, grid.model))
+        for s in grid.seeds
+    ]
     for batch in grid.batch_sizes or (protocol.batch_size,):
         for strategy in grid.strategies:
             budget = protocol.budget
             if strategy == "random":
-                budget = max(protocol.budget, int(round(protocol.budget * protocol.random_factor)))
+                budget = max(protocol.budget, round(protocol.budget * protocol.random_factor))
             for seed in grid.seeds:
-                spec = CampaignSpec(strategy=strategy, seed=seed, batch_size=batch, budget=budget,
-                                    initial=protocol.initial, cold_start=grid.cold_start, model=dict(grid.model))
-                jobs.append(Job(("campaign", strategy, batch, seed), campaign_job,
-                                (grid.data, protocol, spec, workdir)))
+                spec = CampaignSpec(
+                    strategy=strategy,
+                    seed=seed,
+                    batch_size=batch,
+                    budget=budget,
+                    initial=protocol.initial,
+                    cold_start=grid.cold_start,
+                    model=dict(grid.model),
+                )
+                jobs.append(
+                    Job(
+                        ("campaign", strategy, batch, seed),
+                        campaign_job,
+                        (grid.data, protocol, spec, workdir),
+                    )
+                )
     return jobs
 
 
-def run_grid(grid: Grid, *, workers: int = 1, extra_jobs: list[Job] | None = None, quiet: bool = False,
-             workdir: str | None = None) -> dict[str, Any]:
+def run_grid(
+    grid: Grid,
+    *,
+    workers: int = 1,
+    extra_jobs: list[Job] | None = None,
+    quiet: bool = False,
+    workdir: str | None = None,
+) -> dict[str, Any]:
     """Run a grid (plus ``extra_jobs``, e.g. peers, on the same splits); returns the raw results.
 
     The dataset is loaded here first, so text is encoded once before the workers start.
@@ -174,9 +225,16 @@ def run_grid(grid: Grid, *, workers: int = 1, extra_jobs: list[Job] | None = Non
     references = [r for job, r in zip(jobs, results) if job.key[0] == "reference"]
     campaigns = [r for job, r in zip(jobs, results) if job.key[0] != "reference"]
     return {
-        "dataset": data.name, "kind": data.kind, "encoder": data.encoder, "n_items": int(data.y.size),
-        "labels": data.labels, "protocol": asdict(protocol), "model": grid.model,
-        "cold_start": grid.cold_start, "seeds": list(grid.seeds),
+        "dataset": data.name,
+        "kind": data.kind,
+        "encoder": data.encoder,
+        "n_items": int(data.y.size),
+        "labels": data.labels,
+        "protocol": asdict(protocol),
+        "model": grid.model,
+        "cold_start": grid.cold_start,
+        "seeds": list(grid.seeds),
         "batch_sizes": list(grid.batch_sizes or (protocol.batch_size,)),
-        "references": references, "campaigns": campaigns,
+        "references": references,
+        "campaigns": campaigns,
     }

@@ -80,19 +80,26 @@ def mean_ci(values: Sequence[float], level: float = 0.95) -> dict[str, float | i
     return {"mean": mean, "lo": mean - half, "hi": mean + half, "n": int(x.size)}
 
 
-def paired_savings(needed: dict[int, int | None], baseline: dict[int, int | None]) -> dict[str, Any]:
+def paired_savings(
+    needed: dict[int, int | None], baseline: dict[int, int | None]
+) -> dict[str, Any]:
     """Labels saved against the baseline, paired by seed: absolute and as a share of the baseline's.
 
     Seeds where either side never reached the target are left out and counted in ``censored``.
     ``ratio`` is the strategy's mean need over the baseline's (the issue's "at most 60%" is ratio <= 0.6).
     """
-    seeds = sorted(s for s in needed if s in baseline and needed[s] is not None and baseline[s] is not None)
+    seeds = sorted(
+        s for s in needed if s in baseline and needed[s] is not None and baseline[s] is not None
+    )
     saved = [baseline[s] - needed[s] for s in seeds]
     share = [1.0 - needed[s] / baseline[s] for s in seeds]
     mine = [needed[s] for s in seeds]
     theirs = [baseline[s] for s in seeds]
     ratio = (float(np.mean(mine)) / float(np.mean(theirs))) if seeds else math.nan
     return {
-        "labels": mean_ci(saved), "share": mean_ci(share), "ratio": ratio,
-        "seeds": len(seeds), "censored": len(set(needed) | set(baseline)) - len(seeds),
+        "labels": mean_ci(saved),
+        "share": mean_ci(share),
+        "ratio": ratio,
+        "seeds": len(seeds),
+        "censored": len(set(needed) | set(baseline)) - len(seeds),
     }

@@ -28,10 +28,19 @@ __all__ = ["PEERS", "peer_job", "peer_jobs"]
 
 # library -> strategy -> the alloop strategy it corresponds to
 PEERS: dict[str, dict[str, str]] = {
-    "modAL": {"uncertainty_sampling": "least_confidence", "margin_sampling": "margin",
-              "entropy_sampling": "entropy", "uncertainty_batch_sampling": "ranked_batch"},
-    "small-text": {"RandomSampling": "random", "LeastConfidence": "least_confidence", "BreakingTies": "margin",
-                   "PredictionEntropy": "entropy", "GreedyCoreset": "kcenter_greedy"},
+    "modAL": {
+        "uncertainty_sampling": "least_confidence",
+        "margin_sampling": "margin",
+        "entropy_sampling": "entropy",
+        "uncertainty_batch_sampling": "ranked_batch",
+    },
+    "small-text": {
+        "RandomSampling": "random",
+        "LeastConfidence": "least_confidence",
+        "BreakingTies": "margin",
+        "PredictionEntropy": "entropy",
+        "GreedyCoreset": "kcenter_greedy",
+    },
 }
 
 
@@ -73,14 +82,22 @@ def _teach(learner: Any, X: np.ndarray, y: np.ndarray) -> None:
     learner._fit_to_known()
 
 
-def _modal(split: Split, strategy: str, start: np.ndarray, sizes: list[int], estimator: Any) -> list[dict[str, Any]]:
+def _modal(
+    split: Split, strategy: str, start: np.ndarray, sizes: list[int], estimator: Any
+) -> list[dict[str, Any]]:
     import modAL.batch
     import modAL.uncertainty
     from modAL.models import ActiveLearner
 
-    query = getattr(modAL.batch if strategy == "uncertainty_batch_sampling" else modAL.uncertainty, strategy)
-    learner = ActiveLearner(estimator=estimator, query_strategy=query,
-                            X_training=split.X_pool[start], y_training=split.y_pool[start])
+    query = getattr(
+        modAL.batch if strategy == "uncertainty_batch_sampling" else modAL.uncertainty, strategy
+    )
+    learner = ActiveLearner(
+        estimator=estimator,
+        query_strategy=query,
+        X_training=split.X_pool[start],
+        y_training=split.y_pool[start],
+    )
     remaining = np.setdiff1d(np.arange(split.y_pool.size), start)
     curve = [_point(learner.estimator, split, start.size)]
     for size in sizes:
@@ -98,20 +115,30 @@ def _embeddings(X: np.ndarray, labeled: np.ndarray) -> np.ndarray:
     return X[np.concatenate([unlabeled, labeled])]
 
 
-def _small_text(split: Split, strategy: str, start: np.ndarray, sizes: list[int],
-                estimator: Any) -> list[dict[str, Any]]:
+def _small_text(
+    split: Split, strategy: str, start: np.ndarray, sizes: list[int], estimator: Any
+) -> list[dict[str, Any]]:
     import small_text
     from small_text import PoolBasedActiveLearner, SklearnClassifierFactory, SklearnDataset
 
     n_classes = len(split.labels)
     dataset = SklearnDataset(split.X_pool, split.y_pool, target_labels=np.arange(n_classes))
-    learner = PoolBasedActiveLearner(SklearnClassifierFactory(estimator, n_classes),
-                                     getattr(small_text, strategy)(**_SMALL_TEXT_ARGS.get(strategy, {})), dataset)
+    learner = PoolBasedActiveLearner(
+        SklearnClassifierFactory(estimator, n_classes),
+        getattr(small_text, strategy)(**_SMALL_TEXT_ARGS.get(strategy, {})),
+        dataset,
+    )
     learner.initialize_data(start, split.y_pool[start])
     curve = [_point(learner.classifier.model, split, start.size)]
     for size in sizes:
-        kwargs = {"embeddings": _embeddings(split.X_pool, learner.indices_labeled)} if strategy == "GreedyCoreset" else {}
-        chosen = np.asarray(learner.query(num_samples=size, query_strategy_kwargs=kwargs), dtype=np.int64)
+        kwargs = (
+            {"embeddings": _embeddings(split.X_pool, learner.indices_labeled)}
+            if strategy == "GreedyCoreset"
+            else {}
+        )
+        chosen = np.asarray(
+            learner.query(num_samples=size, query_strategy_kwargs=kwargs), dtype=np.int64
+        )
         learner.update(split.y_pool[chosen])
         curve.append(_point(learner.classifier.model, split, curve[-1]["labels"] + chosen.size))
     return curve
@@ -121,38 +148,77 @@ def _small_text_quiet(*args: Any) -> list[dict[str, Any]]:
     """small-text 1.4 warns about its own internals (a deprecated label helper it calls on every
     dataset copy, GreedyCoreset's changed default metric); nothing a caller can act on."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"The function \w+ has been deprecated", category=DeprecationWarning)
-        warnings.filterwarnings("ignore", message="Default distance metric has changed", category=UserWarning)
+        warnings.filterwarnings(
+            "ignore", message=r"The function \w+ has been deprecated", category=DeprecationWarning
+        )
+        warnings.filterwarnings(
+            "ignore", message="Default distance metric has changed", category=UserWarning
+        )
         return _small_text(*args)
 
 
-_LOOPS: dict[str, Callable[..., list[dict[str, Any]]]] = {"modAL": _modal, "small-text": _small_text_quiet}
+_LOOPS: dict[str, Callable[..., list[dict[str, Any]]]] = {
+    "modAL": _modal,
+    "small-text": _small_text_quiet,
+}
 
 
-def peer_job(ref: DataRef, protocol: Protocol, library: str, strategy: str, seed: int, batch: int,
-             model: dict[str, Any]) -> dict[str, Any]:
+def peer_job(
+    ref: DataRef,
+    protocol: Protocol,
+    library: str,
+    strategy: str,
+    seed: int,
+    batch: int,
+    model: dict[str, Any],
+) -> dict[str, Any]:
     """One peer campaign on the seed's split; the result has the shape of an alloop campaign's."""
     started = time.perf_counter()
     split = make_split(load_dataset(ref), seed, protocol)
     pool = split.y_pool.size
-    start = cold_start_order(split.X_pool, min(protocol.initial, pool), rule="random",
-                             rng=np.random.default_rng([seed, 0]))
+    start = cold_start_order(
+        split.X_pool,
+        min(protocol.initial, pool),
+        rule="random",
+        rng=np.random.default_rng([seed, 0]),
+    )
     sizes = _batches(start.size, batch, protocol.budget, pool)
-    curve = _LOOPS[library](split, strategy, start, sizes, _estimator(model, len(split.labels), seed))
+    curve = _LOOPS[library](
+        split, strategy, start, sizes, _estimator(model, len(split.labels), seed)
+    )
     return {
-        "source": library, "method": f"{library}:{strategy}", "strategy": strategy,
-        "equivalent": PEERS[library][strategy], "seed": seed, "batch_size": batch, "budget": protocol.budget,
-        "initial": int(start.size), "curve": curve, "stop_reason": "budget_exhausted",
+        "source": library,
+        "method": f"{library}:{strategy}",
+        "strategy": strategy,
+        "equivalent": PEERS[library][strategy],
+        "seed": seed,
+        "batch_size": batch,
+        "budget": protocol.budget,
+        "initial": int(start.size),
+        "curve": curve,
+        "stop_reason": "budget_exhausted",
         "seconds": time.perf_counter() - started,
     }
 
 
-def peer_jobs(ref: DataRef, protocol: Protocol, seeds: tuple[int, ...], batch_sizes: tuple[int, ...],
-              model: dict[str, Any], libraries: dict[str, tuple[str, ...]] | None = None) -> list[Job]:
+def peer_jobs(
+    ref: DataRef,
+    protocol: Protocol,
+    seeds: tuple[int, ...],
+    batch_sizes: tuple[int, ...],
+    model: dict[str, Any],
+    libraries: dict[str, tuple[str, ...]] | None = None,
+) -> list[Job]:
     """Jobs for every (library, strategy, batch size, seed); ``libraries`` narrows the strategies."""
     chosen = libraries or {lib: tuple(strategies) for lib, strategies in PEERS.items()}
     return [
-        Job(("peer", lib, strategy, batch, seed), peer_job, (ref, protocol, lib, strategy, seed, batch, model))
-        for lib, strategies in chosen.items() for strategy in strategies
-        for batch in batch_sizes for seed in seeds
+        Job(
+            ("peer", lib, strategy, batch, seed),
+            peer_job,
+            (ref, protocol, lib, strategy, seed, batch, model),
+        )
+        for lib, strategies in chosen.items()
+        for strategy in strategies
+        for batch in batch_sizes
+        for seed in seeds
     ]

@@ -22,13 +22,19 @@ from server.simulate.grid import Grid, run_grid
 from server.simulate.peers import peer_jobs
 from server.simulate.summary import BASELINE, evaluate_forecasts, summarize, verdicts
 
-__all__ = ["RAW", "load_raw", "simulate", "write_outputs"]
+__all__ = ["RAW", "load_raw", "save_raw", "simulate", "write_outputs"]
 
 RAW = "raw.json.gz"
 
 
-def simulate(grids: list[Grid], *, workers: int = 1, peers: dict[str, tuple[str, ...]] | None = None,
-             quiet: bool = False, workdir: str | None = None) -> list[dict[str, Any]]:
+def simulate(
+    grids: list[Grid],
+    *,
+    workers: int = 1,
+    peers: dict[str, tuple[str, ...]] | None = None,
+    quiet: bool = False,
+    workdir: str | None = None,
+) -> list[dict[str, Any]]:
     """Run each grid (with the peers' loops on the same splits when ``peers`` names any)."""
     results = []
     for grid in grids:
@@ -36,9 +42,17 @@ def simulate(grids: list[Grid], *, workers: int = 1, peers: dict[str, tuple[str,
         protocol = grid.protocol(data.protocol)
         extra = []
         if peers:
-            extra = peer_jobs(grid.data, protocol, grid.seeds, grid.batch_sizes or (protocol.batch_size,),
-                              grid.model, peers)
-        results.append(run_grid(grid, workers=workers, extra_jobs=extra, quiet=quiet, workdir=workdir))
+            extra = peer_jobs(
+                grid.data,
+                protocol,
+                grid.seeds,
+                grid.batch_sizes or (protocol.batch_size,),
+                grid.model,
+                peers,
+            )
+        results.append(
+            run_grid(grid, workers=workers, extra_jobs=extra, quiet=quiet, workdir=workdir)
+        )
     return results
 
 
@@ -63,43 +77,75 @@ def _machine() -> dict[str, Any]:
     import os
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return {"cpus": os.cpu_count(), "load_average": load, "python": platform.python_version(),
-            "platform": platform.platform()}
+    return {
+        "cpus": os.cpu_count(),
+        "load_average": load,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
 
 
-def write_outputs(out: Path, results: list[dict[str, Any]], *, share: float = 0.95, started: float | None = None,
-                  command: str | None = None) -> dict[str, Any]:
-    """Summaries, verdicts, forecast evaluation; JSON, CSV, Markdown and PNGs under ``out``."""
+_DATASET_FIELDS = ("dataset", "kind", "encoder", "n_items", "protocol", "model", "cold_start", "seeds",
+                   "batch_sizes", "references")  # fmt: skip
+
+
+def _analyse(
+    out: Path, result: dict[str, Any], share: float
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """One dataset's rows and its entry (verdicts, forecast evaluation); draws its plots."""
+    rows = summarize(result, share)
+    calls = {str(b): verdicts(result, rows, b) for b in result["batch_sizes"]}
+    entry = {k: result[k] for k in _DATASET_FIELDS}
+    entry |= {"verdicts": calls, "forecast": evaluate_forecasts(result, share)}
+    for batch in result["batch_sizes"]:
+        methods = _plot_methods(rows, batch, True)
+        report.plot_dataset(
+            out / f"{result['dataset']}-b{batch}.png", result, methods, batch, share
+        )
+    return rows, entry
+
+
+def write_outputs(
+    out: Path,
+    results: list[dict[str, Any]],
+    *,
+    share: float = 0.95,
+    started: float | None = None,
+    command: str | None = None,
+    compact: bool = False,
+) -> dict[str, Any]:
+    """Summaries, verdicts, forecast evaluation; JSON, CSV, Markdown and PNGs under ``out``.
+
+    ``compact`` (for committed results): ``curves.csv.gz`` and a slimmed ``raw.json.gz``.
+    """
     out.mkdir(parents=True, exist_ok=True)
     rows, datasets, panels = [], [], []
     for result in results:
-        mine = summarize(result, share)
+        mine, entry = _analyse(out, result, share)
         rows += mine
-        calls = {str(b): verdicts(result, mine, b) for b in result["batch_sizes"]}
-        datasets.append({k: result[k] for k in ("dataset", "kind", "encoder", "n_items", "protocol", "model",
-                                                "cold_start", "seeds", "batch_sizes", "references")}
-                        | {"verdicts": calls, "forecast": evaluate_forecasts(result, share)})
-        for batch in result["batch_sizes"]:
-            report.plot_dataset(out / f"{result['dataset']}-b{batch}.png", result, _plot_methods(mine, batch, True),
-                                batch, share)
+        datasets.append(entry)
         first = result["batch_sizes"][0]
-        panels.append((result, _overview_methods(calls[str(first)]), first))
+        panels.append((result, _overview_methods(entry["verdicts"][str(first)]), first))
     if len(panels) > 1:
         report.plot_overview(out / "overview.png", panels, share)
-    payload = {"target_share": share, "command": command, "machine": _machine(),
-               "seconds": None if started is None else time.time() - started,
-               "datasets": datasets, "rows": rows}
+    seconds = None if started is None else time.time() - started
+    payload = {"target_share": share, "command": command, "machine": _machine(), "seconds": seconds,
+               "datasets": datasets, "rows": rows}  # fmt: skip
     report.write_json(out / "results.json", payload)
-    with gzip.open(out / RAW, "wt", encoding="utf-8") as handle:
-        json.dump(report.clean(results), handle, separators=(",", ":"))
-    report.write_csv(out, results, rows)
+    save_raw(out, results, compact=compact)
+    report.write_csv(out, results, rows, gz=compact)
     (out / "results.md").write_text(results_markdown(payload) + "\n", encoding="utf-8")
     return payload
 
 
 def _verdict_lines(payload: dict[str, Any]) -> list[str]:
-    lines = [("| dataset | encoder | full-data acc. | best alloop (AUBC) | best peer (AUBC) | vs peer "
-              "| vs random | labels vs random |"), "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        (
+            "| dataset | encoder | full-data acc. | best alloop (AUBC) | best peer (AUBC) | vs peer "
+            "| vs random | labels vs random |"
+        ),
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for d in payload["datasets"]:
         refs = [r["accuracy"] for r in d["references"]]
         for batch, v in d["verdicts"].items():
@@ -117,14 +163,23 @@ def _verdict_lines(payload: dict[str, Any]) -> list[str]:
 
 
 def _forecast_lines(payload: dict[str, Any]) -> list[str]:
-    lines = [("| dataset | forecasts | reached later | median abs. error (labels) | median rel. error "
-              "| interval coverage | never reached, called right |"), "|---|---|---|---|---|---|---|"]
+    lines = [
+        (
+            "| dataset | forecasts | reached later | median abs. error (labels) | median rel. error "
+            "| interval coverage | never reached, called right |"
+        ),
+        "|---|---|---|---|---|---|---|",
+    ]
     for d in payload["datasets"]:
         f = d["forecast"]
         err = "–" if f["median_abs_error"] is None else f"{f['median_abs_error']:.0f}"
         rel = "–" if f["median_rel_error"] is None else f"{100 * f['median_rel_error']:.0f}%"
-        lines.append(f"| {d['dataset']} | {f['forecasts']} | {f['with_actual']} | {err} | {rel} | "
-                     f"{100 * f['interval_coverage']:.0f}% | {f['censored_called_right']}/{f['censored']} |")
+        cov = "–" if f["interval_coverage"] is None else f"{100 * f['interval_coverage']:.0f}%"
+        lines.append(
+            f"| {d['dataset']} | {f['forecasts']} | {f['with_actual']} | {err} | {rel} | "
+            f"{cov} | "
+            f"{f['censored_called_right']}/{f['censored']} |"
+        )
     return lines
 
 
@@ -132,16 +187,57 @@ def results_markdown(payload: dict[str, Any]) -> str:
     """The verdict table, the per-method table and the forecast table, as Markdown."""
     share = round(100 * payload["target_share"])
     parts = [
-        (f"Target: {share}% of each seed's full-data accuracy. AUBC: mean eval accuracy over the label budget. "
-         "Calls compare paired AUBC over seeds (win/loss: the 95% CI of the difference excludes 0). "
-         "'labels vs random': mean labels to target of the leanest alloop strategy that reached it on every "
-         "seed, over random's."),
-        "", *_verdict_lines(payload), "", "Per method (mean [95% CI] over seeds):", "",
-        report.markdown_table(payload["rows"]), "",
-        "Forecast from the first third of the budget (inverse power law, 90% bootstrap interval):", "",
+        (
+            f"Target: {share}% of each seed's full-data accuracy. AUBC: mean eval accuracy over the label budget. "
+            "Calls compare paired AUBC over seeds (win/loss: the 95% CI of the difference excludes 0). "
+            "'labels vs random': mean labels to target of the leanest alloop strategy that reached it on every "
+            "seed, over random's."
+        ),
+        "",
+        *_verdict_lines(payload),
+        "",
+        "Per method (mean [95% CI] over seeds):",
+        "",
+        report.markdown_table(payload["rows"]),
+        "",
+        "Forecast from the first third of the budget (inverse power law, 90% bootstrap interval):",
+        "",
         *_forecast_lines(payload),
     ]
     return "\n".join(parts)
+
+
+def _compact(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Without labeling orders and per-round timings, numbers to 5 decimals (about a tenth the size)."""
+    keep = ("labels", "model_version", "accuracy", "macro_f1")
+    return [
+        {
+            **r,
+            "campaigns": [
+                {
+                    **{k: v for k, v in c.items() if k != "labeled"},
+                    "curve": [
+                        {
+                            k: round(p[k], 5) if isinstance(p.get(k), float) else p.get(k)
+                            for k in keep
+                        }
+                        for p in c["curve"]
+                    ],
+                }
+                for c in r["campaigns"]
+            ],
+        }
+        for r in results
+    ]
+
+
+def save_raw(folder: Path, results: list[dict[str, Any]], *, compact: bool = False) -> None:
+    """Every campaign with its curve, gzipped JSON (a checkpoint, and the input of :func:`load_raw`)."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    with gzip.open(Path(folder) / RAW, "wt", encoding="utf-8") as handle:
+        json.dump(
+            report.clean(_compact(results) if compact else results), handle, separators=(",", ":")
+        )
 
 
 def load_raw(folder: Path) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import math
 from pathlib import Path
@@ -13,11 +14,37 @@ import numpy as np
 from server.simulate.metrics import interp_curve, mean_ci
 from server.simulate.summary import BASELINE, targets
 
-__all__ = ["clean", "fmt_ci", "fmt_pct", "markdown_table", "plot_dataset", "plot_overview", "write_csv", "write_json"]
+__all__ = [
+    "clean",
+    "fmt_ci",
+    "fmt_pct",
+    "markdown_table",
+    "plot_dataset",
+    "plot_overview",
+    "write_csv",
+    "write_json",
+]
 
-_SUMMARY_FIELDS = ("dataset", "batch_size", "method", "source", "seeds", "aubc", "aubc_lo", "aubc_hi",
-                   "aubc_macro_f1", "labels_to_target", "labels_lo", "labels_hi", "reached",
-                   "saved_share", "saved_lo", "saved_hi", "label_ratio", "seconds")
+_SUMMARY_FIELDS = (
+    "dataset",
+    "batch_size",
+    "method",
+    "source",
+    "seeds",
+    "aubc",
+    "aubc_lo",
+    "aubc_hi",
+    "aubc_macro_f1",
+    "labels_to_target",
+    "labels_lo",
+    "labels_hi",
+    "reached",
+    "saved_share",
+    "saved_lo",
+    "saved_hi",
+    "label_ratio",
+    "seconds",
+)
 
 
 def clean(value: Any) -> Any:
@@ -38,33 +65,48 @@ def write_json(path: Path, payload: Any) -> None:
     path.write_text(json.dumps(clean(payload), indent=1, allow_nan=False) + "\n", encoding="utf-8")
 
 
-def write_csv(folder: Path, results: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
-    """``curves.csv`` (one line per curve point) and ``summary.csv`` (one per dataset x batch x method)."""
-    with open(folder / "curves.csv", "w", newline="", encoding="utf-8") as handle:
+_CURVE_FIELDS = ("dataset", "method", "batch_size", "seed", "labels", "accuracy", "macro_f1")
+# summary.csv column -> (row key, statistic)
+_SUMMARY_STATS = {
+    "aubc": ("aubc", "mean"), "aubc_lo": ("aubc", "lo"), "aubc_hi": ("aubc", "hi"),
+    "aubc_macro_f1": ("aubc_macro_f1", "mean"), "labels_to_target": ("labels_to_target", "mean"),
+    "labels_lo": ("labels_to_target", "lo"), "labels_hi": ("labels_to_target", "hi"),
+}  # fmt: skip
+
+
+def _summary_line(r: dict[str, Any]) -> dict[str, Any]:
+    saved = r.get("saved_vs_random", {})
+    share = saved.get("share", {})
+    line = {k: r[k] for k in ("dataset", "batch_size", "method", "source", "seeds", "reached")}
+    line |= {column: r[key][stat] for column, (key, stat) in _SUMMARY_STATS.items()}
+    line |= {"saved_share": share.get("mean"), "saved_lo": share.get("lo"), "saved_hi": share.get("hi"),
+             "label_ratio": saved.get("ratio"), "seconds": round(r["seconds"], 3)}  # fmt: skip
+    return clean(line)
+
+
+def write_csv(
+    folder: Path, results: list[dict[str, Any]], rows: list[dict[str, Any]], gz: bool = False
+) -> None:
+    """``curves.csv`` (one line per curve point; gzipped with ``gz``) and ``summary.csv`` (one per
+    dataset x batch x method)."""
+    name = "curves.csv.gz" if gz else "curves.csv"
+    with (gzip.open if gz else open)(folder / name, "wt", newline="", encoding="utf-8") as handle:
         out = csv.writer(handle)
-        out.writerow(["dataset", "method", "batch_size", "seed", "labels", "accuracy", "macro_f1"])
+        out.writerow(_CURVE_FIELDS)
         for result in results:
             for c in result["campaigns"]:
                 for p in c["curve"]:
-                    out.writerow([result["dataset"], c["method"], c["batch_size"], c["seed"], p["labels"],
-                                  f"{p['accuracy']:.5f}", f"{p['macro_f1']:.5f}"])
+                    out.writerow([result["dataset"], c["method"], c["batch_size"], c["seed"],
+                                  p["labels"], f"{p['accuracy']:.5f}", f"{p['macro_f1']:.5f}"])  # fmt: skip
     with open(folder / "summary.csv", "w", newline="", encoding="utf-8") as handle:
-        out = csv.DictWriter(handle, fieldnames=_SUMMARY_FIELDS)
-        out.writeheader()
-        for r in rows:
-            saved = r.get("saved_vs_random", {})
-            share = saved.get("share", {})
-            out.writerow(clean({
-                "dataset": r["dataset"], "batch_size": r["batch_size"], "method": r["method"], "source": r["source"],
-                "seeds": r["seeds"], "aubc": r["aubc"]["mean"], "aubc_lo": r["aubc"]["lo"], "aubc_hi": r["aubc"]["hi"],
-                "aubc_macro_f1": r["aubc_macro_f1"]["mean"], "labels_to_target": r["labels_to_target"]["mean"],
-                "labels_lo": r["labels_to_target"]["lo"], "labels_hi": r["labels_to_target"]["hi"],
-                "reached": r["reached"], "saved_share": share.get("mean"), "saved_lo": share.get("lo"),
-                "saved_hi": share.get("hi"), "label_ratio": saved.get("ratio"), "seconds": round(r["seconds"], 3),
-            }))
+        writer = csv.DictWriter(handle, fieldnames=_SUMMARY_FIELDS)
+        writer.writeheader()
+        writer.writerows(_summary_line(r) for r in rows)
 
 
-def _band(campaigns: list[dict[str, Any]], grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _band(
+    campaigns: list[dict[str, Any]], grid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean accuracy and its 95% CI over seeds at each label count of ``grid``."""
     values = np.vstack([interp_curve(c["curve"], grid) for c in campaigns])
     stats = [mean_ci(values[:, j].tolist()) for j in range(grid.size)]
@@ -84,14 +126,20 @@ def _draw(ax: Any, result: dict[str, Any], methods: list[str], batch: int, share
     budget = result["protocol"]["budget"]
     grid = np.arange(result["protocol"]["initial"], budget + 1)
     for method in methods:
-        runs = [c for c in result["campaigns"] if c["method"] == method and c["batch_size"] == batch]
+        runs = [
+            c for c in result["campaigns"] if c["method"] == method and c["batch_size"] == batch
+        ]
         if not runs:
             continue
         mean, lo, hi = _band(runs, grid)
         style = "-" if method.startswith("alloop:") else "--"
         width = 2.0 if method == BASELINE else 1.3
-        (line,) = ax.plot(grid, mean, style, lw=width, label=method, color="black" if method == BASELINE else None)
-        ax.fill_between(grid, np.clip(lo, 0, 1), np.clip(hi, 0, 1), color=line.get_color(), alpha=0.15, lw=0)
+        (line,) = ax.plot(
+            grid, mean, style, lw=width, label=method, color="black" if method == BASELINE else None
+        )
+        ax.fill_between(
+            grid, np.clip(lo, 0, 1), np.clip(hi, 0, 1), color=line.get_color(), alpha=0.15, lw=0
+        )
     goal = float(np.mean(list(targets(result, share).values())))
     full = goal / share
     ax.axhline(goal, color="grey", ls=":", lw=1)
@@ -101,14 +149,18 @@ def _draw(ax: Any, result: dict[str, Any], methods: list[str], batch: int, share
     ax.grid(alpha=0.3)
 
 
-def plot_dataset(path: Path, result: dict[str, Any], methods: list[str], batch: int, share: float = 0.95) -> None:
+def plot_dataset(
+    path: Path, result: dict[str, Any], methods: list[str], batch: int, share: float = 0.95
+) -> None:
     """Accuracy vs labels, one curve per method (mean over seeds, its 95% CI shaded); the target
     dotted, full-data accuracy solid grey."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=90)
     _draw(ax, result, methods, batch, share)
     encoder = f", {result['encoder']} vectors" if result.get("encoder") else ""
-    ax.set_title(f"{result['dataset']}{encoder}: batch {batch}, {len(result['seeds'])} seeds", fontsize=10)
+    ax.set_title(
+        f"{result['dataset']}{encoder}: batch {batch}, {len(result['seeds'])} seeds", fontsize=10
+    )
     ax.set_xlabel("labels")
     ax.set_ylabel("eval accuracy")
     ax.legend(fontsize=7, loc="lower right", ncol=2)
@@ -117,7 +169,9 @@ def plot_dataset(path: Path, result: dict[str, Any], methods: list[str], batch: 
     plt.close(fig)
 
 
-def plot_overview(path: Path, panels: list[tuple[dict[str, Any], list[str], int]], share: float = 0.95) -> None:
+def plot_overview(
+    path: Path, panels: list[tuple[dict[str, Any], list[str], int]], share: float = 0.95
+) -> None:
     """Small multiples: per dataset, random, the best alloop strategy and the best peer."""
     plt = _pyplot()
     cols = min(4, len(panels))
@@ -128,7 +182,7 @@ def plot_overview(path: Path, panels: list[tuple[dict[str, Any], list[str], int]
         ax.set_title(result["dataset"], fontsize=9)
         ax.tick_params(labelsize=7)
         ax.legend(fontsize=6, loc="lower right")
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     fig.supxlabel("labels", fontsize=9)
     fig.supylabel("eval accuracy", fontsize=9)
@@ -156,8 +210,10 @@ def fmt_pct(ci: dict[str, Any] | None) -> str:
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     """The per-method table: AUBC, labels to target, share saved against random, all with 95% CIs."""
-    lines = ["| dataset | batch | method | AUBC (accuracy) | labels to 95% of full | reached | saved vs random | ratio |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| dataset | batch | method | AUBC (accuracy) | labels to 95% of full | reached | saved vs random | ratio |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         saved = r.get("saved_vs_random", {})
         ratio = saved.get("ratio")
@@ -168,5 +224,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             f"{'–' if ratio is None or math.isnan(ratio) else f'{ratio:.2f}'} |"
         )
     lines.append("")
-    lines.append("\\* over the seeds where both this method and random reached the target within their budgets.")
+    lines.append(
+        "\\* over the seeds where both this method and random reached the target within their budgets."
+    )
     return "\n".join(lines)

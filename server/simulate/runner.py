@@ -66,7 +66,9 @@ class CampaignSpec:
     budget: int = 300
     initial: int = 20
     cold_start: str = "random"
-    model: dict[str, Any] = field(default_factory=lambda: {"name": "logistic_regression", "params": {}})
+    model: dict[str, Any] = field(
+        default_factory=lambda: {"name": "logistic_regression", "params": {}}
+    )
     strategy_params: dict[str, Any] = field(default_factory=dict)
 
     def label(self) -> dict[str, Any]:
@@ -106,7 +108,10 @@ def _import(store: Store, project_id: int, split: Split) -> None:
     pool = [ItemIn(id=f"p{i}", features=row) for i, row in enumerate(split.X_pool.tolist())]
     import_items(store, project_id, "pool", pool)
     gold = [split.labels[k] for k in split.y_eval.tolist()]
-    evals = [ItemIn(id=f"e{i}", features=row, label=g) for i, (row, g) in enumerate(zip(split.X_eval.tolist(), gold))]
+    evals = [
+        ItemIn(id=f"e{i}", features=row, label=g)
+        for i, (row, g) in enumerate(zip(split.X_eval.tolist(), gold))
+    ]
     import_items(store, project_id, "eval", evals)
 
 
@@ -115,7 +120,9 @@ def _check(controller: Controller, project_id: int) -> None:
         raise SimulationFailed(controller.errors[project_id])
 
 
-def _drive(store: Store, controller: Controller, project_id: int, split: Split, spec: CampaignSpec) -> str:
+def _drive(
+    store: Store, controller: Controller, project_id: int, split: Split, spec: CampaignSpec
+) -> str:
     """Serve, label with the truth, run due rounds; until done. Returns the stop reason."""
     controller.run_pending()  # cold start
     _check(controller, project_id)
@@ -127,7 +134,11 @@ def _drive(store: Store, controller: Controller, project_id: int, split: Split, 
         if not claim["items"]:
             raise SimulationFailed("the server served nothing to a running campaign")
         answers = [
-            LabelIn(item_id=item["id"], label=split.labels[int(split.y_pool[int(item["id"][1:])])], annotator=ORACLE)
+            LabelIn(
+                item_id=item["id"],
+                label=split.labels[int(split.y_pool[int(item["id"][1:])])],
+                annotator=ORACLE,
+            )
             for item in claim["items"]
         ]
         submit_labels(store, project_id, answers, time.time())
@@ -152,7 +163,9 @@ def run_campaign(split: Split, spec: CampaignSpec, workdir: Path | None = None) 
     """
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="alloop-sim-", dir=workdir) as tmp:
-        settings = Settings(data_dir=Path(tmp), queue_depth=spec.batch_size, synchronous="OFF", worker="thread")
+        settings = Settings(
+            data_dir=Path(tmp), queue_depth=spec.batch_size, synchronous="OFF", worker="thread"
+        )
         store = Store(settings.data_dir, synchronous=settings.synchronous)
         try:
             project = create_project(store, settings, _body(spec, split.labels))

@@ -40,19 +40,30 @@ def _checkpoints(budget: int) -> list[int]:
     return sorted({round(budget * 2 / 3), budget})
 
 
-def _row(result: dict[str, Any], batch: int, method: str, runs: dict[int, dict[str, Any]],
-         goal: dict[int, float]) -> tuple[dict[str, Any], dict[int, int | None], dict[int, float]]:
+def _row(
+    result: dict[str, Any],
+    batch: int,
+    method: str,
+    runs: dict[int, dict[str, Any]],
+    goal: dict[int, float],
+) -> tuple[dict[str, Any], dict[int, int | None], dict[int, float]]:
     budget = result["protocol"]["budget"]
     needed = {s: labels_to_reach(c["curve"], goal[s]) for s, c in runs.items()}
     areas = {s: aubc(c["curve"], budget) for s, c in runs.items()}
     row = {
-        "dataset": result["dataset"], "batch_size": batch, "method": method,
-        "source": next(iter(runs.values()))["source"], "seeds": len(runs),
+        "dataset": result["dataset"],
+        "batch_size": batch,
+        "method": method,
+        "source": next(iter(runs.values()))["source"],
+        "seeds": len(runs),
         "aubc": mean_ci(list(areas.values())),
         "aubc_macro_f1": mean_ci([aubc(c["curve"], budget, "macro_f1") for c in runs.values()]),
         "labels_to_target": mean_ci([v for v in needed.values() if v is not None]),
         "reached": sum(v is not None for v in needed.values()),
-        "accuracy_at": {str(n): mean_ci([value_at(c["curve"], n) for c in runs.values()]) for n in _checkpoints(budget)},
+        "accuracy_at": {
+            str(n): mean_ci([value_at(c["curve"], n) for c in runs.values()])
+            for n in _checkpoints(budget)
+        },
         "seconds": statistics.fmean(c["seconds"] for c in runs.values()),
     }
     return row, needed, areas
@@ -70,8 +81,12 @@ def summarize(result: dict[str, Any], share: float = 0.95) -> list[dict[str, Any
         if base is not None:
             base_needed = {s: labels_to_reach(c["curve"], goal[s]) for s, c in base.items()}
             row["saved_vs_random"] = paired_savings(needed, base_needed)
-            base_areas = {s: aubc(c["curve"], result["protocol"]["budget"]) for s, c in base.items()}
-            row["aubc_gain_vs_random"] = mean_ci([areas[s] - base_areas[s] for s in areas if s in base_areas])
+            base_areas = {
+                s: aubc(c["curve"], result["protocol"]["budget"]) for s, c in base.items()
+            }
+            row["aubc_gain_vs_random"] = mean_ci(
+                [areas[s] - base_areas[s] for s in areas if s in base_areas]
+            )
         row["needed_by_seed"] = {str(s): v for s, v in sorted(needed.items())}
         rows.append(row)
     return rows
@@ -91,7 +106,11 @@ def verdicts(result: dict[str, Any], rows: list[dict[str, Any]], batch: int) -> 
     """Best alloop strategy against random and against the best peer, by paired AUBC difference."""
     budget = result["protocol"]["budget"]
     groups = _groups(result)
-    mine = [r for r in rows if r["batch_size"] == batch and r["source"] == "alloop" and r["method"] != BASELINE]
+    mine = [
+        r
+        for r in rows
+        if r["batch_size"] == batch and r["source"] == "alloop" and r["method"] != BASELINE
+    ]
     peers = [r for r in rows if r["batch_size"] == batch and r["source"] != "alloop"]
     if not mine:
         return {}
@@ -102,8 +121,12 @@ def verdicts(result: dict[str, Any], rows: list[dict[str, Any]], batch: int) -> 
         out["vs_random"] = _paired_diff(areas(best["method"]), areas(BASELINE))
         out["vs_random"]["call"] = _call(out["vs_random"])
     # only strategies that reached the target on every seed: a ratio over the lucky seeds flatters
-    saving = [r for r in mine if r["reached"] == r["seeds"]
-              and not math.isnan(r.get("saved_vs_random", {}).get("ratio", math.nan))]
+    saving = [
+        r
+        for r in mine
+        if r["reached"] == r["seeds"]
+        and not math.isnan(r.get("saved_vs_random", {}).get("ratio", math.nan))
+    ]
     if saving:
         lean = min(saving, key=lambda r: r["saved_vs_random"]["ratio"])
         out["leanest_alloop"] = lean["method"]
@@ -119,38 +142,60 @@ def verdicts(result: dict[str, Any], rows: list[dict[str, Any]], batch: int) -> 
     return out
 
 
-def _one_forecast(campaign: dict[str, Any], target: float, budget: int, fraction: float) -> dict[str, Any] | None:
+def _one_forecast(
+    campaign: dict[str, Any], target: float, budget: int, fraction: float
+) -> dict[str, Any] | None:
     cut = fraction * budget
     seen = [p for p in campaign["curve"] if p["labels"] <= cut]
     if not seen or labels_to_reach(seen, target) is not None:
         return None  # reached before the forecast point: nothing to forecast
     actual = labels_to_reach([p for p in campaign["curve"] if p["labels"] <= budget], target)
     f = forecast(seen, target)
-    lo, hi = (f["interval"] or [None, None])
+    lo, hi = f["interval"] or [None, None]
     total = lambda more: None if more is None else f["labels"] + more
-    return {"method": campaign["method"], "seed": campaign["seed"], "at": f["labels"], "actual": actual,
-            "predicted": f["total_labels"], "lo": total(lo), "hi": total(hi), "reason": f["reason"]}
+    return {
+        "method": campaign["method"],
+        "seed": campaign["seed"],
+        "at": f["labels"],
+        "actual": actual,
+        "predicted": f["total_labels"],
+        "lo": total(lo),
+        "hi": total(hi),
+        "reason": f["reason"],
+    }
 
 
 def _score(records: list[dict[str, Any]], budget: int) -> dict[str, Any]:
     known = [r for r in records if r["actual"] is not None and r["predicted"] is not None]
     errors = [abs(r["predicted"] - r["actual"]) for r in known]
     relative = [abs(r["predicted"] - r["actual"]) / r["actual"] for r in known]
-    covered = [r for r in records if r["actual"] is not None and r["lo"] is not None
-               and r["lo"] <= r["actual"] and (r["hi"] is None or r["actual"] <= r["hi"])]
+    covered = [
+        r
+        for r in records
+        if r["actual"] is not None
+        and r["lo"] is not None
+        and r["lo"] <= r["actual"]
+        and (r["hi"] is None or r["actual"] <= r["hi"])
+    ]
     censored = [r for r in records if r["actual"] is None]
+    reached = len(records) - len(censored)
     return {
-        "forecasts": len(records), "with_actual": sum(r["actual"] is not None for r in records),
+        "forecasts": len(records),
+        "with_actual": sum(r["actual"] is not None for r in records),
         "median_abs_error": float(np.median(errors)) if errors else None,
         "median_rel_error": float(np.median(relative)) if relative else None,
-        "interval_coverage": (len(covered) / max(1, sum(r["actual"] is not None for r in records))),
+        "interval_coverage": len(covered) / reached if reached else None,
         "no_estimate": sum(r["predicted"] is None for r in records),
         "censored": len(censored),
-        "censored_called_right": sum(r["predicted"] is None or r["predicted"] > budget for r in censored),
+        "censored_called_right": sum(
+            r["predicted"] is None or r["predicted"] > budget for r in censored
+        ),
     }
 
 
-def evaluate_forecasts(result: dict[str, Any], share: float = 0.95, fraction: float = 1 / 3) -> dict[str, Any]:
+def evaluate_forecasts(
+    result: dict[str, Any], share: float = 0.95, fraction: float = 1 / 3
+) -> dict[str, Any]:
     """Forecast at ``fraction`` of the budget from each alloop campaign's curve; compare with what happened.
 
     Campaigns that reached the target before the forecast point are skipped. ``interval_coverage`` is

@@ -17,8 +17,9 @@ from server.simulate.datasets import (
 )
 from server.simulate.embeddings import choose_encoder, embed_texts
 
-needs_shared = pytest.mark.skipif(not shared_data_dir().is_dir(),
-                                  reason=f"the shared data folder {shared_data_dir()} is absent")
+needs_shared = pytest.mark.skipif(
+    not shared_data_dir().is_dir(), reason=f"the shared data folder {shared_data_dir()} is absent"
+)
 
 
 @pytest.mark.parametrize("name", ["iris", "wine", "breast_cancer", "digits"])
@@ -29,7 +30,9 @@ def test_bundled_sets_load_without_download(name):
 
 
 @needs_shared
-@pytest.mark.parametrize(("name", "rows", "classes"), [("letter", 20_000, 26), ("mnist", 10_000, 10)])
+@pytest.mark.parametrize(
+    ("name", "rows", "classes"), [("letter", 20_000, 26), ("mnist", 10_000, 10)]
+)
 def test_shared_vector_sets(name, rows, classes):
     data = load_dataset(DataRef(name=name))
     assert data.X.shape[0] == rows and len(data.labels) == classes and np.isfinite(data.X).all()
@@ -69,7 +72,10 @@ def test_user_files_csv_columns_jsonl_features_and_text(tmp_path):
     X, texts, y = read_user_file(csv_path)
     assert X.tolist() == [[0.5, 1.5], [1.0, 2.0]] and texts is None and y == ["a", "b"]
     jsonl = tmp_path / "t.jsonl"
-    write_rows(jsonl, [{"id": 1, "features": [1, 2], "label": "x"}, {"id": 2, "features": [3, 4], "label": "y"}])
+    write_rows(
+        jsonl,
+        [{"id": 1, "features": [1, 2], "label": "x"}, {"id": 2, "features": [3, 4], "label": "y"}],
+    )
     assert read_user_file(jsonl)[0].tolist() == [[1, 2], [3, 4]]
     text = tmp_path / "s.csv"
     text.write_text("text,kind\nhello there,greet\nbye now,leave\n")
@@ -79,7 +85,11 @@ def test_user_files_csv_columns_jsonl_features_and_text(tmp_path):
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [("f1,label\n1.0,\n", "no 'label' value"), ("f1,label\nabc,a\n", "numbers"), ("label\na\n", "no feature columns")],
+    [
+        ("f1,label\n1.0,\n", "no 'label' value"),
+        ("f1,label\nabc,a\n", "numbers"),
+        ("label\na\n", "no feature columns"),
+    ],
 )
 def test_bad_user_files_say_what_is_wrong(tmp_path, content, message):
     path = tmp_path / "bad.csv"
@@ -103,7 +113,9 @@ def test_text_vectors_are_cached_by_dataset_encoder_and_content(tmp_path, monkey
     first, enc = embed_texts("toy", texts, encoder="hashing", cache_dir=tmp_path)
     assert enc == "hashing" and first.shape == (3, 1024)
     assert len(list((tmp_path / "embeddings").glob("toy-hashing-*.npy"))) == 1
-    monkeypatch.setattr("server.loop.embedding.load_encoder", lambda spec: pytest.fail("not cached"))
+    monkeypatch.setattr(
+        "server.loop.embedding.load_encoder", lambda spec: pytest.fail("not cached")
+    )
     again, _ = embed_texts("toy", texts, encoder="hashing", cache_dir=tmp_path)
     assert np.array_equal(first, again)
 

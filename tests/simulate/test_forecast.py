@@ -12,7 +12,9 @@ from server.simulate.forecast import MIN_POINTS, fit_curve, forecast, labels_for
 
 def ipl_curve(a=0.95, b=2.0, c=0.6, ns=(20, 40, 60, 80, 100, 120), noise=0.0, seed=0):
     rng = np.random.default_rng(seed)
-    return [{"labels": n, "accuracy": a - b * n ** (-c) + noise * rng.standard_normal()} for n in ns]
+    return [
+        {"labels": n, "accuracy": a - b * n ** (-c) + noise * rng.standard_normal()} for n in ns
+    ]
 
 
 def truth(target, a=0.95, b=2.0, c=0.6):
@@ -21,7 +23,9 @@ def truth(target, a=0.95, b=2.0, c=0.6):
 
 def test_fit_recovers_an_exact_curve():
     points = ipl_curve()
-    params = fit_curve(np.array([p["labels"] for p in points], float), np.array([p["accuracy"] for p in points]))
+    params = fit_curve(
+        np.array([p["labels"] for p in points], float), np.array([p["accuracy"] for p in points])
+    )
     assert params == pytest.approx([0.95, 2.0, 0.6], rel=1e-3)
     assert labels_for(params, 0.9) == pytest.approx(truth(0.9), rel=1e-3)
     assert math.isinf(labels_for(params, 0.96))
@@ -41,7 +45,9 @@ def test_forecast_of_a_noisy_curve_brackets_the_truth():
 def test_not_enough_points_yet():
     answer = forecast(ipl_curve(ns=(20, 40)), 0.9)
     assert answer["labels_needed"] is None and answer["interval"] is None
-    assert answer["reason"].startswith("not enough points yet") and str(MIN_POINTS) in answer["reason"]
+    assert (
+        answer["reason"].startswith("not enough points yet") and str(MIN_POINTS) in answer["reason"]
+    )
 
 
 def test_already_reached():

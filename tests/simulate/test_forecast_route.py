@@ -23,11 +23,18 @@ def add_curve(client, pid, points):
     store = client.app.state.store
     with store.write() as conn:
         for n, acc in points:
-            record_round(conn, pid, {"created_at": time.time(), "n_labels": n,
-                                     "metrics": {"accuracy": acc, "macro_f1": acc - 0.02}})
+            record_round(
+                conn,
+                pid,
+                {
+                    "created_at": time.time(),
+                    "n_labels": n,
+                    "metrics": {"accuracy": acc, "macro_f1": acc - 0.02},
+                },
+            )
 
 
-CURVE = [(n, 0.95 - 2.0 * n ** -0.6) for n in (20, 40, 60, 80, 100)]
+CURVE = [(n, 0.95 - 2.0 * n**-0.6) for n in (20, 40, 60, 80, 100)]
 
 
 def test_forecast_from_the_projects_target(client):
@@ -46,7 +53,9 @@ def test_forecast_from_the_projects_target(client):
 def test_query_overrides_the_target_and_metric(client):
     pid = project(client, target={"metric": "accuracy", "value": 0.5})
     add_curve(client, pid, CURVE)
-    body = client.get(f"/projects/{pid}/forecast", params={"target": 0.88, "metric": "macro_f1"}).json()
+    body = client.get(
+        f"/projects/{pid}/forecast", params={"target": 0.88, "metric": "macro_f1"}
+    ).json()
     assert body["target"] == 0.88 and body["metric"] == "macro_f1" and body["labels_needed"] > 0
 
 
@@ -59,7 +68,11 @@ def test_not_enough_points_is_a_clear_answer(client):
 
 @pytest.mark.parametrize(
     ("query", "status", "needle"),
-    [({}, 422, "no target"), ({"target": 1.5}, 422, "target"), ({"target": 0.9, "metric": "recall"}, 422, "metric")],
+    [
+        ({}, 422, "no target"),
+        ({"target": 1.5}, 422, "target"),
+        ({"target": 0.9, "metric": "recall"}, 422, "metric"),
+    ],
 )
 def test_errors_have_the_one_shape(client, query, status, needle):
     pid = project(client)
@@ -78,4 +91,7 @@ def test_needs_the_token(tmp_path):
         assert c.get("/projects/1/forecast").status_code == 401
         ok = {"Authorization": "Bearer s3cret"}
         pid = c.post("/projects", json={"name": "f", "labels": ["a", "b"]}, headers=ok).json()["id"]
-        assert c.get(f"/projects/{pid}/forecast", params={"target": 0.9}, headers=ok).status_code == 200
+        assert (
+            c.get(f"/projects/{pid}/forecast", params={"target": 0.9}, headers=ok).status_code
+            == 200
+        )

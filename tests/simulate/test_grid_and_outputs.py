@@ -25,8 +25,14 @@ def iris_result():
     from server.simulate.datasets import load_dataset
 
     protocol = GRID.protocol(load_dataset(data).protocol)
-    extra = peer_jobs(data, protocol, GRID.seeds, (protocol.batch_size,), GRID.model,
-                      {"modAL": ("margin_sampling",), "small-text": ("BreakingTies", "RandomSampling")})
+    extra = peer_jobs(
+        data,
+        protocol,
+        GRID.seeds,
+        (protocol.batch_size,),
+        GRID.model,
+        {"modAL": ("margin_sampling",), "small-text": ("BreakingTies", "RandomSampling")},
+    )
     return run_grid(GRID, workers=1, extra_jobs=extra, quiet=True)
 
 
@@ -36,11 +42,22 @@ def test_alloop_and_peers_share_the_protocol(iris_result):
     assert len(by) == 2 * 5
     for seed in (0, 1):
         assert [p["labels"] for p in by[("alloop:margin", seed)]["curve"]] == list(range(6, 31, 6))
-        assert [p["labels"] for p in by[("modAL:margin_sampling", seed)]["curve"]] == list(range(6, 31, 6))
-        assert [p["labels"] for p in by[("alloop:random", seed)]["curve"]][-1] == 60  # random runs 2x the budget
+        assert [p["labels"] for p in by[("modAL:margin_sampling", seed)]["curve"]] == list(
+            range(6, 31, 6)
+        )
+        assert [p["labels"] for p in by[("alloop:random", seed)]["curve"]][
+            -1
+        ] == 60  # random runs 2x the budget
         # same split, same first labels, same model: the first points agree exactly
-        firsts = {by[(m, seed)]["curve"][0]["accuracy"] for m in
-                  ("alloop:margin", "alloop:random", "modAL:margin_sampling", "small-text:BreakingTies")}
+        firsts = {
+            by[(m, seed)]["curve"][0]["accuracy"]
+            for m in (
+                "alloop:margin",
+                "alloop:random",
+                "modAL:margin_sampling",
+                "small-text:BreakingTies",
+            )
+        }
         assert len(firsts) == 1
 
 
@@ -58,14 +75,25 @@ def test_summary_verdicts_and_forecast_evaluation(iris_result):
     assert 0 < margin["aubc"]["mean"] <= 1 and margin["seeds"] == 2
     assert set(margin["saved_vs_random"]) >= {"labels", "share", "ratio", "seeds", "censored"}
     calls = verdicts(iris_result, rows, 6)
-    assert calls["best_alloop"] == "alloop:margin" and calls["vs_peer"]["call"] in ("win", "tie", "loss")
+    assert calls["best_alloop"] == "alloop:margin" and calls["vs_peer"]["call"] in (
+        "win",
+        "tie",
+        "loss",
+    )
     evaluation = evaluate_forecasts(iris_result)
     assert evaluation["forecasts"] == len(evaluation["records"])
 
 
 def test_outputs(iris_result, tmp_path):
     payload = write_outputs(tmp_path, [iris_result])
-    for name in ("results.json", "summary.csv", "curves.csv", "results.md", "iris-b6.png", "raw.json.gz"):
+    for name in (
+        "results.json",
+        "summary.csv",
+        "curves.csv",
+        "results.md",
+        "iris-b6.png",
+        "raw.json.gz",
+    ):
         assert (tmp_path / name).is_file(), name
     assert (tmp_path / "iris-b6.png").stat().st_size < 200_000
     stored = json.loads((tmp_path / "results.json").read_text())  # strict JSON: no NaN
@@ -77,7 +105,9 @@ def test_outputs(iris_result, tmp_path):
 def test_parallel_workers_give_the_same_curves(iris_result):
     grid = Grid(data=GRID.data, strategies=("margin",), seeds=(1,), budget=30)
     parallel = run_grid(grid, workers=2, quiet=True)
-    serial = next(c for c in iris_result["campaigns"] if c["method"] == "alloop:margin" and c["seed"] == 1)
+    serial = next(
+        c for c in iris_result["campaigns"] if c["method"] == "alloop:margin" and c["seed"] == 1
+    )
     strip = lambda curve: [(p["labels"], p["accuracy"], p["macro_f1"]) for p in curve]
     assert strip(parallel["campaigns"][0]["curve"]) == strip(serial["curve"])
     assert parallel["campaigns"][0]["labeled"] == serial["labeled"]
@@ -85,25 +115,66 @@ def test_parallel_workers_give_the_same_curves(iris_result):
 
 def test_cli_on_the_catalog_and_on_a_user_file(tmp_path):
     runner = CliRunner()
-    r = runner.invoke(app, ["simulate", "wine", "--strategies", "random,margin", "--seeds", "2", "--workers", "1",
-                            "--budget", "24", "--out", str(tmp_path / "wine")])
+    r = runner.invoke(
+        app,
+        [
+            "simulate",
+            "wine",
+            "--strategies",
+            "random,margin",
+            "--seeds",
+            "2",
+            "--workers",
+            "1",
+            "--budget",
+            "24",
+            "--out",
+            str(tmp_path / "wine"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert (tmp_path / "wine" / "wine-b6.png").is_file() and "alloop:margin" in r.output
     from sklearn.datasets import load_iris
 
     X, y = load_iris(return_X_y=True)
     user = tmp_path / "mine.csv"
-    user.write_text("a,b,c,d,species\n" + "".join(f"{','.join(map(str, x))},{t}\n" for x, t in zip(X, y)))
-    r = runner.invoke(app, ["simulate", str(user), "--label-column", "species", "--seeds", "1", "--workers", "1",
-                            "--budget", "30", "--eval-size", "50", "--out", str(tmp_path / "mine")])
+    user.write_text(
+        "a,b,c,d,species\n" + "".join(f"{','.join(map(str, x))},{t}\n" for x, t in zip(X, y))
+    )
+    r = runner.invoke(
+        app,
+        [
+            "simulate",
+            str(user),
+            "--label-column",
+            "species",
+            "--seeds",
+            "1",
+            "--workers",
+            "1",
+            "--budget",
+            "30",
+            "--eval-size",
+            "50",
+            "--out",
+            str(tmp_path / "mine"),
+        ],
+    )
     assert r.exit_code == 0, r.output
-    assert json.loads((tmp_path / "mine" / "results.json").read_text())["datasets"][0]["dataset"] == "mine"
+    assert (
+        json.loads((tmp_path / "mine" / "results.json").read_text())["datasets"][0]["dataset"]
+        == "mine"
+    )
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["nope"], "neither a catalog dataset"), (["iris", "--strategies", "bogus"], "unknown strategy"),
-     (["iris", "--peers", "modAL:bogus"], "unknown peer"), (["iris", "--seeds", "x"], "integers")],
+    [
+        (["nope"], "neither a catalog dataset"),
+        (["iris", "--strategies", "bogus"], "unknown strategy"),
+        (["iris", "--peers", "modAL:bogus"], "unknown peer"),
+        (["iris", "--seeds", "x"], "integers"),
+    ],
 )
 def test_cli_rejects_bad_input_clearly(tmp_path, args, message):
     r = CliRunner().invoke(app, ["simulate", *args, "--workers", "1", "--out", str(tmp_path)])

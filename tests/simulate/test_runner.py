@@ -20,8 +20,12 @@ def test_campaign_spends_its_budget_with_one_model_per_batch(iris_split):
 
 
 def test_first_labels_are_the_servers_random_cold_start(iris_split):
-    result = run_campaign(iris_split, CampaignSpec(strategy="margin", seed=3, batch_size=6, budget=12, initial=6))
-    expected = cold_start_order(iris_split.X_pool, 6, rule="random", rng=np.random.default_rng([3, 0]))
+    result = run_campaign(
+        iris_split, CampaignSpec(strategy="margin", seed=3, batch_size=6, budget=12, initial=6)
+    )
+    expected = cold_start_order(
+        iris_split.X_pool, 6, rule="random", rng=np.random.default_rng([3, 0])
+    )
     assert sorted(result["labeled"][:6]) == sorted(expected.tolist())
 
 
@@ -43,8 +47,10 @@ def lowest_row_strategy():
 
 
 def test_strategies_come_from_the_servers_registry(iris_split, lowest_row_strategy):
-    result = run_campaign(iris_split, CampaignSpec(strategy=lowest_row_strategy, seed=0, batch_size=5,
-                                                   budget=16, initial=6))
+    result = run_campaign(
+        iris_split,
+        CampaignSpec(strategy=lowest_row_strategy, seed=0, batch_size=5, budget=16, initial=6),
+    )
     first = set(result["labeled"][:6])
     rest = [i for i in range(iris_split.y_pool.size) if i not in first][:10]
     assert result["labeled"][6:] == rest
@@ -56,4 +62,6 @@ def test_a_failing_round_stops_the_simulation(iris_split, monkeypatch):
 
     monkeypatch.setattr("models.sklearn.SklearnModel.fit", broken)
     with pytest.raises(SimulationFailed, match="broken fit"):
-        run_campaign(iris_split, CampaignSpec(strategy="margin", seed=0, batch_size=6, budget=18, initial=6))
+        run_campaign(
+            iris_split, CampaignSpec(strategy="margin", seed=0, batch_size=6, budget=18, initial=6)
+        )
