@@ -1,7 +1,7 @@
 """Which Label Studio annotation gave which alloop label: needed to apply updates and deletions.
 
 Label Studio's ANNOTATIONS_DELETED webhook names only annotation ids, so alloop keeps the link
-in its own table (created on first use, in the same database as the labels).
+in its own table (schema migration v3, in the same database as the labels).
 """
 
 from __future__ import annotations
@@ -12,23 +12,10 @@ import time
 from server.store.items import counts
 from server.store.projects import get_project, resume_project
 
-__all__ = ["ensure_table", "link", "linked_item", "update_label", "delete_labels"]
-
-_TABLE = (
-    "CREATE TABLE IF NOT EXISTS labelstudio_links ("
-    "project_id INTEGER NOT NULL, annotation_id INTEGER NOT NULL, item_idx INTEGER NOT NULL, "
-    "created_at REAL NOT NULL, PRIMARY KEY (project_id, annotation_id))"
-)
-
-
-def ensure_table(conn: sqlite3.Connection) -> None:
-    """Create the link table if this database does not have it yet (inside a write transaction)."""
-    conn.execute(_TABLE)
-
+__all__ = ["link", "linked_item", "update_label", "delete_labels"]
 
 def link(conn: sqlite3.Connection, project_id: int, annotation_id: int, item_idx: int) -> None:
     """Remember that ``annotation_id`` labeled ``item_idx``."""
-    ensure_table(conn)
     conn.execute(
         "INSERT OR REPLACE INTO labelstudio_links (project_id, annotation_id, item_idx, created_at) "
         "VALUES (?, ?, ?, ?)",
@@ -38,7 +25,6 @@ def link(conn: sqlite3.Connection, project_id: int, annotation_id: int, item_idx
 
 def linked_item(conn: sqlite3.Connection, project_id: int, annotation_id: int) -> int | None:
     """The item an annotation labeled, or None."""
-    ensure_table(conn)
     row = conn.execute(
         "SELECT item_idx FROM labelstudio_links WHERE project_id = ? AND annotation_id = ?",
         (project_id, annotation_id),
@@ -57,7 +43,6 @@ def update_label(conn: sqlite3.Connection, item_idx: int, label: str, annotator:
 
 def delete_labels(conn: sqlite3.Connection, project_id: int, annotation_ids: list[int]) -> int:
     """Remove the labels these annotations gave; a campaign stopped by budget or pool resumes."""
-    ensure_table(conn)
     removed = 0
     for annotation_id in annotation_ids:
         item_idx = linked_item(conn, project_id, annotation_id)

@@ -100,7 +100,20 @@ def _v2(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+def _v3(db: sqlite_utils.Database) -> None:
+    """Which Label Studio annotation gave which label (its deletions name annotation ids only).
+
+    Databases from before this migration may already hold the table, created on first use.
+    """
+    db["labelstudio_links"].create(
+        {"project_id": int, "annotation_id": int, "item_idx": int, "created_at": float},
+        pk=("project_id", "annotation_id"),
+        not_null={"project_id", "annotation_id", "item_idx", "created_at"},
+        if_not_exists=True,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

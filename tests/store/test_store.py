@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 
 import numpy as np
 import pytest
+import sqlite_utils
 
 from server import campaign
 from server.schemas import ItemIn, LabelIn, ProjectCreate
@@ -14,7 +16,7 @@ from server.store import Store
 from server.store.features import FeatureFile
 from server.store.items import counts, import_items
 from server.store.labels import submit_labels
-from server.store.schema import SCHEMA_VERSION
+from server.store.schema import MIGRATIONS, SCHEMA_VERSION
 from server.store.serving import claim_next
 
 
@@ -94,3 +96,28 @@ def test_migrations_run_once_and_reopen_cleanly(settings):
     assert again.conn().execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert again.conn().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     again.close()
+
+
+@pytest.mark.parametrize("lazy_table", [False, True])
+def test_a_version_2_database_upgrades(settings, lazy_table):
+    """Version 3 adds the Label Studio link table, which older servers created on first use."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(settings.data_dir / "alloop.db")
+    for step in MIGRATIONS[:2]:
+        step(sqlite_utils.Database(conn))
+    conn.execute("PRAGMA user_version=2")
+    if lazy_table:
+        conn.execute(
+            "CREATE TABLE labelstudio_links (project_id INTEGER NOT NULL, annotation_id INTEGER NOT NULL, "
+            "item_idx INTEGER NOT NULL, created_at REAL NOT NULL, PRIMARY KEY (project_id, annotation_id))"
+        )
+        conn.execute("INSERT INTO labelstudio_links VALUES (1, 7, 3, 0.0)")
+    conn.commit()
+    conn.close()
+
+    store = Store(settings.data_dir)
+    db = store.conn()
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    rows = db.execute("SELECT project_id, annotation_id, item_idx FROM labelstudio_links").fetchall()
+    assert [tuple(r) for r in rows] == ([(1, 7, 3)] if lazy_table else [])
+    store.close()
