@@ -122,6 +122,21 @@ class Client:
         text = self.request("GET", f"/projects/{project_id}/export", params={"format": "jsonl"}).text
         return [json.loads(line) for line in text.splitlines()]
 
+    def wait_until_ready(self, project_id: int, timeout: float = 120.0) -> dict[str, Any]:
+        """Poll until the campaign has a ranking to serve (cold start or a model), or is done.
+
+        ``/next`` answers before that too (from the pool in a seeded random order); a tool that
+        wants its first batch chosen by the cold-start rule waits here first.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.project(project_id)
+            if status["ranking"] is not None or status["state"] == "done":
+                return status
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"project {project_id} has no ranking after {timeout}s: {status['state']}")
+            time.sleep(0.1)
+
     def wait_until_settled(self, project_id: int, timeout: float = 300.0) -> dict[str, Any]:
         """Poll until the campaign is done and its final model covers every label."""
         deadline = time.monotonic() + timeout
