@@ -92,63 +92,44 @@ def sq_norms(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def sq_dist_to(x: np.ndarray, xx: np.ndarray, c: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """Squared distances from every row of ``x`` to one point ``c``, written to ``out``.
-
-    Parameters
-    ----------
-    x : (n, d) float32
-    xx : (n,) float32, row squared norms of ``x``
-    c : (d,) float32
-    out : (n,) float32, overwritten
-
-    Returns
-    -------
-    out : (n,) float32, ``max(0, xx - 2 x.c + ||c||^2)``
-    """
-    np.dot(x, c, out=out)
-    out *= -2.0
-    out += xx
-    out += np.float32(c @ c)
-    np.maximum(out, 0.0, out=out)
-    return out
-
-
 def min_sq_dist(
-    x: np.ndarray, y: np.ndarray, xx: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest row of ``y`` for every row of ``x``, chunked over both.
+    x: np.ndarray,
+    y: np.ndarray,
+    xx: np.ndarray | None = None,
+    scale: np.ndarray | None = None,
+) -> np.ndarray:
+    """Squared distance from every row of ``x`` to its nearest row of ``y``, chunked.
 
     Parameters
     ----------
     x : (n, d) float32
     y : (m, d) float32, m >= 1
-    xx : (n,) float32, optional precomputed row squared norms of ``x``
+    xx : (n,) float32, optional precomputed row squared norms of ``x`` (of the scaled
+        rows when ``scale`` is given)
+    scale : (n,) float32, optional: distances of the rows ``scale[i] * x[i]`` (cosine
+        without a normalised copy of ``x``)
 
     Returns
     -------
-    d2 : (n,) float32, squared distance to the nearest row of ``y``
-    arg : (n,) int64, index of that row
+    d2 : (n,) float32, clipped at 0
     """
     xx = sq_norms(x) if xx is None else xx
     yy = sq_norms(y)
     d2 = np.full(x.shape[0], np.inf, dtype=np.float32)
-    arg = np.zeros(x.shape[0], dtype=np.int64)
-    y_rows = min(y.shape[0], 4096)
-    x_rows = chunk_rows(y_rows)
+    y_rows = min(y.shape[0], 1024)
+    x_rows = max(256, (2 << 20) // (4 * y_rows))  # a (x_rows, y_rows) block of ~2 MiB
     for ya, yb in spans(y.shape[0], y_rows):
-        yt = y[ya:yb].T
+        yt = y[ya:yb].T * np.float32(-2.0)
         for xa, xb in spans(x.shape[0], x_rows):
             block = x[xa:xb] @ yt
-            block *= -2.0
+            if scale is not None:
+                block *= scale[xa:xb, None]
             block += yy[None, ya:yb]
-            best = np.argmin(block, axis=1)
-            val = block[np.arange(block.shape[0]), best] + xx[xa:xb]
-            better = val < d2[xa:xb]
-            d2[xa:xb] = np.where(better, val, d2[xa:xb])
-            arg[xa:xb] = np.where(better, best + ya, arg[xa:xb])
+            near = block.min(axis=1)
+            near += xx[xa:xb]
+            np.minimum(d2[xa:xb], near, out=d2[xa:xb])
     np.maximum(d2, 0.0, out=d2)
-    return d2, arg
+    return d2
 
 
 def sq_dist_block(x: np.ndarray, xx: np.ndarray, y: np.ndarray, yy: np.ndarray) -> np.ndarray:

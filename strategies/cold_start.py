@@ -224,7 +224,7 @@ def probcover(
         raise ValueError(f"delta must be >= 0, got {delta}")
     covered = np.zeros(xs.shape[0], dtype=bool)
     if lab.shape[0]:
-        covered = min_sq_dist(xs, lab)[0] <= np.float32(delta) ** 2
+        covered = min_sq_dist(xs, lab) <= np.float32(delta) ** 2
     picks, scores = _greedy_cover(_ball_graph(xs, delta), covered, min(k, xs.shape[0]), rng)
     picks = rows[picks]
     if picks.size < k:  # the subset ran out: fill at random from the rest

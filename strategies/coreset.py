@@ -3,7 +3,9 @@
 Both keep, for every candidate, its distance to the nearest "center" (labeled items
 and the picks so far) and update it incrementally: after each pick one matrix-vector
 product ``X @ c`` (BLAS, float32) refreshes every distance, so a batch of k costs
-O(k n d) time and O(n) extra memory, never an (n, n) matrix.
+O(k n d) time and O(n) extra memory, never an (n, n) matrix. The refresh runs in
+cache-sized row blocks (:mod:`strategies._nearest`); the cosine metric scales rows to
+unit length inside each block instead of copying the embeddings.
 
 - k-center greedy: Sener & Savarese (2018), "Active Learning for Convolutional
   Neural Networks: A Core-Set Approach" (scikit-activeml ``CoreSet``, small-text
@@ -16,20 +18,25 @@ from __future__ import annotations
 
 import numpy as np
 
+from strategies import registry
 from strategies._linalg import (
-    chunk_rows,
     check_k,
+    chunk_rows,
     embeddings_2d,
     empty_selection,
     labeled_2d,
     min_sq_dist,
     spans,
     sq_dist_block,
-    sq_dist_to,
-    sq_norms,
+)
+from strategies._nearest import (
+    Blocks,
+    EuclideanSpace,
+    NearestCenters,
+    block_rows,
+    one_blas_thread,
 )
 from strategies.base import StrategyInputs
-from strategies import registry
 from strategies.registry import register
 
 __all__ = ["kcenter_greedy", "ranked_batch"]
@@ -41,28 +48,21 @@ COLD_START_REFERENCE = 2_048
 """Larger pools estimate the mean distance against this many random reference rows."""
 
 
-def _normalize(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero), float32 copy."""
-    norms = np.sqrt(sq_norms(x))
-    return x / np.where(norms > 0, norms, 1.0)[:, None]
-
-
-def _prepare(inputs: StrategyInputs, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """Pool and labeled embeddings as float32, unit-normalised for the cosine metric."""
+def _prepare(inputs: StrategyInputs, metric: str) -> tuple[EuclideanSpace, np.ndarray]:
+    """The pool's distance space and the labeled embeddings (unit rows for cosine)."""
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     x = embeddings_2d(inputs.n, inputs.embeddings)
     lab = labeled_2d(inputs.labeled_embeddings, x.shape[1])
-    if metric == "cosine":
-        x, lab = _normalize(x), _normalize(lab)
-    return x, lab
+    space = EuclideanSpace(x, unit=metric == "cosine")
+    if metric == "cosine" and lab.shape[0]:
+        lab = EuclideanSpace(lab, unit=True).rows(0, lab.shape[0])
+    return space, lab
 
 
-def _argmax_ties(values: np.ndarray, rng: np.random.Generator) -> int:
-    """argmax with exact ties broken by ``rng`` (one extra pass only when tied)."""
-    best = int(np.argmax(values))
-    tied = np.flatnonzero(values == values[best])
-    return best if tied.size == 1 else int(tied[rng.integers(tied.size)])
+def _labeled_d2(space: EuclideanSpace, lab: np.ndarray) -> np.ndarray:
+    """Squared distance (n,) float32 from every pool row to its nearest labeled row."""
+    return min_sq_dist(space.x, lab, space.xx, scale=space.scale)
 
 
 @register(
@@ -92,30 +92,26 @@ def kcenter_greedy(
     scores : (min(k, n),) float64, distance to the nearest center when picked
     """
     k = check_k(k)
-    x, lab = _prepare(inputs, metric)
-    n = x.shape[0]
-    k = min(k, n)
+    space, lab = _prepare(inputs, metric)
+    k = min(k, space.n)
     if k == 0:
         return empty_selection()
-    xx = sq_norms(x)
     if lab.shape[0]:
-        d2, _ = min_sq_dist(x, lab, xx)
-        first = _argmax_ties(d2, rng)
+        near = NearestCenters(space, _labeled_d2(space, lab), "max")
+        pick = near.blocks.argmax(near.d2, rng)
     else:
-        d2 = np.full(n, np.inf, dtype=np.float32)
-        first = int(rng.integers(n))
+        near = NearestCenters(space, np.full(space.n, np.inf, dtype=np.float32), "max")
+        pick = int(rng.integers(space.n))
     chosen = np.empty(k, dtype=np.int64)
     scores = np.empty(k, dtype=np.float64)
-    new = np.empty(n, dtype=np.float32)
-    pick = first
-    for t in range(k):
-        chosen[t], scores[t] = pick, d2[pick]
-        np.minimum(d2, sq_dist_to(x, xx, x[pick], new), out=d2)
-        d2[pick] = -1.0  # never again
-        if t + 1 < k:
-            pick = _argmax_ties(d2, rng)
+    with one_blas_thread():
+        for t in range(k):
+            chosen[t], scores[t] = pick, near.d2[pick]
+            near.add(pick, mark=-np.inf)  # never again
+            if t + 1 < k:
+                pick = near.blocks.argmax(near.d2, rng)
     if not np.isfinite(scores[0]):
-        scores[0] = float(d2.max())  # cold start: the farthest point from the first pick
+        scores[0] = float(near.d2.max())  # cold start: the farthest point from the first pick
     return chosen, np.sqrt(np.maximum(scores, 0.0))
 
 
@@ -124,18 +120,19 @@ def _dist_from_sq(d2: np.ndarray, metric: str) -> np.ndarray:
     return np.sqrt(d2) if metric == "euclidean" else d2 * np.float32(0.5)
 
 
-def _cold_start(x: np.ndarray, xx: np.ndarray, metric: str, rng: np.random.Generator) -> int:
+def _cold_start(space: EuclideanSpace, metric: str, rng: np.random.Generator) -> int:
     """Candidate with the least mean distance to the pool (modAL's cold start).
 
     Exact for pools up to COLD_START_EXACT rows; larger pools average over
     COLD_START_REFERENCE reference rows drawn by ``rng`` (an unbiased estimate).
     """
-    n = x.shape[0]
+    n = space.n
     ref = np.arange(n) if n <= COLD_START_EXACT else rng.choice(n, COLD_START_REFERENCE, False)
-    y, yy = x[ref], xx[ref]
+    y = space.x[ref] if space.scale is None else space.x[ref] * space.scale[ref, None]
+    yy = space.xx[ref]
     means = np.empty(n, dtype=np.float64)
     for a, b in spans(n, chunk_rows(len(ref))):
-        d2 = sq_dist_block(x[a:b], xx[a:b], y, yy)
+        d2 = sq_dist_block(space.rows(a, b), space.xx[a:b], y, yy)
         if ref.size == n:  # exact: self-distance is 0, not float32 rounding noise
             d2[np.arange(b - a), np.arange(a, b)] = 0.0
         block = _dist_from_sq(d2, metric)
@@ -172,33 +169,31 @@ def ranked_batch(
     scores : (min(k, n),) float64, the combined score when picked
     """
     k = check_k(k)
-    x, lab = _prepare(inputs, metric)
-    n = x.shape[0]
-    k = min(k, n)
+    space, lab = _prepare(inputs, metric)
+    k = min(k, space.n)
     if k == 0:
         return empty_selection()
-    u = registry.score(uncertainty, inputs, rng=rng).astype(np.float32)
-    xx = sq_norms(x)
+    u = registry.score(uncertainty, inputs, rng=rng).astype(np.float32)  # a copy: picks get -inf
     chosen: list[int] = []
     scores: list[float] = []
     if lab.shape[0]:
-        d2, _ = min_sq_dist(x, lab, xx)
-        m = lab.shape[0]
+        dist = _dist_from_sq(_labeled_d2(space, lab), metric)
+        g = dist / (1.0 + dist)  # 1 - similarity, similarity = 1 / (1 + dist)
+        m, last = lab.shape[0], None
     else:
-        first = _cold_start(x, xx, metric, rng)
+        first = _cold_start(space, metric, rng)
         chosen.append(first)
         scores.append(float(u[first]))
-        d2 = sq_dist_to(x, xx, x[first], np.empty(n, dtype=np.float32))
-        m = 1
-    dist = _dist_from_sq(d2, metric)
-    g = dist / (1.0 + dist)  # 1 - similarity, similarity = 1 / (1 + dist)
-    _ranked_loop(x, xx, u, g, m, k, chosen, scores, metric, rng)
+        u[first] = -np.inf
+        g = np.ones(space.n, dtype=np.float32)  # the limit of dist / (1 + dist): no center yet
+        m, last = 1, first
+    with one_blas_thread():
+        _ranked_loop(space, u, g, m, k, chosen, scores, metric, last, rng)
     return np.asarray(chosen, dtype=np.int64), np.asarray(scores, dtype=np.float64)
 
 
 def _ranked_loop(
-    x: np.ndarray,
-    xx: np.ndarray,
+    space: EuclideanSpace,
     u: np.ndarray,
     g: np.ndarray,
     m: int,
@@ -206,22 +201,39 @@ def _ranked_loop(
     chosen: list[int],
     scores: list[float],
     metric: str,
+    last: int | None,
     rng: np.random.Generator,
 ) -> None:
-    """Greedy picks of ranked batch, appending to ``chosen`` and ``scores`` in place."""
-    n = x.shape[0]
+    """Greedy picks of ranked batch, appending to ``chosen`` and ``scores`` in place.
+
+    One pass per pick, block by block: fold the last pick into ``g`` (1 - similarity
+    to the nearest center), then score the block. Picked rows have ``u = -inf``.
+    """
+    n = space.n
+    blocks = Blocks(n, block_rows(space.cols))
     score = np.empty(n, dtype=np.float32)
-    tmp = np.empty(n, dtype=np.float32)
+    buf, tmp = np.empty(blocks.rows, dtype=np.float32), np.empty(blocks.rows, dtype=np.float32)
     t = 0
     while len(chosen) < k:
         alpha = np.float32((n - t) / (n - t + m + t))
-        np.multiply(g, alpha, out=score)
-        np.multiply(u, np.float32(1.0) - alpha, out=tmp)
-        score += tmp
-        score[chosen] = -np.inf
-        pick = _argmax_ties(score, rng)
-        chosen.append(pick)
-        scores.append(float(score[pick]))
-        dist = _dist_from_sq(sq_dist_to(x, xx, x[pick], tmp), metric)
-        np.minimum(g, dist / (np.float32(1.0) + dist), out=g)
+        center = None if last is None else space.center(last)
+        for j, (a, b) in enumerate(blocks.spans):
+            gv, sv, tv = g[a:b], score[a:b], tmp[: b - a]
+            if center is not None:
+                dist = space.block_sq(a, b, center, buf[: b - a])
+                if metric == "euclidean":
+                    np.sqrt(dist, out=dist)
+                else:
+                    dist *= np.float32(0.5)
+                np.add(dist, np.float32(1.0), out=tv)
+                np.divide(dist, tv, out=dist)
+                np.minimum(gv, dist, out=gv)
+            np.multiply(gv, alpha, out=sv)
+            np.multiply(u[a:b], np.float32(1.0) - alpha, out=tv)
+            sv += tv
+            blocks.stat[j] = sv.max()
+        last = blocks.argmax(score, rng)
+        chosen.append(last)
+        scores.append(float(score[last]))
+        u[last] = -np.inf
         t += 1

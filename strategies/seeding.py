@@ -13,7 +13,7 @@ product with the (n, C) and the (n, d) matrices instead of an (n, C*d) one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -25,19 +25,21 @@ from strategies._linalg import (
     labeled_2d,
     min_sq_dist,
     probs_2d,
-    sq_dist_to,
+    spans,
     sq_norms,
 )
+from strategies._nearest import EuclideanSpace, NearestCenters, block_rows, one_blas_thread
 from strategies.base import StrategyInputs
 from strategies.registry import register
 
 __all__ = ["BadgeSpace", "badge", "kmeans_pp"]
 
-DistTo = Callable[[int, np.ndarray], np.ndarray]
-
-
 class BadgeSpace:
     """Squared distances between BADGE gradient embeddings, computed implicitly.
+
+    ``||g_i - g_j||^2 = ||a_i||^2 ||x_i||^2 + ||a_j||^2 ||x_j||^2 - 2 <a_i, a_j> <x_i, x_j>``
+    with ``a = p - onehot(argmax p)``: a block against one row costs two matrix-vector
+    products, with the (n, C) and the (n, d) matrices.
 
     Parameters
     ----------
@@ -52,50 +54,53 @@ class BadgeSpace:
         a = p.copy()
         a[np.arange(a.shape[0]), p.argmax(axis=1)] -= 1.0
         self.a, self.x = a, x
+        self.n, self.cols = x.shape[0], x.shape[1] + a.shape[1]
         self.norms2 = sq_norms(a) * sq_norms(x)  # ||g_i||^2
-        self._tmp = np.empty(x.shape[0], dtype=np.float32)
+        self._tmp = np.empty(block_rows(self.cols), dtype=np.float32)
 
-    def dist2_to(self, i: int, out: np.ndarray) -> np.ndarray:
-        """Squared distances (n,) from every gradient embedding to that of item ``i``."""
-        np.dot(self.a, self.a[i], out=out)
-        np.dot(self.x, self.x[i], out=self._tmp)
-        out *= self._tmp
-        out *= -2.0
-        out += self.norms2
-        out += self.norms2[i]
+    def center(self, i: int) -> tuple[np.ndarray, np.ndarray, np.float32]:
+        return self.a[i] * np.float32(-2.0), self.x[i].copy(), self.norms2[i]
+
+    def block_sq(self, a: int, b: int, center: Any, out: np.ndarray) -> np.ndarray:
+        a2, xi, n2 = center
+        tmp = self._tmp[: b - a] if b - a <= self._tmp.size else np.empty(b - a, np.float32)
+        np.dot(self.a[a:b], a2, out=out)
+        np.dot(self.x[a:b], xi, out=tmp)
+        out *= tmp
+        out += self.norms2[a:b]
+        out += n2
         np.maximum(out, 0.0, out=out)
         return out
 
-
-def _sample_d2(d2: np.ndarray, chosen: np.ndarray, rng: np.random.Generator) -> int:
-    """Draw an index with probability d2 / sum(d2); uniform over unpicked when all are 0."""
-    cum = np.cumsum(d2, dtype=np.float64)
-    total = cum[-1]
-    if not total > 0:
-        free = np.flatnonzero(~chosen)
-        return int(free[rng.integers(free.size)])
-    pick = int(np.searchsorted(cum, rng.random() * total, side="right"))
-    pick = min(pick, d2.size - 1)
-    while d2[pick] <= 0:  # guard against landing on a zero-width bucket by rounding
-        pick -= 1
-    return pick
+    def dist2_to(self, i: int, out: np.ndarray) -> np.ndarray:
+        """Squared distances (n,) from every gradient embedding to that of item ``i``."""
+        center = self.center(i)
+        for a, b in spans(self.n, block_rows(self.cols)):
+            self.block_sq(a, b, center, out[a:b])
+        return out
 
 
 def _d2_loop(
-    d2: np.ndarray, first: int | None, k: int, dist_to: DistTo, rng: np.random.Generator
+    near: NearestCenters, first: int | None, k: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """k-means++ picks from initial D^2 ``d2`` (updated in place); ``first`` forces pick 0."""
-    n = d2.size
-    chosen = np.zeros(n, dtype=bool)
+    """k-means++ picks from ``near`` (its D^2 updated in place); ``first`` forces pick 0.
+
+    A pick is drawn with probability D^2 / sum(D^2), uniformly among the unpicked
+    when every D^2 is 0.
+    """
+    d2 = near.d2
+    chosen = np.zeros(d2.size, dtype=bool)
     picks = np.empty(k, dtype=np.int64)
     scores = np.empty(k, dtype=np.float64)
-    new = np.empty(n, dtype=np.float32)
-    for t in range(k):
-        pick = first if (t == 0 and first is not None) else _sample_d2(d2, chosen, rng)
-        picks[t], scores[t] = pick, np.sqrt(max(float(d2[pick]), 0.0))
-        chosen[pick] = True
-        np.minimum(d2, dist_to(pick, new), out=d2)
-        d2[pick] = 0.0
+    with one_blas_thread():
+        for t in range(k):
+            pick = first if (t == 0 and first is not None) else near.blocks.sample(d2, rng)
+            if pick is None:
+                free = np.flatnonzero(~chosen)
+                pick = int(free[rng.integers(free.size)])
+            picks[t], scores[t] = pick, np.sqrt(max(float(d2[pick]), 0.0))
+            chosen[pick] = True
+            near.add(pick, mark=0.0)
     return picks, scores
 
 
@@ -121,7 +126,7 @@ def badge(
         return empty_selection()
     d2 = space.norms2.copy()
     first = int(np.argmax(d2)) if d2.max() > 0 else None
-    return _d2_loop(d2, first, k, space.dist2_to, rng)
+    return _d2_loop(NearestCenters(space, d2, "sum"), first, k, rng)
 
 
 @register("kmeans_pp", kind="batch", needs={"embeddings"})
@@ -145,15 +150,11 @@ def kmeans_pp(
     k = min(k, n)
     if k == 0:
         return empty_selection()
-    xx = sq_norms(x)
+    space = EuclideanSpace(x)
     if lab.shape[0]:
-        d2, first = min_sq_dist(x, lab, xx)[0], None
+        d2, first = min_sq_dist(x, lab, space.xx), None
     else:
         d2, first = np.full(n, np.inf, dtype=np.float32), int(rng.integers(n))
-
-    def dist_to(i: int, out: np.ndarray) -> np.ndarray:
-        return sq_dist_to(x, xx, x[i], out)
-
-    picks, scores = _d2_loop(d2, first, k, dist_to, rng)
+    picks, scores = _d2_loop(NearestCenters(space, d2, "sum"), first, k, rng)
     scores[~np.isfinite(scores)] = 0.0
     return picks, scores
