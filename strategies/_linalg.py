@@ -9,11 +9,32 @@ distances are clipped at 0 (the expansion can go slightly negative by rounding).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cache
+from typing import Any
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 CHUNK_BYTES = 32 * 1024 * 1024
 """Target size of one chunk of temporaries (bytes)."""
+
+
+@cache
+def _blas() -> Any:
+    """The BLAS libraries loaded in this process (found once: discovery costs ~0.3 ms)."""
+    return ThreadpoolController().select(user_api="blas")
+
+
+def one_blas_thread() -> Any:
+    """Context manager holding BLAS to one thread (about 10 us to enter and leave).
+
+    Strategies make many small BLAS calls (matrix-vector products over row chunks).
+    On a 2-core machine two OpenBLAS threads made them 4-50x slower whenever another
+    process held the other core (threads wait on each other), and they gain little
+    when it is free: these calls are bound by memory bandwidth. The limit is
+    process-wide while held.
+    """
+    return _blas().limit(limits=1)
 
 
 def chunk_rows(n_cols: int, itemsize: int = 4) -> int:

@@ -19,11 +19,10 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from strategies._linalg import spans, sq_norms
 
-__all__ = ["Blocks", "EuclideanSpace", "NearestCenters", "Space", "block_rows", "one_blas_thread"]
+__all__ = ["Blocks", "EuclideanSpace", "NearestCenters", "Space", "block_rows"]
 
 BLOCK_ROWS = 16_384
 """Rows per block: the block's float32 temporaries (64 KiB each) stay in L2 cache while
@@ -33,16 +32,6 @@ its embedding rows stream through once."""
 def block_rows(cols: int) -> int:
     """Rows per block (the same for every width: the embedding rows are read once)."""
     return BLOCK_ROWS
-
-
-def one_blas_thread() -> threadpool_limits:
-    """Context manager: BLAS on one thread for the greedy loops.
-
-    Thousands of small matrix-vector products lose more to thread hand-offs than a
-    second thread gains, and far more when another process holds the other core
-    (measured: a 16k-row product 50x slower with two OpenBLAS threads on a busy machine).
-    """
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 class Space(Protocol):

@@ -75,24 +75,29 @@ def select_top_k(
         raise ValueError(f"scores must be 1-D, got shape {scores.shape}")
     if k < 0:
         raise ValueError(f"k must be >= 0, got {k}")
-    keys = np.where(np.isnan(scores), -np.inf, scores)
-    if exclude is not None:
-        keys = keys.copy()
-        keys[exclude] = np.nan
-    candidates = np.flatnonzero(~np.isnan(keys))
-    k = min(k, candidates.size)
+    if exclude is None and not np.isnan(scores.sum()):
+        candidates, keys = None, scores  # fast path: nothing to drop, no copy
+    else:
+        keys = np.where(np.isnan(scores), -np.inf, scores)
+        if exclude is not None:
+            keys[exclude] = np.nan
+        candidates = np.flatnonzero(~np.isnan(keys))
+        keys = keys[candidates]
+    size = keys.size
+    k = min(k, size)
     if k == 0:
         return np.empty(0, dtype=np.int64)
-    keys = keys[candidates]
     # Threshold by partition, then break ties among the boundary values with rng.
-    if k < candidates.size:
-        kth = np.partition(keys, candidates.size - k)[candidates.size - k]
-        above = np.flatnonzero(keys > kth)
-        tied = np.flatnonzero(keys == kth)
+    if k < size:
+        kth = np.partition(keys, size - k)[size - k]
+        chosen = np.flatnonzero(keys >= kth)  # ascending: the above and the tied
+        tied = keys[chosen] == kth
+        above, tied = chosen[~tied], chosen[tied]
         take = rng.choice(tied, size=k - above.size, replace=False) if tied.size else tied
         chosen = np.concatenate([above, np.sort(take)])
     else:
-        chosen = np.arange(candidates.size)
+        chosen = np.arange(size)
     tiebreak = rng.random(chosen.size)
     order = np.lexsort((tiebreak, -keys[chosen]))
-    return candidates[chosen[order]].astype(np.int64)
+    picked = chosen[order]
+    return (picked if candidates is None else candidates[picked]).astype(np.int64)

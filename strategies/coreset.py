@@ -29,13 +29,7 @@ from strategies._linalg import (
     spans,
     sq_dist_block,
 )
-from strategies._nearest import (
-    Blocks,
-    EuclideanSpace,
-    NearestCenters,
-    block_rows,
-    one_blas_thread,
-)
+from strategies._nearest import Blocks, EuclideanSpace, NearestCenters, block_rows
 from strategies.base import StrategyInputs
 from strategies.registry import register
 
@@ -104,12 +98,11 @@ def kcenter_greedy(
         pick = int(rng.integers(space.n))
     chosen = np.empty(k, dtype=np.int64)
     scores = np.empty(k, dtype=np.float64)
-    with one_blas_thread():
-        for t in range(k):
-            chosen[t], scores[t] = pick, near.d2[pick]
-            near.add(pick, mark=-np.inf)  # never again
-            if t + 1 < k:
-                pick = near.blocks.argmax(near.d2, rng)
+    for t in range(k):
+        chosen[t], scores[t] = pick, near.d2[pick]
+        near.add(pick, mark=-np.inf)  # never again
+        if t + 1 < k:
+            pick = near.blocks.argmax(near.d2, rng)
     if not np.isfinite(scores[0]):
         scores[0] = float(near.d2.max())  # cold start: the farthest point from the first pick
     return chosen, np.sqrt(np.maximum(scores, 0.0))
@@ -187,8 +180,7 @@ def ranked_batch(
         u[first] = -np.inf
         g = np.ones(space.n, dtype=np.float32)  # the limit of dist / (1 + dist): no center yet
         m, last = 1, first
-    with one_blas_thread():
-        _ranked_loop(space, u, g, m, k, chosen, scores, metric, last, rng)
+    _ranked_loop(space, u, g, m, k, chosen, scores, metric, last, rng)
     return np.asarray(chosen, dtype=np.int64), np.asarray(scores, dtype=np.float64)
 
 

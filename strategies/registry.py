@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from strategies._linalg import one_blas_thread
 from strategies.base import StrategyInputs, select_top_k
 
 __all__ = [
@@ -178,7 +179,8 @@ def score(
     params = dict(params or {})
     check_params(strategy, params)
     _check_needs(strategy, inputs)
-    scores = np.asarray(strategy.fn(inputs, rng=rng, **params), dtype=np.float64)
+    with one_blas_thread():
+        scores = np.asarray(strategy.fn(inputs, rng=rng, **params), dtype=np.float64)
     if scores.shape != (inputs.n,):
         raise ValueError(f"strategy {name!r} returned shape {scores.shape}, expected ({inputs.n},)")
     return scores
@@ -203,9 +205,10 @@ def rank(
     params = dict(params or {})
     check_params(strategy, params)
     _check_needs(strategy, inputs)
-    if strategy.kind == "pointwise":
-        scores = np.asarray(strategy.fn(inputs, rng=rng, **params), dtype=np.float64)
-        chosen = select_top_k(scores, k, rng=rng)
-        return chosen, scores[chosen]
-    indices, scores = strategy.fn(inputs, k, rng=rng, **params)
+    with one_blas_thread():  # see strategies._linalg.one_blas_thread
+        if strategy.kind == "pointwise":
+            scores = np.asarray(strategy.fn(inputs, rng=rng, **params), dtype=np.float64)
+            chosen = select_top_k(scores, k, rng=rng)
+            return chosen, scores[chosen]
+        indices, scores = strategy.fn(inputs, k, rng=rng, **params)
     return np.asarray(indices, dtype=np.int64), np.asarray(scores, dtype=np.float64)

@@ -28,7 +28,7 @@ from strategies._linalg import (
     spans,
     sq_norms,
 )
-from strategies._nearest import EuclideanSpace, NearestCenters, block_rows, one_blas_thread
+from strategies._nearest import EuclideanSpace, NearestCenters, block_rows
 from strategies.base import StrategyInputs
 from strategies.registry import register
 
@@ -92,15 +92,14 @@ def _d2_loop(
     chosen = np.zeros(d2.size, dtype=bool)
     picks = np.empty(k, dtype=np.int64)
     scores = np.empty(k, dtype=np.float64)
-    with one_blas_thread():
-        for t in range(k):
-            pick = first if (t == 0 and first is not None) else near.blocks.sample(d2, rng)
-            if pick is None:
-                free = np.flatnonzero(~chosen)
-                pick = int(free[rng.integers(free.size)])
-            picks[t], scores[t] = pick, np.sqrt(max(float(d2[pick]), 0.0))
-            chosen[pick] = True
-            near.add(pick, mark=0.0)
+    for t in range(k):
+        pick = first if (t == 0 and first is not None) else near.blocks.sample(d2, rng)
+        if pick is None:
+            free = np.flatnonzero(~chosen)
+            pick = int(free[rng.integers(free.size)])
+        picks[t], scores[t] = pick, np.sqrt(max(float(d2[pick]), 0.0))
+        chosen[pick] = True
+        near.add(pick, mark=0.0)
     return picks, scores
 
 

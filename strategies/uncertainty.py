@@ -2,38 +2,84 @@
 
 Lewis & Gale (1994), "A sequential algorithm for training text classifiers";
 Scheffer et al. (2001) for margin; Shannon entropy as in Settles (2009),
-"Active Learning Literature Survey", section 3.1. Each is computed chunk by chunk
-so a 1M-row pool never needs more than one chunk of temporaries.
+"Active Learning Literature Survey", section 3.1.
+
+Each score is computed on row chunks (temporaries stay in cache, and a 1M-row pool
+never needs more than one chunk of them) in the probabilities' own float precision.
+The top one or two classes come from a loop over the C columns (``np.maximum`` of
+column views), several times faster than ``max(axis=1)`` or ``np.partition`` along a
+short last axis; row sums of ``p log p`` are one matrix-vector product.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
+from strategies._linalg import probs_2d
 from strategies.base import StrategyInputs
 from strategies.registry import register
 
-CHUNK_ROWS = 65_536
+__all__ = ["entropy", "least_confidence", "margin", "ratio", "row_entropy", "top_two"]
+
+CHUNK_ROWS = 8_192
 
 
-def _chunked(probs: np.ndarray, fn) -> np.ndarray:  # type: ignore[no-untyped-def]
-    out = np.empty(probs.shape[0], dtype=np.float64)
-    for start in range(0, probs.shape[0], CHUNK_ROWS):
-        out[start : start + CHUNK_ROWS] = fn(np.asarray(probs[start : start + CHUNK_ROWS]))
+def _float(probs: np.ndarray) -> np.ndarray:
+    """``probs`` as float32 or float64 (kept when already one of them)."""
+    if probs.dtype in (np.float32, np.float64):
+        return probs
+    return probs.astype(np.float64)
+
+
+def _chunked(probs: np.ndarray | None, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``fn`` applied to row chunks of the validated probabilities: (n,) float64."""
+    p = _float(probs_2d(probs))
+    out = np.empty(p.shape[0], dtype=np.float64)
+    for start in range(0, p.shape[0], CHUNK_ROWS):
+        out[start : start + CHUNK_ROWS] = fn(p[start : start + CHUNK_ROWS])
     return out
 
 
-def _top_two(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _top_one(p: np.ndarray) -> np.ndarray:
+    """Row maxima of ``p`` (rows, C), by a loop over the columns."""
+    first = p[:, 0].copy()
+    for c in range(1, p.shape[1]):
+        np.maximum(first, p[:, c], out=first)
+    return first
+
+
+def top_two(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Largest and second largest value of each row of ``p`` (rows, C); 0 second when C = 1."""
     if p.shape[1] == 1:
-        return p[:, 0], np.zeros(p.shape[0], dtype=p.dtype)
-    part = np.partition(p, p.shape[1] - 2, axis=1)
-    return part[:, -1], part[:, -2]
+        return p[:, 0].copy(), np.zeros(p.shape[0], dtype=p.dtype)
+    first = np.maximum(p[:, 0], p[:, 1])
+    second = np.minimum(p[:, 0], p[:, 1])
+    low = np.empty_like(first)
+    for c in range(2, p.shape[1]):
+        col = p[:, c]
+        np.minimum(first, col, out=low)
+        np.maximum(second, low, out=second)
+        np.maximum(first, col, out=first)
+    return first, second
+
+
+def row_entropy(p: np.ndarray) -> np.ndarray:
+    """Shannon entropy (nats) of each row of float ``p`` (rows, C), ``0 log 0 = 0``.
+
+    ``log(max(p, tiny))`` keeps zeros finite, so ``p log p`` is 0 there without a mask.
+    """
+    logs = np.maximum(p, np.finfo(p.dtype).tiny)
+    np.log(logs, out=logs)
+    logs *= p
+    return -(logs @ np.ones(p.shape[1], dtype=p.dtype))
 
 
 @register("least_confidence")
 def least_confidence(inputs: StrategyInputs, *, rng: np.random.Generator) -> np.ndarray:
     """1 - max_c p(c|x): the model's doubt in its own top class (Lewis & Gale, 1994)."""
-    return _chunked(inputs.probs, lambda p: 1.0 - p.max(axis=1))
+    return _chunked(inputs.probs, lambda p: 1.0 - _top_one(p))
 
 
 @register("margin")
@@ -41,8 +87,8 @@ def margin(inputs: StrategyInputs, *, rng: np.random.Generator) -> np.ndarray:
     """-(p1 - p2): a small gap between the two top classes is informative (Scheffer et al., 2001)."""
 
     def score(p: np.ndarray) -> np.ndarray:
-        first, second = _top_two(p)
-        return -(first - second)
+        first, second = top_two(p)
+        return second - first
 
     return _chunked(inputs.probs, score)
 
@@ -50,14 +96,7 @@ def margin(inputs: StrategyInputs, *, rng: np.random.Generator) -> np.ndarray:
 @register("entropy")
 def entropy(inputs: StrategyInputs, *, rng: np.random.Generator) -> np.ndarray:
     """-sum_c p log p: Shannon entropy of the predicted distribution (Settles, 2009)."""
-
-    def score(p: np.ndarray) -> np.ndarray:
-        p = p.astype(np.float64, copy=False)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            terms = np.where(p > 0, p * np.log(p), 0.0)
-        return -terms.sum(axis=1)
-
-    return _chunked(inputs.probs, score)
+    return _chunked(inputs.probs, row_entropy)
 
 
 @register("ratio")
@@ -65,7 +104,7 @@ def ratio(inputs: StrategyInputs, *, rng: np.random.Generator) -> np.ndarray:
     """p2 / p1: ratio of confidences, 1 when the top two classes tie."""
 
     def score(p: np.ndarray) -> np.ndarray:
-        first, second = _top_two(p)
+        first, second = top_two(p)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(first > 0, second / first, 1.0)
 
