@@ -78,10 +78,18 @@ class _Proba:
 # ---- peers: name -> (package, complexity exponent in n, fn(inputs, k) -> indices) --------
 
 
+class _CommitteeView(ModalView):
+    """modAL committee stand-in: ``predict_proba`` is the members' mean, as a modAL Committee's."""
+
+    def predict_proba(self, x: Any, **_: Any) -> np.ndarray:
+        return self.vote_proba(x).mean(axis=1)
+
+
 def _modal(inputs: StrategyInputs, k: int, fn: str, module: str = "uncertainty") -> np.ndarray:
     mod = importlib.import_module(f"modAL.{module}")
     x = np.asarray(inputs.embeddings)
-    out = getattr(mod, fn)(ModalView(inputs, x), x, n_instances=k)
+    view = (_CommitteeView if module == "disagreement" else ModalView)(inputs, x)
+    out = getattr(mod, fn)(view, x, n_instances=k)
     return np.asarray(out[0] if isinstance(out, tuple) else out)
 
 
