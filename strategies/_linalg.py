@@ -153,6 +153,23 @@ def min_sq_dist(
     return d2
 
 
+def nearest_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Index (n,) int64 of the nearest row of ``y`` (m, d) for every row of ``x`` (n, d).
+
+    Float32, chunked so one ``(rows, m)`` block of distances is about 8 MiB.
+    """
+    x = as_f32(x, "x")
+    y = as_f32(y, "y")
+    yy = sq_norms(y)
+    yt = y.T * np.float32(-2.0)
+    out = np.empty(x.shape[0], dtype=np.int64)
+    for a, b in spans(x.shape[0], max(256, (8 << 20) // (4 * y.shape[0]))):
+        block = x[a:b] @ yt
+        block += yy
+        out[a:b] = block.argmin(axis=1)
+    return out
+
+
 def sq_dist_block(x: np.ndarray, xx: np.ndarray, y: np.ndarray, yy: np.ndarray) -> np.ndarray:
     """Full squared-distance block ``(len(x), len(y))`` float32, clipped at 0 (small inputs)."""
     block = x @ y.T

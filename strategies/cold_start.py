@@ -7,8 +7,9 @@
 - ProbCover: Yehuda et al. (2022), "Active Learning Through a Covering Lens"
   (scikit-activeml ``ProbCover``): greedy max coverage of the delta-ball graph.
 
-Approximations for large pools, both documented on the functions: clustering uses
-``MiniBatchKMeans`` above KMEANS_EXACT rows; typicality inside a cluster larger than
+Approximations for large pools, both documented on the functions: k-means is fitted
+on a uniform sample of about 40 rows per cluster and every row assigned to its
+nearest centroid (:mod:`strategies._kmeans`); typicality inside a cluster larger than
 TYPICALITY_EXACT rows is computed on a random subset of that size; ProbCover runs on
 a random subset of ``max_pool`` rows (coverage of a uniform sample estimates coverage
 of the pool).
@@ -16,11 +17,7 @@ of the pool).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-from sklearn.cluster import KMeans, MiniBatchKMeans
-from sklearn.exceptions import ConvergenceWarning
 
 from strategies._linalg import (
     check_k,
@@ -29,38 +26,21 @@ from strategies._linalg import (
     empty_selection,
     labeled_2d,
     min_sq_dist,
+    nearest_rows,
     rand_argmax,
     spans,
     sq_dist_block,
     sq_norms,
 )
+from strategies._kmeans import cluster_labels
 from strategies.base import StrategyInputs
 from strategies.registry import register
 
-__all__ = ["cluster_labels", "probcover", "typiclust"]
+__all__ = ["probcover", "typiclust"]
 
-KMEANS_EXACT = 50_000
 TYPICALITY_EXACT = 4_096
 DELTAS = tuple(np.round(np.arange(0.2, 2.2, 0.2), 10))
 """scikit-activeml's default radius grid for ProbCover (suits unit-scale embeddings)."""
-
-
-def cluster_labels(
-    x: np.ndarray, n_clusters: int, rng: np.random.Generator
-) -> tuple[np.ndarray, KMeans | MiniBatchKMeans]:
-    """k-means labels (n,) of float32 ``x``, seeded from ``rng``; the fitted model too.
-
-    Exact Lloyd k-means up to KMEANS_EXACT rows, mini-batch k-means above.
-    """
-    seed = int(rng.integers(2**31 - 1))
-    if x.shape[0] <= KMEANS_EXACT:
-        model: KMeans | MiniBatchKMeans = KMeans(n_clusters, n_init=1, random_state=seed)
-    else:
-        model = MiniBatchKMeans(n_clusters, n_init=1, random_state=seed, batch_size=4096)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # duplicate points: fewer clusters
-        labels = model.fit_predict(x)
-    return labels.astype(np.int64), model
 
 
 def _typicality(x: np.ndarray, n_neighbors: int, eps: float = 1e-7) -> np.ndarray:
@@ -122,10 +102,10 @@ def typiclust(
     if k == 0:
         return empty_selection()
     n_clusters = min(lab.shape[0] + k, n)
-    labels, model = cluster_labels(x, n_clusters, rng)
+    labels, centers = cluster_labels(x, n_clusters, rng)
     sizes = np.bincount(labels, minlength=n_clusters).astype(np.float64)
     if lab.shape[0]:
-        sizes[np.unique(model.predict(lab))] = 0.0
+        sizes[np.unique(nearest_rows(lab, centers))] = 0.0
     order = np.argsort(labels, kind="stable")
     starts = np.concatenate([[0], np.cumsum(np.bincount(labels, minlength=n_clusters))])
     picks, scores = np.empty(k, dtype=np.int64), np.zeros(k, dtype=np.float64)
@@ -148,15 +128,25 @@ def _delta_by_purity(
     """Largest delta of DELTAS whose ball graph keeps purity >= alpha (scikit-activeml).
 
     Purity is the share of points whose delta-ball holds no point of another
-    k-means cluster (k = n_classes). Falls back to the smallest delta.
+    k-means cluster (k = n_classes). Falls back to the smallest delta. Rows are
+    sorted by cluster, so each cluster's distances to the others are two plain
+    blocks (no same-cluster mask).
     """
     labels, _ = cluster_labels(x, min(n_classes, x.shape[0]), rng)
-    xx = sq_norms(x)
-    other = np.full(x.shape[0], np.inf)
-    for a, b in spans(x.shape[0], chunk_rows(x.shape[0])):
-        d2 = sq_dist_block(x[a:b], xx[a:b], x, xx)
-        d2[labels[a:b, None] == labels[None, :]] = np.inf
-        other[a:b] = np.sqrt(d2.min(axis=1))
+    order = np.argsort(labels, kind="stable")
+    xs = x[order]
+    xx = sq_norms(xs)
+    n = xs.shape[0]
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(labels))])
+    other = np.full(n, np.inf, dtype=np.float32)  # squared, in sorted order
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        for a, b in spans(hi - lo, chunk_rows(n)):
+            rows = slice(lo + a, lo + b)
+            for ca, cb in ((0, lo), (hi, n)):
+                if cb > ca:
+                    block = sq_dist_block(xs[rows], xx[rows], xs[ca:cb], xx[ca:cb])
+                    np.minimum(other[rows], block.min(axis=1), out=other[rows])
+    other = np.sqrt(other)
     best = DELTAS[0]
     for delta in DELTAS:
         if np.mean(other > delta) < alpha:
@@ -238,8 +228,14 @@ def probcover(
 def _greedy_cover(
     edges: np.ndarray, covered: np.ndarray, k: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy max coverage on a symmetric bool graph; ``covered`` (s,) updated in place."""
-    degree = edges[:, ~covered].sum(axis=1).astype(np.float64)
+    """Greedy max coverage on a symmetric bool graph; ``covered`` (s,) updated in place.
+
+    Degrees count uncovered neighbours; by symmetry the covered columns' share is a
+    sum over the covered rows, and each pick subtracts the rows it newly covers.
+    """
+    degree = np.count_nonzero(edges, axis=1).astype(np.float64)
+    if covered.any():
+        degree -= np.add.reduce(edges[covered], axis=0, dtype=np.int64)
     picks, scores = np.empty(k, dtype=np.int64), np.empty(k, dtype=np.float64)
     for t in range(k):
         pick = rand_argmax(degree, rng)
@@ -247,6 +243,6 @@ def _greedy_cover(
         newly = np.flatnonzero(edges[pick] & ~covered)
         covered[newly] = True
         if newly.size:
-            degree -= edges[newly].sum(axis=0)
+            degree -= np.add.reduce(edges[newly], axis=0, dtype=np.int64)
         degree[picks[: t + 1]] = -np.inf
     return picks, scores

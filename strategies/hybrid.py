@@ -30,7 +30,7 @@ from strategies._linalg import (
     sq_norms,
 )
 from strategies.base import StrategyInputs, select_top_k
-from strategies.cold_start import cluster_labels
+from strategies._kmeans import cluster_labels
 from strategies.registry import register
 
 __all__ = ["cluster_margin", "information_density", "prefilter", "subset"]
