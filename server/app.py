@@ -24,7 +24,7 @@ __all__ = ["create_app"]
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app on the store in ``settings.data_dir``; the loop starts with the app."""
     settings = settings or Settings()
-    store = Store(settings.data_dir, synchronous=settings.synchronous)
+    store = Store(settings.data_dir, synchronous=settings.synchronous, group_commit=True)
     controller = Controller(store, settings)
 
     @asynccontextmanager

@@ -29,7 +29,7 @@ __all__ = ["router", "require_backend_token"]
 MAX_TASKS = 10_000
 
 
-def require_backend_token(request: Request) -> Caller:
+async def require_backend_token(request: Request) -> Caller:
     """The project admin check; also takes HTTP Basic auth (password = token), as Label Studio sends it."""
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "basic":
@@ -40,7 +40,7 @@ def require_backend_token(request: Request) -> Caller:
         headers = [(k, v) for k, v in request.scope["headers"] if k != b"authorization"]
         headers.append((b"authorization", f"Bearer {password}".encode()))
         request = Request({**request.scope, "headers": headers})
-    return require_token(request)
+    return await require_token(request)
 
 
 router = APIRouter(prefix="/projects/{project_id}/labelstudio", tags=["labelstudio"],

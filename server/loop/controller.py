@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 from concurrent.futures.process import BrokenProcessPool
 
 from server.loop.embedding import embedding_progress
+from server.loop.training import RoundWrite
 from server.loop.worker import WorkerPool, execute_round
 from server.settings import Settings
 from server.store.db import Store
-from server.store.items import counts
+from server.store.items import has_unlabeled, labeled_count
 from server.store.projects import Project, list_projects
 from server.store.rounds import latest_version
 
@@ -89,20 +89,20 @@ class Controller:
         if project.n_features is None:
             return None, 0
         with self.store.read() as conn:
-            c = counts(conn, project.id, time.time())
+            labeled = labeled_count(conn, project.id)
+            open_pool = has_unlabeled(conn, project.id)
             latest = latest_version(conn, project.id)
             ranked = conn.execute("SELECT 1 FROM rankings WHERE project_id = ?", (project.id,)).fetchone()
         trained = latest["n_labels"] if latest else 0
-        if self._failed_at.get(project.id) == c["labeled"]:
-            return None, c["labeled"]  # failed on exactly these labels; wait for more
-        if c["labeled"] > 0 and (
-            c["labeled"] - trained >= project.retrain_every
-            or (project.state == "done" and c["labeled"] > trained)
+        if self._failed_at.get(project.id) == labeled:
+            return None, labeled  # failed on exactly these labels; wait for more
+        if labeled > 0 and (
+            labeled - trained >= project.retrain_every or (project.state == "done" and labeled > trained)
         ):
-            return "train", c["labeled"]
-        if project.state == "running" and not ranked and c["pool"] > 0:
-            return "cold_start", c["labeled"]
-        return None, c["labeled"]
+            return "train", labeled
+        if project.state == "running" and not ranked and open_pool:
+            return "cold_start", labeled
+        return None, labeled
 
     def run_pending(self) -> int:
         """Run every due round once; returns how many ran."""
@@ -123,6 +123,16 @@ class Controller:
         self.wake()
 
     def _execute(self, project_id: int, due: str) -> dict:
+        """Compute the round (in the worker, or here), then make its write through the server's store."""
+        outcome = self._compute(project_id, due)
+        result = dict(outcome.summary)
+        if outcome.apply is not None:
+            value = self.store.transact(outcome.apply)
+            if due == "train":
+                result["version"] = value
+        return result
+
+    def _compute(self, project_id: int, due: str) -> RoundWrite:
         if self.pool is None:
             return execute_round(self.store, self.settings, project_id, due)
         try:

@@ -8,6 +8,7 @@ servable, and trainable, as soon as it has its row; status shows the progress.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 from typing import Any
@@ -20,7 +21,7 @@ from server.store.db import Store
 from server.store.features import FeatureFile
 from server.store.projects import get_project
 
-__all__ = ["DEFAULT_ENCODER", "load_encoder", "embed_round", "embedding_progress"]
+__all__ = ["DEFAULT_ENCODER", "embed_round", "embedding_progress", "load_encoder", "record_embedding"]
 
 DEFAULT_ENCODER: dict[str, Any] = {"name": "all-MiniLM-L6-v2", "path": None, "params": {}}
 _CACHE: dict[str, Encoder] = {}
@@ -58,8 +59,12 @@ def embedding_progress(conn: sqlite3.Connection, project_id: int) -> dict[str, i
     return {"embedded": done, "to_embed": waiting}
 
 
-def embed_round(store: Store, project_id: int, batch_rows: int) -> int:
-    """Embed up to ``batch_rows`` waiting items; returns how many were embedded."""
+def embed_round(store: Store, project_id: int, batch_rows: int) -> tuple[int, functools.partial | None]:
+    """Embed up to ``batch_rows`` waiting items into the feature file.
+
+    Returns how many, and the write that points the items at their rows (run by the server's
+    store, as every round's write is).
+    """
     with store.read() as conn:
         project = get_project(conn, project_id)
         waiting = conn.execute(
@@ -67,17 +72,17 @@ def embed_round(store: Store, project_id: int, batch_rows: int) -> int:
             (project_id, batch_rows),
         ).fetchall()
     if not waiting:
-        return 0
+        return 0, None
     encoder = load_encoder(project.encoder)
     vectors = np.asarray(encoder.encode([r["text"] for r in waiting]), dtype=np.float32)
     if project.n_features not in (None, vectors.shape[1]):
         raise ValueError(f"encoder gives {vectors.shape[1]} dims, the project's vectors have {project.n_features}")
     start = FeatureFile(store.project_dir(project_id) / "features.f32", vectors.shape[1]).append(vectors)
-    with store.write() as conn:
-        conn.execute("UPDATE projects SET n_features = ? WHERE id = ? AND n_features IS NULL",
-                     (vectors.shape[1], project_id))
-        conn.executemany(
-            "UPDATE items SET row = ? WHERE idx = ? AND row IS NULL",
-            [(start + k, r["idx"]) for k, r in enumerate(waiting)],
-        )
-    return len(waiting)
+    rows = [(start + k, r["idx"]) for k, r in enumerate(waiting)]
+    return len(waiting), functools.partial(record_embedding, project_id, int(vectors.shape[1]), rows)
+
+
+def record_embedding(project_id: int, dim: int, rows: list[tuple[int, int]], conn: sqlite3.Connection) -> None:
+    """Point embedded items at their feature rows (the vectors are already on disk, fsynced)."""
+    conn.execute("UPDATE projects SET n_features = ? WHERE id = ? AND n_features IS NULL", (dim, project_id))
+    conn.executemany("UPDATE items SET row = ? WHERE idx = ? AND row IS NULL", rows)

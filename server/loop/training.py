@@ -1,14 +1,18 @@
 """One round of the loop: fit on the labels, evaluate, rescore the pool, rank, record.
 
-Everything heavy runs outside the writer lock on a snapshot; only the final record
-(model version, queue swap, stop decision) is one short write transaction.
+Everything heavy runs outside the writer lock on a snapshot, in whichever process runs
+rounds; only the final record (model version, queue swap, stop decision) is one short write
+transaction, made by the server's store (see :class:`RoundWrite`).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +31,7 @@ from server.store.labels import labeled_rows
 from server.store.projects import Project, get_project, stop_project
 from server.store.rounds import agreements, latest_version, record_round, replace_queue
 
-__all__ = ["Snapshot", "take_snapshot", "train_round", "cold_start_round", "score_pool"]
+__all__ = ["RoundWrite", "Snapshot", "cold_start_round", "score_pool", "take_snapshot", "train_round"]
 
 
 @dataclass
@@ -129,8 +133,22 @@ def _rank(snap: Snapshot, probs: np.ndarray, depth: int, rng: np.random.Generato
     return snap.pool_idx[chosen], scores
 
 
-def train_round(store: Store, settings: Settings, snap: Snapshot) -> int:
-    """Fit, evaluate, rescore and rank; record the new version. Returns its number."""
+@dataclass
+class RoundWrite:
+    """What a round computed, and the one write that records it.
+
+    Rounds compute wherever they run (the worker process by default) and never write the
+    database there: ``apply`` is a picklable callable (a partial of a module-level function)
+    that the server's own store runs as one transaction, queued with the requests' writes.
+    A second writer process would otherwise starve behind the request traffic's commits.
+    """
+
+    summary: dict[str, Any]
+    apply: Callable[[sqlite3.Connection], Any] | None = None  # the connection comes as the last argument
+
+
+def train_round(store: Store, settings: Settings, snap: Snapshot) -> RoundWrite:
+    """Fit, evaluate, rescore and rank; the write records the version and swaps the queue."""
     project = snap.project
     started = time.perf_counter()
     with store.read() as conn:
@@ -148,23 +166,32 @@ def train_round(store: Store, settings: Settings, snap: Snapshot) -> int:
     (pdir / "models").mkdir(exist_ok=True)
     artifact = pdir / "models" / f"v{version}"  # a file or a directory, as the adapter saves it
     model.save(artifact)
+    _prune_artifacts(pdir / "models", keep=settings.keep_models)
     fields = {
         "created_at": time.time(), "n_labels": int(snap.labeled_rows.size), "metrics": metrics,
         "agreement": agreement, "train_seconds": trained - started,
         "score_seconds": time.perf_counter() - trained, "artifact": str(artifact.relative_to(store.data_dir)),
     }
-    with store.write() as conn:
-        recorded = record_round(conn, project.id, fields)
-        replace_queue(conn, project.id, ranked, scores, model_version=recorded,
-                      strategy=project.strategy["name"], now=time.time())
-        current = get_project(conn, project.id)
-        if current.state == "running":
-            window = (current.stabilize or {}).get("rounds", 1)
-            reason = stop_reason(current, counts(conn, project.id, time.time()), metrics,
-                                 agreements(conn, project.id, window))
-            if reason:
-                stop_project(conn, project.id, reason)
-    _prune_artifacts(pdir / "models", keep=settings.keep_models)
+    return RoundWrite(
+        {"ran": True, "labels": int(snap.labeled_rows.size)},
+        functools.partial(record_training, project.id, fields, ranked, scores, project.strategy["name"]),
+    )
+
+
+def record_training(
+    project_id: int, fields: dict[str, Any], ranked: np.ndarray, scores: np.ndarray, strategy: str,
+    conn: sqlite3.Connection,
+) -> int:
+    """Record a trained version, swap in its ranking and decide whether to stop; returns the version."""
+    recorded = record_round(conn, project_id, fields)
+    replace_queue(conn, project_id, ranked, scores, model_version=recorded, strategy=strategy, now=time.time())
+    current = get_project(conn, project_id)
+    if current.state == "running":
+        window = (current.stabilize or {}).get("rounds", 1)
+        reason = stop_reason(current, counts(conn, project_id, time.time()), fields["metrics"],
+                             agreements(conn, project_id, window))
+        if reason:
+            stop_project(conn, project_id, reason)
     return recorded
 
 
@@ -178,12 +205,18 @@ def _prune_artifacts(folder: Path, keep: int) -> None:
         shutil.rmtree(old) if old.is_dir() else old.unlink(missing_ok=True)
 
 
-def cold_start_round(store: Store, settings: Settings, snap: Snapshot) -> None:
+def cold_start_round(store: Store, settings: Settings, snap: Snapshot) -> RoundWrite:
     """Rank the first items by the project's cold-start rule (no model yet)."""
     project = snap.project
     k = max(100, 3 * max(project.batch_size, project.retrain_every))
     rng = np.random.default_rng([project.seed, 0])
     order = cold_start_order(np.asarray(snap.X[snap.pool_rows]), k, rule=project.cold_start, rng=rng)
-    with store.write() as conn:
-        replace_queue(conn, project.id, snap.pool_idx[order], None, model_version=None,
-                      strategy=f"cold_start:{project.cold_start}", now=time.time())
+    return RoundWrite(
+        {"ran": True},
+        functools.partial(record_cold_start, project.id, snap.pool_idx[order], f"cold_start:{project.cold_start}"),
+    )
+
+
+def record_cold_start(project_id: int, order: np.ndarray, strategy: str, conn: sqlite3.Connection) -> None:
+    """Swap in the cold-start ranking."""
+    replace_queue(conn, project_id, order, None, model_version=None, strategy=strategy, now=time.time())

@@ -1,8 +1,8 @@
 """Where rounds run: in a separate, lower-priority worker process by default.
 
-The server process only schedules; fitting, scoring and embedding happen in a child
-process (``nice`` +10) with its own store connection, so a retrain never holds the
-server's GIL and ``/next`` keeps its latency. Killing the worker mid-round leaves the
+The server process only schedules and writes; fitting, scoring and embedding happen in a
+child process (``nice`` +10) that reads the store and hands back what to write, so a retrain
+never holds the server's GIL and ``/next`` keeps its latency. Killing the worker mid-round leaves the
 last committed ranking in place; the controller starts a new worker and the next pass
 picks the round up again.
 """
@@ -17,7 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from server.loop.embedding import embed_round
-from server.loop.training import cold_start_round, take_snapshot, train_round
+from server.loop.training import RoundWrite, cold_start_round, take_snapshot, train_round
 from server.settings import Settings
 from server.store.db import Store
 
@@ -26,21 +26,20 @@ __all__ = ["execute_round", "WorkerPool"]
 _STORES: dict[str, Store] = {}
 
 
-def execute_round(store: Store, settings: Settings, project_id: int, due: str) -> dict[str, Any]:
-    """Run one 'embed', 'train' or 'cold_start' round; says what it did."""
+def execute_round(store: Store, settings: Settings, project_id: int, due: str) -> RoundWrite:
+    """Compute one 'embed', 'train' or 'cold_start' round; the caller's store makes its write."""
     if due == "embed":
-        done = embed_round(store, project_id, settings.embed_batch_rows)
-        return {"ran": done > 0, "embedded": done}
+        done, apply = embed_round(store, project_id, settings.embed_batch_rows)
+        return RoundWrite({"ran": done > 0, "embedded": done}, apply)
     snap = take_snapshot(store, project_id)
     if snap is None:
-        return {"ran": False}
+        return RoundWrite({"ran": False})
     if due == "train":
-        return {"ran": True, "version": train_round(store, settings, snap), "labels": int(snap.labeled_rows.size)}
-    cold_start_round(store, settings, snap)
-    return {"ran": True}
+        return train_round(store, settings, snap)
+    return cold_start_round(store, settings, snap)
 
 
-def _in_worker(settings_fields: dict[str, Any], project_id: int, due: str) -> dict[str, Any]:
+def _in_worker(settings_fields: dict[str, Any], project_id: int, due: str) -> RoundWrite:
     settings = Settings(**settings_fields)
     key = str(settings.data_dir)
     if key not in _STORES:
@@ -80,8 +79,8 @@ class WorkerPool:
             )
             self._pool.submit(os.getpid)
 
-    def run(self, project_id: int, due: str) -> dict[str, Any]:
-        """Run a round in the worker and wait for it (BrokenProcessPool if the worker dies)."""
+    def run(self, project_id: int, due: str) -> RoundWrite:
+        """Compute a round in the worker and wait for it (BrokenProcessPool if the worker dies)."""
         self.start()
         pool = self._pool
         if pool is None:  # start() always sets it; keeps type checkers honest

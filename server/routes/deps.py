@@ -1,4 +1,8 @@
-"""Shared route dependencies: the store, the controller, the settings, from app state."""
+"""Shared route dependencies: the store, the controller, the settings, from app state.
+
+They are ``async`` because they only read attributes: FastAPI runs sync dependencies in
+its thread pool, a hop per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -15,13 +19,13 @@ __all__ = ["ProjectId", "store", "controller", "settings"]
 ProjectId = Annotated[int, Path(ge=1, le=2**53, description="The project's id.")]
 
 
-def store(request: Request) -> Store:
+async def store(request: Request) -> Store:
     return request.app.state.store
 
 
-def controller(request: Request) -> Controller:
+async def controller(request: Request) -> Controller:
     return request.app.state.controller
 
 
-def settings(request: Request) -> Settings:
+async def settings(request: Request) -> Settings:
     return request.app.state.settings

@@ -16,9 +16,8 @@ from server.schemas import LabelsRequest, NextRequest
 from server.settings import Settings
 from server.store import Store
 from server.store.items import feature_file
-from server.store.labels import submit_labels
-from server.store.projects import get_project
-from server.store.serving import claim_next
+from server.store.labels import label_write
+from server.store.serving import claim_write
 
 router = APIRouter(tags=["labeling"])
 
@@ -32,15 +31,17 @@ def iso(timestamp: float | None) -> str | None:
 
 def _public(claim: dict[str, Any], store: Store) -> dict[str, Any]:
     project = claim.get("project")
-    matrix = None
+    vectors: dict[int, list[float]] = {}
     if project is not None and project.input == "vector" and claim["items"]:
         features = feature_file(store, project)
-        matrix = features.matrix() if features else None
+        rows = [item["row"] for item in claim["items"] if item["row"] is not None]
+        if features is not None and rows:
+            vectors = dict(zip(rows, features.read_rows(rows).tolist()))
     items = []
     for item in claim["items"]:
         public = {"id": item["id"], "score": item["score"], "model_version": item["model_version"]}
-        if matrix is not None and item["row"] is not None:
-            public["features"] = matrix[item["row"]].tolist()
+        if item["row"] in vectors:
+            public["features"] = vectors[item["row"]]
         if item["text"] is not None:
             public["text"] = item["text"]
         if item["meta"] is not None:
@@ -50,8 +51,12 @@ def _public(claim: dict[str, Any], store: Store) -> dict[str, Any]:
             "reason": claim["reason"]}
 
 
+# Both calls are async: their one write goes to the store's group committer and is awaited
+# there, so a request holds no thread while it waits for the commit's fsync.
+
+
 @router.post("/projects/{project_id}/next")
-def next_items(
+async def next_items(
     project_id: deps.ProjectId,
     body: NextRequest,
     store: Store = Depends(deps.store),
@@ -61,16 +66,12 @@ def next_items(
     """Lease up to ``n`` of the most useful unlabeled items to ``annotator``."""
     if body.n is not None and not 1 <= body.n <= settings.max_next_n:
         raise Invalid(f"n must be between 1 and {settings.max_next_n}, got {body.n}")
-    if body.n is None:
-        with store.read() as conn:
-            n = get_project(conn, project_id).batch_size
-    else:
-        n = body.n
-    return _public(claim_next(store, project_id, caller.annotator(body.annotator), n, time.time()), store)
+    claim = await store.transact_async(claim_write(project_id, caller.annotator(body.annotator), body.n, time.time()))
+    return _public(claim, store)
 
 
 @router.post("/projects/{project_id}/labels")
-def add_labels(
+async def add_labels(
     project_id: deps.ProjectId,
     body: LabelsRequest,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
@@ -86,7 +87,7 @@ def add_labels(
         raise Invalid("Idempotency-Key header and submission_id disagree")
     labels = [entry.model_copy(update={"annotator": caller.annotator(entry.annotator)}) for entry in body.labels]
     key = idempotency_key or body.submission_id
-    result = submit_labels(store, project_id, labels, time.time(), submission_id=key)
+    result = await store.transact_async(label_write(project_id, labels, time.time(), submission_id=key))
     if result["accepted"]:
         controller.wake()
     return result

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
+import anyio.to_thread
+
+from server.store.group import GroupCommitter
 from server.store.schema import migrate
 
 __all__ = ["Store", "connect"]
+
+T = TypeVar("T")
 
 
 def connect(path: Path, *, synchronous: str = "FULL") -> sqlite3.Connection:
@@ -25,9 +32,14 @@ def connect(path: Path, *, synchronous: str = "FULL") -> sqlite3.Connection:
 
 
 class Store:
-    """Thread-local read connections and one serialized writer over one database file."""
+    """Thread-local read connections and one serialized writer over one database file.
 
-    def __init__(self, data_dir: Path, *, synchronous: str = "FULL") -> None:
+    With ``group_commit`` (the server's store), :meth:`transact` hands writes to one
+    committer thread that makes concurrent writes durable with a single fsync; without
+    it (workers, simulations, the CLI) :meth:`transact` is a plain :meth:`write`.
+    """
+
+    def __init__(self, data_dir: Path, *, synchronous: str = "FULL", group_commit: bool = False) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.data_dir / "alloop.db"
@@ -37,6 +49,9 @@ class Store:
         self._all: list[sqlite3.Connection] = []
         with self.write() as conn:
             migrate(conn)
+        self._group_commit = group_commit
+        self._committer: GroupCommitter | None = None  # started on first use
+        self._committer_lock = threading.Lock()
 
     def project_dir(self, project_id: int) -> Path:
         """Folder for a project's feature files and model artifacts."""
@@ -76,8 +91,35 @@ class Store:
                 raise
             conn.execute("COMMIT")
 
+    def _group(self) -> GroupCommitter | None:
+        if not self._group_commit:
+            return None
+        with self._committer_lock:
+            if self._committer is None:
+                self._committer = GroupCommitter(lambda: connect(self.path, synchronous=self.synchronous), self._write_lock)
+            return self._committer
+
+    def transact(self, write: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``write(conn)`` as one all-or-nothing write; returns once it is durable."""
+        committer = self._group()
+        if committer is not None:
+            return committer.submit(write)
+        with self.write() as conn:
+            return write(conn)
+
+    async def transact_async(self, write: Callable[[sqlite3.Connection], T]) -> T:
+        """:meth:`transact` for the event loop: awaits the commit without holding a thread."""
+        committer = self._group()
+        if committer is not None:
+            return await asyncio.wrap_future(committer.enqueue(write))
+        return await anyio.to_thread.run_sync(self.transact, write)
+
     def close(self) -> None:
         """Close every connection this store opened, never in the middle of a write."""
+        with self._committer_lock:
+            if self._committer is not None:
+                self._committer.close()
+                self._committer = None
         with self._write_lock:
             for conn in self._all:
                 conn.close()

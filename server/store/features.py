@@ -60,6 +60,22 @@ class FeatureFile:
                 os.close(fd)
         return start
 
+    def read_rows(self, rows: list[int]) -> np.ndarray:
+        """The given rows, read directly (``/next`` needs a handful; no memory map per request)."""
+        out = np.empty((len(rows), self.dim), dtype=np.float32)
+        if not rows:
+            return out
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            for k, row in enumerate(rows):
+                data = os.pread(fd, self._row_bytes, row * self._row_bytes)
+                if len(data) != self._row_bytes:
+                    raise IndexError(f"feature row {row} is beyond the end of {self.path}")
+                out[k] = np.frombuffer(data, dtype=np.float32)
+        finally:
+            os.close(fd)
+        return out
+
     def matrix(self) -> np.ndarray:
         """A read-only memory map of every complete row (an empty array when none)."""
         rows = self.rows()

@@ -16,7 +16,7 @@ from server.store.db import Store
 from server.store.features import FeatureFile
 from server.store.projects import Project, get_project, resume_project
 
-__all__ = ["feature_file", "import_items", "counts", "lookup_items"]
+__all__ = ["counts", "feature_file", "has_unlabeled", "import_items", "labeled_count", "leased_count", "lookup_items"]
 
 _CHUNK = 500
 
@@ -25,7 +25,7 @@ def feature_file(store: Store, project: Project) -> FeatureFile | None:
     """The project's feature file, or None before its first import."""
     if project.n_features is None:
         return None
-    return FeatureFile(store.project_dir(project.id) / "features.f32", project.n_features)
+    return FeatureFile(store.data_dir / "projects" / str(project.id) / "features.f32", project.n_features)
 
 
 def _check(project: Project, split: str, items: Sequence[ItemIn]) -> int | None:
@@ -105,19 +105,42 @@ def import_items(store: Store, project_id: int, split: str, items: Sequence[Item
     return {"added": len(new), "skipped": len(items) - len(new)}
 
 
+def labeled_count(conn: sqlite3.Connection, project_id: int) -> int:
+    """Labeled pool items (an index range over this project's labels)."""
+    return conn.execute("SELECT COUNT(*) FROM labels WHERE project_id = ?", (project_id,)).fetchone()[0]
+
+
+def leased_count(conn: sqlite3.Connection, project_id: int, now: float) -> int:
+    """Unlabeled items under a live lease (labeling deletes a lease, so this set stays small)."""
+    return conn.execute(
+        "SELECT COUNT(*) FROM leases l WHERE l.project_id = ? AND l.expires_at > ? "
+        "AND NOT EXISTS (SELECT 1 FROM labels b WHERE b.item_idx = l.item_idx)",
+        (project_id, now),
+    ).fetchone()[0]
+
+
+def has_unlabeled(conn: sqlite3.Connection, project_id: int) -> bool:
+    """Whether any pool item is still unlabeled (stops at the first one found)."""
+    return conn.execute(
+        "SELECT 1 FROM items i WHERE i.project_id = ? AND i.split = 'pool' "
+        "AND NOT EXISTS (SELECT 1 FROM labels b WHERE b.item_idx = i.idx) LIMIT 1",
+        (project_id,),
+    ).fetchone() is not None
+
+
 def counts(conn: sqlite3.Connection, project_id: int, now: float) -> dict[str, int]:
-    """How many pool items are labeled, unlabeled and leased; how many eval items."""
+    """How many pool items are labeled, unlabeled and leased; how many eval items.
+
+    Counting the pool scans an index over every item: status pages only. The serving
+    path uses :func:`labeled_count`, :func:`leased_count` and :func:`has_unlabeled`.
+    """
     pool, eval_ = 0, 0
     for split, n in conn.execute(
         "SELECT split, COUNT(*) FROM items WHERE project_id = ? GROUP BY split", (project_id,)
     ):
         pool, eval_ = (n, eval_) if split == "pool" else (pool, n)
-    labeled = conn.execute("SELECT COUNT(*) FROM labels WHERE project_id = ?", (project_id,)).fetchone()[0]
-    leased = conn.execute(
-        "SELECT COUNT(*) FROM leases l WHERE l.project_id = ? AND l.expires_at > ? "
-        "AND NOT EXISTS (SELECT 1 FROM labels b WHERE b.item_idx = l.item_idx)",
-        (project_id, now),
-    ).fetchone()[0]
+    labeled = labeled_count(conn, project_id)
+    leased = leased_count(conn, project_id, now)
     return {"labeled": labeled, "unlabeled": pool - labeled, "leased": leased, "eval": eval_, "pool": pool}
 
 

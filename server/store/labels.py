@@ -5,16 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from server.errors import Invalid, NotFound
 from server.schemas import LabelIn
 from server.store.db import Store
-from server.store.items import counts, lookup_items
+from server.store.items import has_unlabeled, labeled_count, lookup_items
 from server.store.projects import Project, get_project, stop_project
 
-__all__ = ["submit_labels", "iter_export", "labeled_rows"]
+__all__ = ["iter_export", "label_write", "labeled_rows", "submit_labels"]
 
 
 def _validate(project: Project, labels: Sequence[LabelIn], items: dict[str, dict[str, Any]]) -> None:
@@ -29,11 +29,10 @@ def _validate(project: Project, labels: Sequence[LabelIn], items: dict[str, dict
             raise Invalid(f"labels.{n}: label {entry.label!r} is not one of {project.labels}")
 
 
-def _check_stop(conn: sqlite3.Connection, project: Project, now: float) -> None:
-    c = counts(conn, project.id, now)
-    if project.budget is not None and c["labeled"] >= project.budget:
+def _check_stop(conn: sqlite3.Connection, project: Project) -> None:
+    if project.budget is not None and labeled_count(conn, project.id) >= project.budget:
         stop_project(conn, project.id, "budget_exhausted")
-    elif c["unlabeled"] == 0:
+    elif not has_unlabeled(conn, project.id):
         stop_project(conn, project.id, "pool_exhausted")
 
 
@@ -59,43 +58,58 @@ def submit_labels(
     Labels past the budget are not written; they come back in ``rejected`` with the reason.
     With a ``submission_id``, a replay returns the first answer and writes nothing.
     """
+    return store.transact(label_write(project_id, labels, now, submission_id=submission_id))
+
+
+def label_write(
+    project_id: int, labels: Sequence[LabelIn], now: float, *, submission_id: str | None = None
+) -> Callable[[sqlite3.Connection], dict[str, Any]]:
+    """The write :func:`submit_labels` makes, for :meth:`Store.transact_async`."""
     digest = hashlib.sha256(json.dumps([entry.model_dump() for entry in labels], sort_keys=True).encode()).hexdigest()
-    with store.write() as conn:
-        project = get_project(conn, project_id)
-        replay = _replay(conn, project_id, submission_id, digest)
-        if replay is not None:
-            return replay
-        items = lookup_items(conn, project_id, [str(entry.item_id) for entry in labels])
-        _validate(project, labels, items)
-        labeled = counts(conn, project_id, now)["labeled"]
-        room = (project.budget - labeled) if project.budget is not None else len(labels)
-        accepted, duplicates, rejected = 0, 0, []
-        for entry in labels:
-            idx = items[str(entry.item_id)]["idx"]
-            if conn.execute("SELECT 1 FROM labels WHERE item_idx = ?", (idx,)).fetchone():
-                duplicates += 1
-                continue
-            if accepted >= room:
-                rejected.append({"item_id": entry.item_id, "reason": "budget_exhausted"})
-                continue
-            lease = conn.execute(
-                "SELECT model_version, score, strategy, batch_id FROM leases WHERE item_idx = ?", (idx,)
-            ).fetchone()
-            conn.execute(
-                "INSERT INTO labels (project_id, item_idx, label, annotator, created_at, model_version, "
-                "score, strategy, batch_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (project_id, idx, entry.label, entry.annotator, now, *(lease or (None,) * 4)),
-            )
-            conn.execute("DELETE FROM leases WHERE item_idx = ?", (idx,))
-            accepted += 1
-        if accepted:
-            _check_stop(conn, project, now)
-        answer = {"accepted": accepted, "duplicates": duplicates, "rejected": rejected}
-        if submission_id is not None:
-            conn.execute(
-                "INSERT INTO submissions (project_id, key, digest, response, created_at) VALUES (?, ?, ?, ?, ?)",
-                (project_id, submission_id, digest, json.dumps(answer), now),
-            )
+    return lambda conn: _submit(conn, project_id, labels, now, submission_id, digest)
+
+
+def _submit(
+    conn: sqlite3.Connection, project_id: int, labels: Sequence[LabelIn], now: float, submission_id: str | None,
+    digest: str,
+) -> dict[str, Any]:
+    project = get_project(conn, project_id)
+    replay = _replay(conn, project_id, submission_id, digest)
+    if replay is not None:
+        return replay
+    items = lookup_items(conn, project_id, [str(entry.item_id) for entry in labels])
+    _validate(project, labels, items)
+    labeled = labeled_count(conn, project_id)
+    room = (project.budget - labeled) if project.budget is not None else len(labels)
+    accepted, duplicates, rejected = 0, 0, []
+    for entry in labels:
+        idx = items[str(entry.item_id)]["idx"]
+        if conn.execute("SELECT 1 FROM labels WHERE item_idx = ?", (idx,)).fetchone():
+            duplicates += 1
+            continue
+        if accepted >= room:
+            rejected.append({"item_id": entry.item_id, "reason": "budget_exhausted"})
+            continue
+        lease = conn.execute(
+            "SELECT model_version, score, strategy, batch_id FROM leases WHERE item_idx = ?", (idx,)
+        ).fetchone()
+        conn.execute(
+            "INSERT INTO labels (project_id, item_idx, label, annotator, created_at, model_version, "
+            "score, strategy, batch_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (project_id, idx, entry.label, entry.annotator, now, *(lease or (None,) * 4)),
+        )
+        conn.execute("DELETE FROM leases WHERE item_idx = ?", (idx,))
+        # Out of the ranking too, so /next never scans past what is already labeled.
+        conn.execute("DELETE FROM queue WHERE project_id = ? AND item_idx = ?", (project_id, idx))
+        accepted += 1
+    if accepted:
+        _check_stop(conn, project)
+    answer = {"accepted": accepted, "duplicates": duplicates, "rejected": rejected}
+    if submission_id is not None:
+        conn.execute(
+            "INSERT INTO submissions (project_id, key, digest, response, created_at) VALUES (?, ?, ?, ?, ?)",
+            (project_id, submission_id, digest, json.dumps(answer), now),
+        )
     return answer
 
 

@@ -51,6 +51,11 @@ def replace_queue(
         "INSERT INTO queue (project_id, rank, item_idx, score) VALUES (?, ?, ?, ?)",
         [(project_id, rank, int(idx), s) for rank, (idx, s) in enumerate(zip(item_idx.tolist(), score_list))],
     )
+    # Items labeled while the round ran are not served again; drop them so /next never scans them.
+    conn.execute(
+        "DELETE FROM queue WHERE project_id = ? AND item_idx IN (SELECT item_idx FROM labels WHERE project_id = ?)",
+        (project_id, project_id),
+    )
     conn.execute(
         "INSERT OR REPLACE INTO rankings (project_id, model_version, strategy, created_at, size) "
         "VALUES (?, ?, ?, ?, ?)",

@@ -113,7 +113,15 @@ def _v3(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
+def _v4(db: sqlite_utils.Database) -> None:
+    """Labeling removes an item from the ranking (so /next never scans past labeled items)."""
+    db["queue"].create_index(["project_id", "item_idx"], if_not_exists=True)
+    db.execute(
+        "DELETE FROM queue WHERE EXISTS (SELECT 1 FROM labels b WHERE b.item_idx = queue.item_idx)"
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from server.store.db import Store
-from server.store.items import counts
+from server.store.items import labeled_count, leased_count
 from server.store.projects import Project, get_project
 
-__all__ = ["claim_next"]
+__all__ = ["claim_next", "claim_write"]
 
 
 def _held(conn: sqlite3.Connection, project_id: int, annotator: str, now: float, n: int) -> list[sqlite3.Row]:
@@ -60,49 +61,60 @@ def _allowance(conn: sqlite3.Connection, project: Project, now: float) -> int:
     """New items that may still be leased without overrunning the budget."""
     if project.budget is None:
         return 1 << 30
-    c = counts(conn, project.id, now)
-    return max(0, project.budget - c["labeled"] - c["leased"])
+    return max(0, project.budget - labeled_count(conn, project.id) - leased_count(conn, project.id, now))
 
 
-def claim_next(store: Store, project_id: int, annotator: str, n: int, now: float) -> dict[str, Any]:
-    """Lease up to ``n`` items to ``annotator``: those it holds, then the best free ones."""
-    with store.write() as conn:
-        project = get_project(conn, project_id)
-        if project.state == "done":
-            return {"items": [], "expires_at": None, "done": True, "reason": project.stop_reason}
-        expires = now + project.lease_seconds
-        held = _held(conn, project_id, annotator, now, n)
+def claim_next(store: Store, project_id: int, annotator: str, n: int | None, now: float) -> dict[str, Any]:
+    """Lease up to ``n`` items (default: the project's batch size) to ``annotator``: those it
+    holds, then the best free ones. One write transaction (group-committed on the server)."""
+    return store.transact(claim_write(project_id, annotator, n, now))
+
+
+def claim_write(
+    project_id: int, annotator: str, n: int | None, now: float
+) -> Callable[[sqlite3.Connection], dict[str, Any]]:
+    """The write :func:`claim_next` makes, for :meth:`Store.transact_async`."""
+    return lambda conn: _claim(conn, project_id, annotator, n, now)
+
+
+def _claim(conn: sqlite3.Connection, project_id: int, annotator: str, n: int | None, now: float) -> dict[str, Any]:
+    project = get_project(conn, project_id)
+    n = project.batch_size if n is None else n
+    if project.state == "done":
+        return {"items": [], "expires_at": None, "done": True, "reason": project.stop_reason}
+    expires = now + project.lease_seconds
+    held = _held(conn, project_id, annotator, now, n)
+    conn.executemany(
+        "UPDATE leases SET expires_at = ? WHERE item_idx = ?", [(expires, r[0]) for r in held]
+    )
+    want = min(n - len(held), _allowance(conn, project, now))
+    version, strategy = _ranking(conn, project_id)
+    fresh = _from_queue(conn, project_id, now, want) if want > 0 else []
+    if len(fresh) < want:
+        fresh += _from_pool(conn, project_id, now, want - len(fresh), {i for i, _ in fresh})
+    batch_id = None
+    if fresh:
+        batch_id = conn.execute(
+            "INSERT INTO batches (project_id, annotator, created_at, model_version, strategy, items) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (project_id, annotator, now, version, strategy, json.dumps(fresh)),
+        ).lastrowid
         conn.executemany(
-            "UPDATE leases SET expires_at = ? WHERE item_idx = ?", [(expires, r[0]) for r in held]
+            "INSERT OR REPLACE INTO leases (item_idx, project_id, annotator, expires_at, batch_id, "
+            "position, score, model_version, strategy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (idx, project_id, annotator, expires, batch_id, pos, score, version, strategy)
+                for pos, (idx, score) in enumerate(fresh)
+            ],
         )
-        want = min(n - len(held), _allowance(conn, project, now))
-        version, strategy = _ranking(conn, project_id)
-        fresh = _from_queue(conn, project_id, now, want) if want > 0 else []
-        if len(fresh) < want:
-            fresh += _from_pool(conn, project_id, now, want - len(fresh), {i for i, _ in fresh})
-        batch_id = None
-        if fresh:
-            batch_id = conn.execute(
-                "INSERT INTO batches (project_id, annotator, created_at, model_version, strategy, items) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (project_id, annotator, now, version, strategy, json.dumps(fresh)),
-            ).lastrowid
-            conn.executemany(
-                "INSERT OR REPLACE INTO leases (item_idx, project_id, annotator, expires_at, batch_id, "
-                "position, score, model_version, strategy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (idx, project_id, annotator, expires, batch_id, pos, score, version, strategy)
-                    for pos, (idx, score) in enumerate(fresh)
-                ],
-            )
-        chosen = [(r[0], r[1], r[2]) for r in held] + [(idx, score, version) for idx, score in fresh]
-        return {
-            "items": _describe(conn, chosen),
-            "expires_at": expires if chosen else None,
-            "done": False,
-            "reason": None,
-            "project": project,
-        }
+    chosen = [(r[0], r[1], r[2]) for r in held] + [(idx, score, version) for idx, score in fresh]
+    return {
+        "items": _describe(conn, chosen),
+        "expires_at": expires if chosen else None,
+        "done": False,
+        "reason": None,
+        "project": project,
+    }
 
 
 def _describe(conn: sqlite3.Connection, chosen: list[tuple[int, float | None, int | None]]) -> list[dict[str, Any]]:

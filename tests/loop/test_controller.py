@@ -143,7 +143,7 @@ def test_labels_arriving_during_training_are_kept(store, settings, digits, loop)
 
     snap = take_snapshot(store, pid)
     label_next(store, pid, digits, 10)  # lands between snapshot and record
-    train_round(store, settings, snap)
+    store.transact(train_round(store, settings, snap).apply)
     with store.read() as conn:
         assert conn.execute("SELECT COUNT(*) FROM labels WHERE project_id = ?", (pid,)).fetchone()[0] == 30
         # the ranking never offers what is already labeled
