@@ -118,7 +118,8 @@ def min_sq_dist(
     y: np.ndarray,
     xx: np.ndarray | None = None,
     scale: np.ndarray | None = None,
-) -> np.ndarray:
+    return_arg: bool = False,
+) -> Any:
     """Squared distance from every row of ``x`` to its nearest row of ``y``, chunked.
 
     Parameters
@@ -129,14 +130,17 @@ def min_sq_dist(
         rows when ``scale`` is given)
     scale : (n,) float32, optional: distances of the rows ``scale[i] * x[i]`` (cosine
         without a normalised copy of ``x``)
+    return_arg : also return the index of the nearest row of ``y``
 
     Returns
     -------
     d2 : (n,) float32, clipped at 0
+    arg : (n,) int64, only with ``return_arg``
     """
     xx = sq_norms(x) if xx is None else xx
     yy = sq_norms(y)
     d2 = np.full(x.shape[0], np.inf, dtype=np.float32)
+    arg = np.zeros(x.shape[0], dtype=np.int64) if return_arg else None
     y_rows = min(y.shape[0], 1024)
     x_rows = max(256, (2 << 20) // (4 * y_rows))  # a (x_rows, y_rows) block of ~2 MiB
     for ya, yb in spans(y.shape[0], y_rows):
@@ -146,11 +150,16 @@ def min_sq_dist(
             if scale is not None:
                 block *= scale[xa:xb, None]
             block += yy[None, ya:yb]
-            near = block.min(axis=1)
+            if arg is None:
+                near = block.min(axis=1)
+            else:
+                best = block.argmin(axis=1)
+                near = block[np.arange(xb - xa), best]
+                arg[xa:xb] = np.where(near + xx[xa:xb] < d2[xa:xb], best + ya, arg[xa:xb])
             near += xx[xa:xb]
             np.minimum(d2[xa:xb], near, out=d2[xa:xb])
     np.maximum(d2, 0.0, out=d2)
-    return d2
+    return (d2, arg) if return_arg else d2
 
 
 def nearest_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -59,6 +59,12 @@ def _labeled_d2(space: EuclideanSpace, lab: np.ndarray) -> np.ndarray:
     return min_sq_dist(space.x, lab, space.xx, scale=space.scale)
 
 
+def _labeled_centers(space: EuclideanSpace, lab: np.ndarray, kind: str) -> NearestCenters:
+    """D^2 to the nearest labeled row, each row owned by it (for pruning)."""
+    d2, owner = min_sq_dist(space.x, lab, space.xx, scale=space.scale, return_arg=True)
+    return NearestCenters(space, d2, kind, owner=owner, fixed=lab)
+
+
 @register(
     "kcenter_greedy",
     kind="batch",
@@ -91,7 +97,7 @@ def kcenter_greedy(
     if k == 0:
         return empty_selection()
     if lab.shape[0]:
-        near = NearestCenters(space, _labeled_d2(space, lab), "max")
+        near = _labeled_centers(space, lab, "max")
         pick = near.blocks.argmax(near.d2, rng)
     else:
         near = NearestCenters(space, np.full(space.n, np.inf, dtype=np.float32), "max")
@@ -169,9 +175,12 @@ def ranked_batch(
     u = registry.score(uncertainty, inputs, rng=rng).astype(np.float32)  # a copy: picks get -inf
     chosen: list[int] = []
     scores: list[float] = []
+    fold = _folder(metric)
     if lab.shape[0]:
-        dist = _dist_from_sq(_labeled_d2(space, lab), metric)
+        d2, owner = min_sq_dist(space.x, lab, space.xx, scale=space.scale, return_arg=True)
+        dist = _dist_from_sq(d2, metric)
         g = dist / (1.0 + dist)  # 1 - similarity, similarity = 1 / (1 + dist)
+        near = NearestCenters(space, d2, "none", owner, lab, lambda rows, new: fold(g, rows, new))
         m, last = lab.shape[0], None
     else:
         first = _cold_start(space, metric, rng)
@@ -179,48 +188,56 @@ def ranked_batch(
         scores.append(float(u[first]))
         u[first] = -np.inf
         g = np.ones(space.n, dtype=np.float32)  # the limit of dist / (1 + dist): no center yet
+        d2 = np.full(space.n, np.inf, dtype=np.float32)
+        near = NearestCenters(space, d2, "none", on_rows=lambda rows, new: fold(g, rows, new))
         m, last = 1, first
-    _ranked_loop(space, u, g, m, k, chosen, scores, metric, last, rng)
+    _ranked_loop(near, u, g, m, k, chosen, scores, last, rng)
     return np.asarray(chosen, dtype=np.int64), np.asarray(scores, dtype=np.float64)
 
 
+def _folder(metric: str):  # type: ignore[no-untyped-def]
+    """``fold(g, rows, new_d2)``: ``g[rows] = min(g[rows], dist / (1 + dist))``, float32."""
+
+    def fold(g: np.ndarray, rows: object, new_d2: np.ndarray) -> None:
+        dist = np.sqrt(new_d2) if metric == "euclidean" else new_d2 * np.float32(0.5)
+        dist /= dist + np.float32(1.0)
+        if isinstance(rows, slice):
+            np.minimum(g[rows], dist, out=g[rows])
+        else:
+            g[rows] = np.minimum(g[rows], dist)
+
+    return fold
+
+
 def _ranked_loop(
-    space: EuclideanSpace,
+    near: NearestCenters,
     u: np.ndarray,
     g: np.ndarray,
     m: int,
     k: int,
     chosen: list[int],
     scores: list[float],
-    metric: str,
     last: int | None,
     rng: np.random.Generator,
 ) -> None:
     """Greedy picks of ranked batch, appending to ``chosen`` and ``scores`` in place.
 
-    One pass per pick, block by block: fold the last pick into ``g`` (1 - similarity
-    to the nearest center), then score the block. Picked rows have ``u = -inf``.
+    Each pick: fold the last pick into ``g`` (1 - similarity to the nearest center;
+    ``near`` recomputes only the rows the pick can bring closer), then score every
+    row block by block. Picked rows have ``u = -inf``.
     """
-    n = space.n
-    blocks = Blocks(n, block_rows(space.cols))
+    n = near.space.n
+    blocks = Blocks(n, block_rows(near.space.cols))
     score = np.empty(n, dtype=np.float32)
-    buf, tmp = np.empty(blocks.rows, dtype=np.float32), np.empty(blocks.rows, dtype=np.float32)
+    tmp = np.empty(blocks.rows, dtype=np.float32)
     t = 0
     while len(chosen) < k:
         alpha = np.float32((n - t) / (n - t + m + t))
-        center = None if last is None else space.center(last)
+        if last is not None:
+            near.add(last, mark=0.0)
         for j, (a, b) in enumerate(blocks.spans):
-            gv, sv, tv = g[a:b], score[a:b], tmp[: b - a]
-            if center is not None:
-                dist = space.block_sq(a, b, center, buf[: b - a])
-                if metric == "euclidean":
-                    np.sqrt(dist, out=dist)
-                else:
-                    dist *= np.float32(0.5)
-                np.add(dist, np.float32(1.0), out=tv)
-                np.divide(dist, tv, out=dist)
-                np.minimum(gv, dist, out=gv)
-            np.multiply(gv, alpha, out=sv)
+            sv, tv = score[a:b], tmp[: b - a]
+            np.multiply(g[a:b], alpha, out=sv)
             np.multiply(u[a:b], np.float32(1.0) - alpha, out=tv)
             sv += tv
             blocks.stat[j] = sv.max()

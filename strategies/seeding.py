@@ -56,6 +56,7 @@ class BadgeSpace:
         self.a, self.x = a, x
         self.n, self.cols = x.shape[0], x.shape[1] + a.shape[1]
         self.norms2 = sq_norms(a) * sq_norms(x)  # ||g_i||^2
+        self.radius2 = float(self.norms2.max()) if self.n else 0.0
         self._tmp = np.empty(block_rows(self.cols), dtype=np.float32)
 
     def center(self, i: int) -> tuple[np.ndarray, np.ndarray, np.float32]:
@@ -71,6 +72,14 @@ class BadgeSpace:
         out += n2
         np.maximum(out, 0.0, out=out)
         return out
+
+    def rows_sq(self, rows: np.ndarray, center: Any) -> np.ndarray:
+        a2, xi, n2 = center
+        out = self.a[rows] @ a2
+        out *= self.x[rows] @ xi
+        out += self.norms2[rows]
+        out += n2
+        return np.maximum(out, 0.0, out=out)
 
     def dist2_to(self, i: int, out: np.ndarray) -> np.ndarray:
         """Squared distances (n,) from every gradient embedding to that of item ``i``."""
@@ -151,9 +160,11 @@ def kmeans_pp(
         return empty_selection()
     space = EuclideanSpace(x)
     if lab.shape[0]:
-        d2, first = min_sq_dist(x, lab, space.xx), None
+        d2, owner = min_sq_dist(x, lab, space.xx, return_arg=True)
+        near, first = NearestCenters(space, d2, "sum", owner=owner, fixed=lab), None
     else:
-        d2, first = np.full(n, np.inf, dtype=np.float32), int(rng.integers(n))
-    picks, scores = _d2_loop(NearestCenters(space, d2, "sum"), first, k, rng)
+        d2 = np.full(n, np.inf, dtype=np.float32)
+        near, first = NearestCenters(space, d2, "sum"), int(rng.integers(n))
+    picks, scores = _d2_loop(near, first, k, rng)
     scores[~np.isfinite(scores)] = 0.0
     return picks, scores
