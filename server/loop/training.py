@@ -124,10 +124,13 @@ def _agreement(path: Path, pool_idx: np.ndarray, preds: np.ndarray) -> float | N
 def _rank(snap: Snapshot, probs: np.ndarray, depth: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     spec = snap.project.strategy
     needs = strategies.get(spec["name"]).needs
+    # Diversity strategies measure distance to what is already labeled (core-set centers, ranked
+    # batch's similarity term) whenever they read embeddings: the labeled ones always come along.
+    with_embeddings = "embeddings" in needs or "labeled_embeddings" in needs
     inputs = strategies.StrategyInputs(
         probs=probs,
-        embeddings=np.asarray(snap.X[snap.pool_rows]) if "embeddings" in needs else None,
-        labeled_embeddings=np.asarray(snap.X[snap.labeled_rows]) if "labeled_embeddings" in needs else None,
+        embeddings=np.asarray(snap.X[snap.pool_rows]) if with_embeddings else None,
+        labeled_embeddings=np.asarray(snap.X[snap.labeled_rows]) if with_embeddings else None,
     )
     chosen, scores = strategies.rank(spec["name"], inputs, depth, rng=rng, params=spec.get("params"))
     return snap.pool_idx[chosen], scores

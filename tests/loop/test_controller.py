@@ -162,3 +162,29 @@ def test_agreement_is_computed_between_successive_models(store, settings, digits
         points = curve(conn, pid)
     assert points[0]["agreement"] is None and 0.0 <= points[1]["agreement"] <= 1.0
     assert np.isfinite(points[1]["train_seconds"])
+
+
+@pytest.mark.parametrize("name", ["kcenter_greedy", "ranked_batch"])
+def test_diversity_strategies_see_the_labeled_items(store, settings, digits, loop, monkeypatch, name):
+    """Core-set and ranked batch measure distance to what is labeled: the round must pass it."""
+    import strategies
+
+    seen = []
+    real = strategies.rank
+
+    def spy(strategy, inputs, k, **kwargs):
+        seen.append(inputs)
+        return real(strategy, inputs, k, **kwargs)
+
+    monkeypatch.setattr(strategies, "rank", spy)
+    pid = new_campaign(store, settings, digits, strategy={"name": name})
+    loop.run_pending()
+    label_next(store, pid, digits, 20)
+    assert loop.run_pending() == 1
+    X, _ = digits
+    with store.read() as conn:
+        labeled = [int(r[0]) for r in conn.execute(
+            "SELECT i.ext_id FROM labels b JOIN items i ON i.idx = b.item_idx ORDER BY b.id")]
+    (inputs,) = seen
+    np.testing.assert_array_equal(inputs.labeled_embeddings, X[labeled].astype(np.float32))
+    assert inputs.embeddings.shape == (400 - 20, X.shape[1])
