@@ -16,8 +16,10 @@ from server.schemas import ProjectCreate, ProjectPatch, StrategySpec
 from server.settings import Settings
 from server.store import Store
 from server.store.items import counts
+from server.store.labels import check_stop
 from server.store.projects import Project, get_project, insert_project, list_projects, resume_project, update_project
 from server.store.rounds import agreements, latest_version
+from server.store.votes import decide_ready, vote_summary
 
 __all__ = ["create_project", "project_status", "all_statuses", "patch_project"]
 
@@ -62,7 +64,8 @@ def create_project(store: Store, settings: Settings, body: ProjectCreate) -> Pro
 
 
 def _status(conn: Any, project: Project, controller: Controller) -> dict[str, Any]:
-    c = counts(conn, project.id, time.time())
+    now = time.time()
+    c = counts(conn, project.id, now)
     latest = latest_version(conn, project.id)
     ranking = conn.execute(
         "SELECT model_version, strategy, created_at, size FROM rankings WHERE project_id = ?", (project.id,)
@@ -81,6 +84,7 @@ def _status(conn: Any, project: Project, controller: Controller) -> dict[str, An
         "activity": controller.busy.get(project.id),
         "last_error": controller.errors.get(project.id),
         "ranking": dict(ranking) if ranking else None,
+        **vote_summary(conn, project, c["labeled"], now),
         **(embedding_progress(conn, project.id) if project.input == "text" else {}),
         "created_at": project.created_at,
         "stopped_at": project.stopped_at,
@@ -100,7 +104,11 @@ def all_statuses(store: Store, controller: Controller) -> list[dict[str, Any]]:
 
 
 def patch_project(store: Store, project_id: int, body: ProjectPatch) -> Project:
-    """Change settings; a campaign stopped by budget or target resumes if that no longer holds."""
+    """Change settings; a campaign stopped by budget or target resumes if that no longer holds.
+
+    Lowering ``labels_per_item`` decides at once every item that already has that many votes
+    (by majority over all its votes); raising it leaves decided items as they are.
+    """
     if body.strategy is not None:
         _check_strategy(body.strategy)
     fields = body.model_dump(exclude_unset=True)
@@ -109,6 +117,9 @@ def patch_project(store: Store, project_id: int, body: ProjectPatch) -> Project:
         raise Invalid(f"{', '.join(required)} cannot be null (only budget and target may be cleared)")
     with store.write() as conn:
         project = update_project(conn, project_id, fields)
+        if "labels_per_item" in fields and decide_ready(conn, project, time.time()):
+            check_stop(conn, project)
+            project = get_project(conn, project_id)
         if project.state == "done" and project.stop_reason in ("budget_exhausted", "target_reached"):
             latest = latest_version(conn, project_id)
             metrics = json.loads(latest["metrics"]) if latest else {}

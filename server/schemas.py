@@ -17,6 +17,7 @@ __all__ = [
 ]
 
 MAX_INT = 2**53  # every integer stays exact in JSON clients and fits SQLite
+MAX_LABELS_PER_ITEM = 25  # overlap: most distinct annotators asked about one item
 ItemId = StrictStr | Annotated[StrictInt, Field(ge=-MAX_INT, le=MAX_INT)]
 Label = StrictStr
 
@@ -78,6 +79,10 @@ class ProjectCreate(Strict):
     cold_start: Literal["kmeans++", "random"] | None = None
     stabilize: StabilizeSpec | None = None
     encoder: EncoderSpec | None = Field(None, description="Text projects only; default all-MiniLM-L6-v2.")
+    labels_per_item: int = Field(
+        1, ge=1, le=MAX_LABELS_PER_ITEM,
+        description="Distinct annotators asked about each item; above 1 the final label is their majority.",
+    )
 
     @field_validator("labels")
     @classmethod
@@ -98,6 +103,10 @@ class ProjectPatch(Strict):
     target: TargetSpec | None = None
     retrain_every: int | None = Field(None, ge=1, le=MAX_INT)
     lease_seconds: int | None = Field(None, ge=1, le=7 * 24 * 3600)
+    labels_per_item: int | None = Field(
+        None, ge=1, le=MAX_LABELS_PER_ITEM,
+        description="Raise: open items wait for more votes. Lower: items with enough votes are decided now.",
+    )
 
 
 class ItemIn(Strict):

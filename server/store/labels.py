@@ -13,8 +13,9 @@ from server.schemas import LabelIn
 from server.store.db import Store
 from server.store.items import has_unlabeled, labeled_count, lookup_items
 from server.store.projects import Project, get_project, stop_project
+from server.store.votes import cast_votes, votes_by_item
 
-__all__ = ["iter_export", "label_write", "labeled_rows", "submit_labels"]
+__all__ = ["check_stop", "iter_export", "label_write", "labeled_rows", "submit_labels"]
 
 
 def _validate(project: Project, labels: Sequence[LabelIn], items: dict[str, dict[str, Any]]) -> None:
@@ -29,7 +30,8 @@ def _validate(project: Project, labels: Sequence[LabelIn], items: dict[str, dict
             raise Invalid(f"labels.{n}: label {entry.label!r} is not one of {project.labels}")
 
 
-def _check_stop(conn: sqlite3.Connection, project: Project) -> None:
+def check_stop(conn: sqlite3.Connection, project: Project) -> None:
+    """Stop the campaign if its final labels reach the budget or no pool item is left unlabeled."""
     if project.budget is not None and labeled_count(conn, project.id) >= project.budget:
         stop_project(conn, project.id, "budget_exhausted")
     elif not has_unlabeled(conn, project.id):
@@ -79,8 +81,27 @@ def _submit(
         return replay
     items = lookup_items(conn, project_id, [str(entry.item_id) for entry in labels])
     _validate(project, labels, items)
-    labeled = labeled_count(conn, project_id)
-    room = (project.budget - labeled) if project.budget is not None else len(labels)
+    if project.labels_per_item > 1:
+        answer = cast_votes(conn, project, labels, items, now)
+        if answer["decided"]:
+            check_stop(conn, project)
+    else:
+        answer = _write_labels(conn, project, labels, items, now)
+        if answer["accepted"]:
+            check_stop(conn, project)
+    if submission_id is not None:
+        conn.execute(
+            "INSERT INTO submissions (project_id, key, digest, response, created_at) VALUES (?, ?, ?, ?, ?)",
+            (project_id, submission_id, digest, json.dumps(answer), now),
+        )
+    return answer
+
+
+def _write_labels(
+    conn: sqlite3.Connection, project: Project, labels: Sequence[LabelIn], items: dict[str, dict[str, Any]], now: float
+) -> dict[str, Any]:
+    """Without overlap (k = 1): each answer is the item's final label."""
+    room = (project.budget - labeled_count(conn, project.id)) if project.budget is not None else len(labels)
     accepted, duplicates, rejected = 0, 0, []
     for entry in labels:
         idx = items[str(entry.item_id)]["idx"]
@@ -96,21 +117,13 @@ def _submit(
         conn.execute(
             "INSERT INTO labels (project_id, item_idx, label, annotator, created_at, model_version, "
             "score, strategy, batch_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (project_id, idx, entry.label, entry.annotator, now, *(lease or (None,) * 4)),
+            (project.id, idx, entry.label, entry.annotator, now, *(lease or (None,) * 4)),
         )
         conn.execute("DELETE FROM leases WHERE item_idx = ?", (idx,))
         # Out of the ranking too, so /next never scans past what is already labeled.
-        conn.execute("DELETE FROM queue WHERE project_id = ? AND item_idx = ?", (project_id, idx))
+        conn.execute("DELETE FROM queue WHERE project_id = ? AND item_idx = ?", (project.id, idx))
         accepted += 1
-    if accepted:
-        _check_stop(conn, project)
-    answer = {"accepted": accepted, "duplicates": duplicates, "rejected": rejected}
-    if submission_id is not None:
-        conn.execute(
-            "INSERT INTO submissions (project_id, key, digest, response, created_at) VALUES (?, ?, ?, ?, ?)",
-            (project_id, submission_id, digest, json.dumps(answer), now),
-        )
-    return answer
+    return {"accepted": accepted, "duplicates": duplicates, "rejected": rejected}
 
 
 def labeled_rows(conn: sqlite3.Connection, project_id: int) -> list[sqlite3.Row]:
@@ -122,15 +135,27 @@ def labeled_rows(conn: sqlite3.Connection, project_id: int) -> list[sqlite3.Row]
     ).fetchall()
 
 
-EXPORT_FIELDS = ("item_id", "label", "annotator", "labeled_at", "model_version", "score", "strategy", "batch_id")
+EXPORT_FIELDS = (
+    "item_id", "label", "annotator", "labeled_at", "model_version", "score", "strategy", "batch_id", "agreement",
+    "votes",
+)
 
 
 def iter_export(conn: sqlite3.Connection, project_id: int) -> Iterator[dict[str, Any]]:
-    """Every label with its provenance, oldest first."""
+    """Every final label with its provenance, oldest first.
+
+    ``votes`` lists each annotator's answer (``annotator``, ``label``, ``labeled_at``) in voting
+    order; a label given without overlap is its own single vote, with ``agreement`` null.
+    """
+    grouped = votes_by_item(conn, project_id)
     rows = conn.execute(
         "SELECT i.ext_id, b.label, b.annotator, b.created_at, b.model_version, b.score, b.strategy, "
-        "b.batch_id FROM labels b JOIN items i ON i.idx = b.item_idx WHERE b.project_id = ? ORDER BY b.id",
+        "b.batch_id, b.agreement, b.item_idx FROM labels b JOIN items i ON i.idx = b.item_idx "
+        "WHERE b.project_id = ? ORDER BY b.id",
         (project_id,),
     )
     for row in rows:
-        yield dict(zip(EXPORT_FIELDS, tuple(row)))
+        record = dict(zip(EXPORT_FIELDS, tuple(row)[:9]))
+        single = [{"annotator": row[2], "label": row[1], "labeled_at": row[3]}]
+        record["votes"] = grouped.get(row[9], single) if row[8] is not None else single
+        yield record

@@ -121,7 +121,37 @@ def _v4(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
+def _v5(db: sqlite_utils.Database) -> None:
+    """Overlap: several annotators per item (``labels_per_item``).
+
+    A lease is per (item, annotator); each answer is a row of ``votes``; ``tallies`` holds the
+    items that have some votes but not yet their final label (a small set, read on every /next);
+    a final label decided by majority records its ``agreement``.
+    """
+    db["projects"].add_column("labels_per_item", int, not_null_default=1)
+    db["leases"].transform(pk=("item_idx", "annotator"))
+    db["labels"].add_column("agreement", float)
+    db["votes"].create(
+        {
+            "id": int, "project_id": int, "item_idx": int, "annotator": str, "label": str,
+            "created_at": float, "model_version": int, "score": float, "strategy": str, "batch_id": int,
+        },
+        pk="id",
+        foreign_keys=[("project_id", "projects", "id"), ("item_idx", "items", "idx")],
+        not_null={"project_id", "item_idx", "annotator", "label", "created_at"},
+    )
+    db["votes"].create_index(["item_idx", "annotator"], unique=True)
+    db["votes"].create_index(["project_id", "id"])
+    db["tallies"].create(
+        {"item_idx": int, "project_id": int, "votes": int},
+        pk="item_idx",
+        foreign_keys=[("item_idx", "items", "idx")],
+        not_null={"project_id", "votes"},
+    )
+    db["tallies"].create_index(["project_id"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -1,4 +1,10 @@
-"""``/next``: lease the top of the ranking that nobody holds, in one transaction."""
+"""``/next``: lease the top of the ranking that nobody holds, in one transaction.
+
+With overlap (``labels_per_item`` k > 1) an item may be leased to k distinct annotators at
+once, less the votes it already has, never twice to one annotator, and never to one who
+voted on it. /next first completes items others have started (best ranked first), then
+starts new ones while the budget, which counts items, allows.
+"""
 
 from __future__ import annotations
 
@@ -25,26 +31,32 @@ def _held(conn: sqlite3.Connection, project_id: int, annotator: str, now: float,
     ).fetchall()
 
 
-def _from_queue(conn: sqlite3.Connection, project_id: int, now: float, n: int) -> list[tuple[int, float | None]]:
+# With overlap, a new item also has no votes yet (an item with some is "started").
+_UNVOTED = {False: "", True: "AND NOT EXISTS (SELECT 1 FROM tallies t WHERE t.item_idx = {}) "}
+
+
+def _from_queue(
+    conn: sqlite3.Connection, project_id: int, now: float, n: int, overlap: bool = False
+) -> list[tuple[int, float | None]]:
     rows = conn.execute(
         "SELECT q.item_idx, q.score FROM queue q WHERE q.project_id = ? "
         "AND NOT EXISTS (SELECT 1 FROM labels b WHERE b.item_idx = q.item_idx) "
         "AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.item_idx = q.item_idx AND l.expires_at > ?) "
-        "ORDER BY q.rank LIMIT ?",
+        + _UNVOTED[overlap].format("q.item_idx") + "ORDER BY q.rank LIMIT ?",
         (project_id, now, n),
     )
     return [(r[0], r[1]) for r in rows]
 
 
 def _from_pool(
-    conn: sqlite3.Connection, project_id: int, now: float, n: int, taken: set[int]
+    conn: sqlite3.Connection, project_id: int, now: float, n: int, taken: set[int], overlap: bool = False
 ) -> list[tuple[int, float | None]]:
     """Past the stored ranking: the rest of the pool in its seeded random order, unscored."""
     rows = conn.execute(
         "SELECT i.idx FROM items i WHERE i.project_id = ? AND i.split = 'pool' AND i.row IS NOT NULL "
         "AND NOT EXISTS (SELECT 1 FROM labels b WHERE b.item_idx = i.idx) "
         "AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.item_idx = i.idx AND l.expires_at > ?) "
-        "ORDER BY i.order_key LIMIT ?",
+        + _UNVOTED[overlap].format("i.idx") + "ORDER BY i.order_key LIMIT ?",
         (project_id, now, n + len(taken)),
     )
     return [(r[0], None) for r in rows if r[0] not in taken][:n]
@@ -62,6 +74,53 @@ def _allowance(conn: sqlite3.Connection, project: Project, now: float) -> int:
     if project.budget is None:
         return 1 << 30
     return max(0, project.budget - labeled_count(conn, project.id) - leased_count(conn, project.id, now))
+
+
+def _new_items(
+    conn: sqlite3.Connection, project_id: int, now: float, want: int, overlap: bool = False
+) -> list[tuple[int, float | None]]:
+    """Up to ``want`` items nobody holds: the top of the ranking, then the pool."""
+    fresh = _from_queue(conn, project_id, now, want, overlap) if want > 0 else []
+    if len(fresh) < want:
+        fresh += _from_pool(conn, project_id, now, want - len(fresh), {i for i, _ in fresh}, overlap)
+    return fresh
+
+
+# Started items (some votes or a live lease, no final label): slots used (votes plus live
+# leases), whether this annotator voted on or holds it, and where the ranking puts it.
+_STARTED = """
+WITH live AS (
+  SELECT item_idx, COUNT(*) AS used, MAX(annotator = :who) AS mine FROM leases
+  WHERE project_id = :pid AND expires_at > :now GROUP BY item_idx
+), started AS (
+  SELECT t.item_idx, t.votes AS used,
+         EXISTS (SELECT 1 FROM votes v WHERE v.item_idx = t.item_idx AND v.annotator = :who) AS mine
+  FROM tallies t WHERE t.project_id = :pid
+  UNION ALL SELECT item_idx, used, mine FROM live
+)
+SELECT s.item_idx, SUM(s.used) AS used, MAX(s.mine) AS mine,
+       (SELECT q.rank FROM queue q WHERE q.project_id = :pid AND q.item_idx = s.item_idx) AS rank,
+       (SELECT q.score FROM queue q WHERE q.project_id = :pid AND q.item_idx = s.item_idx) AS score,
+       (SELECT i.order_key FROM items i WHERE i.idx = s.item_idx) AS order_key
+FROM started s WHERE NOT EXISTS (SELECT 1 FROM labels b WHERE b.item_idx = s.item_idx)
+GROUP BY s.item_idx
+"""
+
+
+def _overlap_fresh(
+    conn: sqlite3.Connection, project: Project, annotator: str, now: float, want: int
+) -> list[tuple[int, float | None]]:
+    """With overlap: free slots on started items this annotator never saw, then new items."""
+    if want <= 0:
+        return []
+    started = conn.execute(_STARTED, {"who": annotator, "pid": project.id, "now": now}).fetchall()
+    open_ = [r for r in started if not r["mine"] and r["used"] < project.labels_per_item]
+    open_.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, r["order_key"]))
+    fresh = [(r["item_idx"], r["score"]) for r in open_[:want]]
+    allowance = want - len(fresh)
+    if project.budget is not None:  # the budget counts items: started ones are already spoken for
+        allowance = min(allowance, project.budget - labeled_count(conn, project.id) - len(started))
+    return fresh + _new_items(conn, project.id, now, allowance, overlap=True)
 
 
 def claim_next(store: Store, project_id: int, annotator: str, n: int | None, now: float) -> dict[str, Any]:
@@ -85,13 +144,14 @@ def _claim(conn: sqlite3.Connection, project_id: int, annotator: str, n: int | N
     expires = now + project.lease_seconds
     held = _held(conn, project_id, annotator, now, n)
     conn.executemany(
-        "UPDATE leases SET expires_at = ? WHERE item_idx = ?", [(expires, r[0]) for r in held]
+        "UPDATE leases SET expires_at = ? WHERE item_idx = ? AND annotator = ?",
+        [(expires, r[0], annotator) for r in held],
     )
-    want = min(n - len(held), _allowance(conn, project, now))
     version, strategy = _ranking(conn, project_id)
-    fresh = _from_queue(conn, project_id, now, want) if want > 0 else []
-    if len(fresh) < want:
-        fresh += _from_pool(conn, project_id, now, want - len(fresh), {i for i, _ in fresh})
+    if project.labels_per_item > 1:
+        fresh = _overlap_fresh(conn, project, annotator, now, n - len(held))
+    else:
+        fresh = _new_items(conn, project_id, now, min(n - len(held), _allowance(conn, project, now)))
     batch_id = None
     if fresh:
         batch_id = conn.execute(
@@ -99,6 +159,8 @@ def _claim(conn: sqlite3.Connection, project_id: int, annotator: str, n: int | N
             "VALUES (?, ?, ?, ?, ?, ?)",
             (project_id, annotator, now, version, strategy, json.dumps(fresh)),
         ).lastrowid
+        # an expired lease on the item (anyone's) gives way to the new one
+        conn.executemany("DELETE FROM leases WHERE item_idx = ? AND expires_at <= ?", [(idx, now) for idx, _ in fresh])
         conn.executemany(
             "INSERT OR REPLACE INTO leases (item_idx, project_id, annotator, expires_at, batch_id, "
             "position, score, model_version, strategy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
