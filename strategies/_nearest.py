@@ -98,7 +98,7 @@ class EuclideanSpace:
 
     def rows_sq(self, rows: np.ndarray, center: Any) -> np.ndarray:
         c2, cc = center
-        out = self.x[rows] @ c2
+        out = np.take(self.x, rows, axis=0) @ c2
         if self.scale is not None:
             out *= self.scale[rows]
         out += self.xx[rows]
@@ -167,7 +167,8 @@ class NearestCenters:
     the test is skipped for 1, 2, 4, ... 64 picks while it keeps failing). The test
     keeps a margin of TOLERANCE times the space's largest norm, far above float32
     rounding, so the result is the same as recomputing every row. Clustered pools
-    gain the most; spread-out ones (BADGE's gradient space) fall back to full passes.
+    gain the most. A space may bring its own test instead (``candidates``: BADGE's
+    Cauchy-Schwarz bound).
 
     Parameters
     ----------
@@ -225,6 +226,8 @@ class NearestCenters:
         if self._wait > 0:
             self._wait -= 1
             return None
+        if hasattr(self.space, "candidates"):  # the space's own test (BADGE)
+            return self._worth(self.space.candidates(center, self.d2))
         between = np.empty(self.fixed.shape[0] + len(self.picks), dtype=np.float32)
         if self.fixed.shape[0]:
             c = self.space.row(i)  # type: ignore[attr-defined]
@@ -233,7 +236,10 @@ class NearestCenters:
             between[self.fixed.shape[0] :] = self.space.rows_sq(np.asarray(self.picks), center)
         half = np.maximum(np.sqrt(between) - np.float32(self._tol), 0.0) / np.float32(2.0)
         bound = np.append(half * half, np.float32(-np.inf))  # owner -1: no bound
-        rows = np.flatnonzero(self.d2 >= bound[self.owner])
+        return self._worth(np.flatnonzero(self.d2 >= bound[self.owner]))
+
+    def _worth(self, rows: np.ndarray) -> np.ndarray | None:
+        """``rows`` when few enough to gather, else None (and wait before testing again)."""
         if rows.size <= self.PRUNE_SHARE * self.space.n:
             self._backoff = 1
             return rows

@@ -47,6 +47,8 @@ class BadgeSpace:
     x : (n, d) float32 embeddings
     """
 
+    TOLERANCE = 1e-4
+
     def __init__(self, probs: np.ndarray, x: np.ndarray) -> None:
         p = as_f32(probs, "probs")
         if p.shape[0] != x.shape[0]:
@@ -55,8 +57,12 @@ class BadgeSpace:
         a[np.arange(a.shape[0]), p.argmax(axis=1)] -= 1.0
         self.a, self.x = a, x
         self.n, self.cols = x.shape[0], x.shape[1] + a.shape[1]
-        self.norms2 = sq_norms(a) * sq_norms(x)  # ||g_i||^2
+        xx = sq_norms(x)
+        self.norms2 = sq_norms(a) * xx  # ||g_i||^2
         self.radius2 = float(self.norms2.max()) if self.n else 0.0
+        self.xnorm = np.sqrt(xx)
+        self._slack_norms2 = self.norms2 * np.float32(1.0 - self.TOLERANCE)
+        self._dots: tuple[Any, np.ndarray] | None = None
         self._tmp = np.empty(block_rows(self.cols), dtype=np.float32)
 
     def center(self, i: int) -> tuple[np.ndarray, np.ndarray, np.float32]:
@@ -73,10 +79,31 @@ class BadgeSpace:
         np.maximum(out, 0.0, out=out)
         return out
 
+    def candidates(self, center: Any, d2: np.ndarray) -> np.ndarray:
+        """Rows whose D^2 ``d2`` the center may lower, from the (n, C) product alone.
+
+        Cauchy-Schwarz on the embedding part, ``|<x_i, x_c>| <= ||x_i|| ||x_c||``, bounds
+        the new distance from below by ``||g_i||^2 + ||g_c||^2 - 2 |<a_i, a_c>| ||x_i||
+        ||x_c||``; rows where that bound, less TOLERANCE of the squared norms (float32
+        rounding scales with them), is already >= D^2 are skipped. On the benchmark's
+        data about 5% of the pool remain.
+        """
+        a2, xi, n2 = center
+        self._dots = (center, self.a @ a2)  # -2 <a_i, a_c>, reused by rows_sq
+        bound = np.abs(self._dots[1])
+        bound *= self.xnorm
+        bound *= np.float32(np.sqrt(xi @ xi))
+        np.subtract(self._slack_norms2, bound, out=bound)
+        bound += n2 * np.float32(1.0 - self.TOLERANCE)
+        return np.flatnonzero(bound < d2)
+
     def rows_sq(self, rows: np.ndarray, center: Any) -> np.ndarray:
         a2, xi, n2 = center
-        out = self.a[rows] @ a2
-        out *= self.x[rows] @ xi
+        if self._dots is not None and self._dots[0] is center:
+            out = self._dots[1][rows]
+        else:
+            out = np.take(self.a, rows, axis=0) @ a2
+        out *= np.take(self.x, rows, axis=0) @ xi
         out += self.norms2[rows]
         out += n2
         return np.maximum(out, 0.0, out=out)

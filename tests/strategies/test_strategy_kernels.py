@@ -180,3 +180,50 @@ def test_typiclust_on_the_sampled_kmeans_path_is_valid(monkeypatch: pytest.Monke
     inputs = make_inputs(400, d=4, m=3, seed=8)
     picks, scores = rank("typiclust", inputs, 12, rng=np.random.default_rng(0))
     assert picks.size == 12 and np.unique(picks).size == 12 and np.all(scores > 0)
+
+
+def _blobs(n: int, seed: int) -> StrategyInputs:
+    """Well separated clusters (where pruning skips most rows), with labeled rows."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(8, 6)) * 20
+    x = centers[rng.integers(8, size=n)] + rng.normal(size=(n, 6))
+    lab = centers[rng.integers(8, size=4)] + rng.normal(size=(4, 6))
+    logits = rng.normal(size=(n, 3))
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return StrategyInputs(probs=probs, embeddings=x.astype(np.float32),
+                          labeled_embeddings=lab.astype(np.float32))  # fmt: skip
+
+
+PRUNED = [
+    ("kcenter_greedy", {"metric": "euclidean"}),
+    ("kcenter_greedy", {"metric": "cosine"}),
+    ("ranked_batch", {"metric": "euclidean"}),
+    ("ranked_batch", {"metric": "cosine"}),
+    ("kmeans_pp", {}),
+    ("badge", {}),
+]
+
+
+@pytest.mark.parametrize(("name", "params"), PRUNED)
+@pytest.mark.parametrize("labeled", [True, False])
+def test_pruning_gives_the_same_picks_as_full_passes(
+    name: str, params: dict, labeled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inputs = _blobs(600, seed=9)
+    if not labeled:
+        inputs = StrategyInputs(probs=inputs.probs, embeddings=inputs.embeddings)
+    calls: list[int] = []
+    original = nearest_mod.NearestCenters._some
+
+    def spy(self, rows, center, t):  # type: ignore[no-untyped-def]
+        calls.append(rows.size)
+        return original(self, rows, center, t)
+
+    monkeypatch.setattr(nearest_mod.NearestCenters, "_some", spy)
+    pruned = rank(name, inputs, 40, rng=np.random.default_rng(0), params=params)
+    monkeypatch.setattr(nearest_mod.NearestCenters, "PRUNE_SHARE", -1.0)  # never prune
+    full = rank(name, inputs, 40, rng=np.random.default_rng(0), params=params)
+    np.testing.assert_array_equal(pruned[0], full[0])
+    np.testing.assert_allclose(pruned[1], full[1], rtol=1e-6)
+    if name in ("kcenter_greedy", "kmeans_pp", "badge"):
+        assert calls, "pruning never engaged on well separated clusters"
