@@ -39,11 +39,16 @@ def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS)
     writer.writeheader()
     for row in rows:
-        writer.writerow(row)
+        writer.writerow({**row, "votes": json.dumps(row["votes"], separators=(",", ":"))})
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
     yield buffer.getvalue()
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    votes = [{**vote, "labeled_at": iso(vote["labeled_at"])} for vote in row["votes"]]
+    return {**row, "labeled_at": iso(row["labeled_at"]), "votes": votes}
 
 
 @router.get("/projects/{project_id}/export")
@@ -52,10 +57,13 @@ def export(
     format: Annotated[Literal["jsonl", "csv"], Query()] = "jsonl",
     store: Store = Depends(deps.store),
 ) -> StreamingResponse:
-    """Every label with its annotator, time, model version, and the score that chose it."""
+    """Every label with its annotator, time, model version, the score that chose it, and its votes.
+
+    In CSV, ``votes`` is a compact JSON array.
+    """
     with store.read() as conn:
         get_project(conn, project_id)
-        rows = [dict(r, labeled_at=iso(r["labeled_at"])) for r in iter_export(conn, project_id)]
+        rows = [_public(r) for r in iter_export(conn, project_id)]
     if format == "csv":
         return StreamingResponse(_csv(iter(rows)), media_type="text/csv")
     return StreamingResponse(_jsonl(iter(rows)), media_type="application/x-ndjson")
