@@ -69,6 +69,25 @@ def _open_items(conn: sqlite3.Connection, project_id: int) -> int:
     return conn.execute("SELECT COUNT(*) FROM tallies WHERE project_id = ?", (project_id,)).fetchone()[0]
 
 
+def _started_items(conn: sqlite3.Connection, project_id: int, now: float) -> int:
+    """Undecided items with some votes or a live lease: each will take one unit of the budget."""
+    return conn.execute(
+        "SELECT COUNT(*) FROM (SELECT item_idx FROM tallies WHERE project_id = :p UNION "
+        "SELECT item_idx FROM leases l WHERE l.project_id = :p AND l.expires_at > :now "
+        "AND NOT EXISTS (SELECT 1 FROM labels b WHERE b.item_idx = l.item_idx))",
+        {"p": project_id, "now": now},
+    ).fetchone()[0]
+
+
+def _started(conn: sqlite3.Connection, idx: int, now: float) -> tuple[int, bool]:
+    """The item's votes so far, and whether it is started (some votes or a live lease)."""
+    tally = conn.execute("SELECT votes FROM tallies WHERE item_idx = ?", (idx,)).fetchone()
+    if tally is not None:
+        return tally[0], True
+    leased = conn.execute("SELECT 1 FROM leases WHERE item_idx = ? AND expires_at > ? LIMIT 1", (idx, now)).fetchone()
+    return 0, leased is not None
+
+
 def _vote(conn: sqlite3.Connection, project: Project, idx: int, entry: LabelIn, votes: int, now: float) -> bool:
     """Record one vote (the item has ``votes`` before it); True if it decided the item."""
     conn.execute(
@@ -94,10 +113,13 @@ def cast_votes(
     """Record validated answers as votes; ``decided`` counts the items that got their final label.
 
     A vote on a decided item, or a second vote by the same annotator, is a duplicate. The budget
-    counts items: a first vote on an item is rejected when the decided items plus the open ones
-    (with some votes) already reach it; a vote on an open item is always taken.
+    counts items, and a started item (some votes, or leased by /next) already holds its unit: a
+    vote on it is always taken, while a vote that would start an item is rejected once the
+    decided items plus the started ones reach the budget.
     """
-    room = None if project.budget is None else project.budget - labeled_count(conn, project.id) - _open_items(conn, project.id)
+    room = None
+    if project.budget is not None:
+        room = project.budget - labeled_count(conn, project.id) - _started_items(conn, project.id, now)
     accepted, duplicates, decided, rejected = 0, 0, 0, []
     for entry in labels:
         idx = items[str(entry.item_id)]["idx"]
@@ -109,13 +131,13 @@ def cast_votes(
         if voted:
             duplicates += 1
             continue
-        tally = conn.execute("SELECT votes FROM tallies WHERE item_idx = ?", (idx,)).fetchone()
-        if tally is None and room is not None:
+        votes, started = _started(conn, idx, now)
+        if not started and room is not None:
             if room <= 0:
                 rejected.append({"item_id": entry.item_id, "reason": "budget_exhausted"})
                 continue
             room -= 1
-        decided += _vote(conn, project, idx, entry, tally[0] if tally else 0, now)
+        decided += _vote(conn, project, idx, entry, votes, now)
         accepted += 1
     return {"accepted": accepted, "duplicates": duplicates, "rejected": rejected, "decided": decided}
 
