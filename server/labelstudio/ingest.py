@@ -6,6 +6,7 @@ the route acknowledges, and :meth:`Controller.wake` lets the loop retrain in the
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from server.errors import Invalid
@@ -15,8 +16,11 @@ from server.schemas import LabelIn
 from server.store.db import Store
 from server.store.items import lookup_items
 from server.store.labels import submit_labels
+from server.store.projects import get_project
 
 __all__ = ["annotation_label", "annotator_name", "handle_event"]
+
+log = logging.getLogger("alloop.labelstudio")
 
 _CREATED, _UPDATED, _DELETED = "ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED"
 
@@ -77,9 +81,21 @@ def _upsert(store: Store, project_id: int, payload: dict[str, Any], now: float, 
     return {"status": "labeled", **result}
 
 
+def _overlapping(store: Store, project_id: int) -> bool:
+    with store.read() as conn:
+        return get_project(conn, project_id).labels_per_item > 1
+
+
 def handle_event(store: Store, project_id: int, payload: dict[str, Any], now: float) -> dict[str, Any]:
     """Apply one webhook; answers what happened. ``wake`` says whether the loop has new work."""
     action = payload.get("action")
+    if action in (_UPDATED, _DELETED) and _overlapping(store, project_id):
+        # With labels_per_item > 1 an annotation is one vote among several; alloop does not yet
+        # take votes back or change them, so say so rather than touch the decided label.
+        log.warning("project %s: Label Studio %s ignored (labels_per_item > 1 keeps votes as given)",
+                    project_id, action)
+        return {"status": "ignored", "action": action, "wake": False,
+                "reason": "edits and deletions are not applied when labels_per_item > 1"}
     if action in (_CREATED, _UPDATED):
         answer = _upsert(store, project_id, payload, now, edited=action == _UPDATED)
     elif action == _DELETED:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import base64
 import time
 from collections.abc import Iterator
@@ -229,3 +231,19 @@ def test_project_tokens_reach_only_their_own_backend(secured: TestClient) -> Non
     token = secured.post(f"/projects/{one}/tokens", json={"role": "admin", "name": "ls"}, headers=admin).json()
     assert secured.get(f"/projects/{one}/labelstudio/health", headers=basic(token["token"])).status_code == 200
     assert secured.get(f"/projects/{two}/labelstudio/health", headers=basic(token["token"])).status_code == 403
+
+
+def test_with_overlap_each_annotation_is_a_vote_and_edits_are_refused(client: TestClient, blobs) -> None:
+    pid = make_project(client, blobs, labels_per_item=2)
+    hook = f"/projects/{pid}/labelstudio/webhook"
+    client.post(hook, json=event("ANNOTATION_CREATED", 3, "a", 31, completed_by=7))
+    assert client.get(f"/projects/{pid}").json()["labeled"] == 0  # one vote of two
+    client.post(hook, json=event("ANNOTATION_CREATED", 3, "a", 32, completed_by=8))
+    rows = [json.loads(line) for line in client.get(f"/projects/{pid}/export").iter_lines()]
+    assert [(r["label"], r["agreement"], len(r["votes"])) for r in rows] == [("a", 1.0, 2)]
+    for body in (event("ANNOTATION_UPDATED", 3, "b", 31, completed_by=7),
+                 {"action": "ANNOTATIONS_DELETED", "annotations": [{"id": 32}]}):
+        answer = client.post(hook, json=body).json()
+        assert answer["status"] == "ignored" and "labels_per_item" in answer["reason"]
+    rows = [json.loads(line) for line in client.get(f"/projects/{pid}/export").iter_lines()]
+    assert [(r["label"], len(r["votes"])) for r in rows] == [("a", 2)]
