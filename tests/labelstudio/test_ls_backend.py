@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import base64
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
