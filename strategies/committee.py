@@ -127,7 +127,15 @@ def consensus_entropy(inputs: StrategyInputs, *, rng: np.random.Generator) -> np
     -------
     (n,) float64, H[mean_s p_s].
     """
-    return _over_chunks(_float(inputs.samples), lambda chunk: row_entropy(_mean(chunk)))
+    samples = _float(inputs.samples)
+    log_s = np.log(samples.shape[0])
+
+    def score(chunk: np.ndarray) -> np.ndarray:
+        # H[sum / S] = log S - (1/S) sum_c sum log sum: no division of the (rows, C) sum
+        total = chunk.sum(axis=0, dtype=chunk.dtype)
+        return log_s + row_entropy(total) / chunk.shape[0]
+
+    return _over_chunks(samples, score)
 
 
 def _kl_to_mean(chunk: np.ndarray) -> np.ndarray:
