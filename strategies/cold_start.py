@@ -17,8 +17,11 @@ of the pool).
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 
+from strategies._kmeans import cluster_labels
 from strategies._linalg import (
     check_k,
     chunk_rows,
@@ -32,7 +35,6 @@ from strategies._linalg import (
     sq_dist_block,
     sq_norms,
 )
-from strategies._kmeans import cluster_labels
 from strategies.base import StrategyInputs
 from strategies.registry import register
 
@@ -139,7 +141,7 @@ def _delta_by_purity(
     n = xs.shape[0]
     bounds = np.concatenate([[0], np.cumsum(np.bincount(labels))])
     other = np.full(n, np.inf, dtype=np.float32)  # squared, in sorted order
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
+    for lo, hi in pairwise(bounds):
         for a, b in spans(hi - lo, chunk_rows(n)):
             rows = slice(lo + a, lo + b)
             for ca, cb in ((0, lo), (hi, n)):
