@@ -65,6 +65,8 @@ def lloyd(x: np.ndarray, centers: np.ndarray, max_iter: int) -> np.ndarray:
         counts = np.bincount(labels, minlength=centers.shape[0])
         full = counts > 0
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[full]
-        sums = np.add.reduceat(x[np.argsort(labels, kind="stable")], starts, axis=0, dtype=np.float64)
+        sums = np.add.reduceat(
+            x[np.argsort(labels, kind="stable")], starts, axis=0, dtype=np.float64
+        )
         centers[full] = sums / counts[full, None]
     return centers

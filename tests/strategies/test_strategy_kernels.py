@@ -38,7 +38,9 @@ def test_badge_factorised_distances_equal_explicit_gradient_embeddings(seed: int
 
 def test_cosine_space_equals_a_normalised_copy_zero_rows_included() -> None:
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(40, 5)).astype(np.float32) * rng.uniform(0.1, 9, size=(40, 1)).astype(np.float32)
+    x = rng.normal(size=(40, 5)).astype(np.float32) * rng.uniform(0.1, 9, size=(40, 1)).astype(
+        np.float32
+    )
     x[3] = 0.0
     norms = np.linalg.norm(x.astype(np.float64), axis=1, keepdims=True)
     unit = np.where(norms > 0, x / np.where(norms > 0, norms, 1), 0.0)
@@ -70,9 +72,10 @@ def test_block_argmax_breaks_ties_across_blocks_like_one_array() -> None:
     assert picks == {3, 21, 22, 47}
     ref = np.flatnonzero(values == 5.0)
     for seed in range(5):  # the same draw as rng.integers over the tied indices in order
-        assert blocks.argmax(values, np.random.default_rng(seed)) == ref[
-            np.random.default_rng(seed).integers(ref.size)
-        ]
+        assert (
+            blocks.argmax(values, np.random.default_rng(seed))
+            == ref[np.random.default_rng(seed).integers(ref.size)]
+        )
 
 
 def test_block_sampling_follows_the_weights_and_skips_zeros() -> None:
