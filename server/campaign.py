@@ -6,8 +6,6 @@ import json
 import time
 from typing import Any
 
-import strategies
-from models import MissingDependency, UnknownModel, check_model
 from server.errors import Invalid
 from server.loop import Controller
 from server.loop.embedding import DEFAULT_ENCODER, embedding_progress, load_encoder
@@ -17,14 +15,27 @@ from server.settings import Settings
 from server.store import Store
 from server.store.items import counts
 from server.store.labels import check_stop
-from server.store.projects import Project, get_project, insert_project, list_projects, resume_project, update_project
+from server.store.projects import (
+    Project,
+    get_project,
+    insert_project,
+    list_projects,
+    resume_project,
+    update_project,
+)
 from server.store.rounds import agreements, latest_version
 from server.store.votes import decide_ready, vote_summary
 
 __all__ = ["create_project", "project_status", "all_statuses", "patch_project"]
 
 
+# strategies and models are imported where a configuration is checked, not at import time:
+# they pull in scikit-learn and scipy, which the serving process otherwise never needs.
+
+
 def _check_strategy(spec: StrategySpec) -> None:
+    import strategies
+
     try:
         strategies.registry.check_params(strategies.get(spec.name), spec.params)
     except (KeyError, ValueError) as exc:
@@ -37,6 +48,8 @@ def _check_encoder(body: ProjectCreate) -> dict[str, Any] | None:
         if body.encoder is not None:
             raise Invalid("encoder: only text projects (input 'text') take an encoder")
         return None
+    from models import MissingDependency
+
     spec = body.encoder.model_dump() if body.encoder else dict(DEFAULT_ENCODER)
     try:
         load_encoder(spec)
@@ -47,6 +60,8 @@ def _check_encoder(body: ProjectCreate) -> dict[str, Any] | None:
 
 def create_project(store: Store, settings: Settings, body: ProjectCreate) -> Project:
     """Validate the configuration against the registries and store a running project."""
+    from models import MissingDependency, UnknownModel, check_model
+
     _check_strategy(body.strategy)
     try:
         check_model(body.model.model_dump(), len(body.labels))

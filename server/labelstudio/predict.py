@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from models.sklearn import SklearnModel
 from server.labelstudio.config import Control, check_labels
 from server.store.db import Store
 from server.store.items import feature_file, lookup_items
@@ -56,6 +55,9 @@ class ModelCache:
             cached = self._models.get(project_id)
             if cached is not None and cached[0] == version:
                 return cached[1]
+        # scikit-learn is loaded when a prediction is first asked for, not at server start.
+        from models.sklearn import SklearnModel
+
         model = SklearnModel.load(path)
         with self._lock:
             self._models[project_id] = (version, model)

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import logging
 import threading
-
 from concurrent.futures.process import BrokenProcessPool
 
 from server.loop.embedding import embedding_progress
-from server.loop.training import RoundWrite
-from server.loop.worker import WorkerPool, execute_round
+from server.loop.outcome import RoundWrite
+from server.loop.worker import WorkerPool
 from server.settings import Settings
 from server.store.db import Store
 from server.store.items import has_unlabeled, labeled_count
@@ -134,6 +133,9 @@ class Controller:
 
     def _compute(self, project_id: int, due: str) -> RoundWrite:
         if self.pool is None:
+            # The training stack is imported only where rounds run in this process.
+            from server.loop.rounds import execute_round
+
             return execute_round(self.store, self.settings, project_id, due)
         try:
             return self.pool.run(project_id, due)

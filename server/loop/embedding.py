@@ -11,20 +11,21 @@ from __future__ import annotations
 import functools
 import sqlite3
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from models.base import Encoder, MissingDependency
-from models.hashing import HashingEncoder
 from server.store.db import Store
 from server.store.features import FeatureFile
 from server.store.projects import get_project
 
+if TYPE_CHECKING:
+    from models.base import Encoder
+
 __all__ = ["DEFAULT_ENCODER", "embed_round", "embedding_progress", "load_encoder", "record_embedding"]
 
 DEFAULT_ENCODER: dict[str, Any] = {"name": "all-MiniLM-L6-v2", "path": None, "params": {}}
-_CACHE: dict[str, Encoder] = {}
+_CACHE: dict[str, "Encoder"] = {}
 _CACHE_LOCK = threading.Lock()
 
 
@@ -34,6 +35,9 @@ def load_encoder(spec: dict[str, Any] | None) -> Encoder:
     ``{"name": "hashing", "params": {"dim": 1024}}`` needs nothing beyond scikit-learn;
     every other spec goes to :func:`models.encoders.load_encoder` (the ``text`` extra).
     """
+    from models.base import MissingDependency  # models pull in scikit-learn: not at server start
+    from models.hashing import HashingEncoder
+
     spec = {**DEFAULT_ENCODER, **(spec or {})}
     key = repr(sorted((k, repr(v)) for k, v in spec.items()))
     with _CACHE_LOCK:

@@ -12,7 +12,6 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import strategies
 from models import build_model, input_kind
 from server.loop.coldstart import cold_start_order
 from server.loop.metrics import evaluate
+from server.loop.outcome import RoundWrite
 from server.loop.stopping import stop_reason
 from server.settings import Settings
 from server.store.db import Store
@@ -134,20 +134,6 @@ def _rank(snap: Snapshot, probs: np.ndarray, depth: int, rng: np.random.Generato
     )
     chosen, scores = strategies.rank(spec["name"], inputs, depth, rng=rng, params=spec.get("params"))
     return snap.pool_idx[chosen], scores
-
-
-@dataclass
-class RoundWrite:
-    """What a round computed, and the one write that records it.
-
-    Rounds compute wherever they run (the worker process by default) and never write the
-    database there: ``apply`` is a picklable callable (a partial of a module-level function)
-    that the server's own store runs as one transaction, queued with the requests' writes.
-    A second writer process would otherwise starve behind the request traffic's commits.
-    """
-
-    summary: dict[str, Any]
-    apply: Callable[[sqlite3.Connection], Any] | None = None  # the connection comes as the last argument
 
 
 def train_round(store: Store, settings: Settings, snap: Snapshot) -> RoundWrite:

@@ -16,30 +16,18 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from server.loop.embedding import embed_round
-from server.loop.training import RoundWrite, cold_start_round, take_snapshot, train_round
+from server.loop.outcome import RoundWrite
 from server.settings import Settings
 from server.store.db import Store
 
-__all__ = ["execute_round", "WorkerPool"]
+__all__ = ["WorkerPool"]
 
 _STORES: dict[str, Store] = {}
 
 
-def execute_round(store: Store, settings: Settings, project_id: int, due: str) -> RoundWrite:
-    """Compute one 'embed', 'train' or 'cold_start' round; the caller's store makes its write."""
-    if due == "embed":
-        done, apply = embed_round(store, project_id, settings.embed_batch_rows)
-        return RoundWrite({"ran": done > 0, "embedded": done}, apply)
-    snap = take_snapshot(store, project_id)
-    if snap is None:
-        return RoundWrite({"ran": False})
-    if due == "train":
-        return train_round(store, settings, snap)
-    return cold_start_round(store, settings, snap)
-
-
 def _in_worker(settings_fields: dict[str, Any], project_id: int, due: str) -> RoundWrite:
+    from server.loop.rounds import execute_round  # imported by the worker only (see _start_worker)
+
     settings = Settings(**settings_fields)
     key = str(settings.data_dir)
     if key not in _STORES:
@@ -55,8 +43,13 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def _start_worker(server_pid: int) -> None:
-    """Imports happen at normal priority (this module pulled in scikit-learn); rounds run at nice +10."""
+    """Imports happen at normal priority; rounds run at nice +10.
+
+    The server process never imports the training stack (scikit-learn, scipy, strategies,
+    models): it only schedules and writes, so it starts in a fraction of the time.
+    """
     threading.Thread(target=_exit_with_parent, args=(server_pid,), daemon=True).start()
+    import server.loop.rounds  # noqa: F401  (scikit-learn, strategies, models: the worker's imports, done now)
     try:
         os.nice(10)
     except OSError:  # not permitted: run at normal priority

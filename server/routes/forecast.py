@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Query
 
 from server.errors import Invalid
 from server.routes import deps
-from server.simulate.forecast import forecast
 from server.store import Store
 from server.store.projects import get_project
 from server.store.rounds import curve
@@ -34,4 +33,7 @@ def project_forecast(
             "no target: the project has none; pass ?target=0.9 (and optionally &metric=macro_f1)"
         )
     chosen = metric or goal.get("metric") or "accuracy"
+    # scipy is loaded on the first forecast, not at server start.
+    from server.simulate.forecast import forecast
+
     return {"project_id": project_id, **forecast(points, float(value), chosen)}

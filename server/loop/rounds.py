@@ -1,0 +1,24 @@
+"""One round, computed: 'embed', 'train' or 'cold_start'. Imports the whole training stack."""
+
+from __future__ import annotations
+
+from server.loop.embedding import embed_round
+from server.loop.outcome import RoundWrite
+from server.loop.training import cold_start_round, take_snapshot, train_round
+from server.settings import Settings
+from server.store.db import Store
+
+__all__ = ["execute_round"]
+
+
+def execute_round(store: Store, settings: Settings, project_id: int, due: str) -> RoundWrite:
+    """Compute one round; the caller's store makes its write (``RoundWrite.apply``)."""
+    if due == "embed":
+        done, apply = embed_round(store, project_id, settings.embed_batch_rows)
+        return RoundWrite({"ran": done > 0, "embedded": done}, apply)
+    snap = take_snapshot(store, project_id)
+    if snap is None:
+        return RoundWrite({"ran": False})
+    if due == "train":
+        return train_round(store, settings, snap)
+    return cold_start_round(store, settings, snap)
