@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -41,3 +42,15 @@ def make_campaign(client: TestClient, digits: tuple[np.ndarray, np.ndarray], *, 
         r = client.post(f"/projects/{pid}/items", json=items_body(X, range(pool, pool + evals), y, "eval"))
         assert r.status_code == 200, r.text
     return pid
+
+
+def wait_for_ranking(client: TestClient, pid: int, timeout: float = 30.0) -> dict[str, Any]:
+    """The project's status once its first ranking (cold start or a model) is stored."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = client.get(f"/projects/{pid}").json()
+        if status["ranking"] is not None:
+            return status
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"project {pid} has no ranking after {timeout}s")
+        time.sleep(0.02)

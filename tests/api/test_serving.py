@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import make_campaign
+from helpers import make_campaign, wait_for_ranking
 
 
 @pytest.fixture
@@ -105,6 +105,7 @@ def test_labelling_the_whole_pool_stops_with_pool_exhausted(client, digits):
 
 
 def test_export_has_every_label_with_provenance(client, pid):
+    wait_for_ranking(client, pid)  # so the served items carry the cold-start rule as their strategy
     items = client.post(f"/projects/{pid}/next", json={"annotator": "ann", "n": 4}).json()["items"]
     label_all(client, pid, items, annotator="ann", label="7")
     lines = client.get(f"/projects/{pid}/export").text.splitlines()
