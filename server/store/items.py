@@ -120,7 +120,13 @@ def leased_count(conn: sqlite3.Connection, project_id: int, now: float) -> int:
 
 
 def has_unlabeled(conn: sqlite3.Connection, project_id: int) -> bool:
-    """Whether any pool item is still unlabeled (stops at the first one found)."""
+    """Whether any pool item is still unlabeled.
+
+    The ranking holds only unlabeled items (labeling removes them), so a non-empty queue
+    answers at once; otherwise scan the pool to the first unlabeled item.
+    """
+    if conn.execute("SELECT 1 FROM queue WHERE project_id = ? LIMIT 1", (project_id,)).fetchone():
+        return True
     return conn.execute(
         "SELECT 1 FROM items i WHERE i.project_id = ? AND i.split = 'pool' "
         "AND NOT EXISTS (SELECT 1 FROM labels b WHERE b.item_idx = i.idx) LIMIT 1",
