@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import httpx
@@ -128,26 +128,30 @@ class Client:
         ``/next`` answers before that too (from the pool in a seeded random order); a tool that
         wants its first batch chosen by the cold-start rule waits here first.
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            status = self.project(project_id)
-            if status["ranking"] is not None or status["state"] == "done":
-                return status
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"project {project_id} has no ranking after {timeout}s: {status['state']}")
-            time.sleep(0.1)
+        return self._wait(project_id, lambda status: status["ranking"] is not None or status["state"] == "done",
+                          timeout, 0.1, "has no ranking")
 
     def wait_until_settled(self, project_id: int, timeout: float = 300.0) -> dict[str, Any]:
         """Poll until the campaign is done and its final model covers every label."""
+
+        def settled(status: dict[str, Any]) -> bool:
+            if status["state"] != "done":
+                return False
+            curve = self.metrics(project_id)
+            return bool(curve) and curve[-1]["labels"] == status["labeled"]
+
+        return self._wait(project_id, settled, timeout, 0.2, "did not settle")
+
+    def _wait(self, project_id: int, done: Callable[[dict[str, Any]], bool], timeout: float, interval: float,
+              failure: str) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             status = self.project(project_id)
-            curve = self.metrics(project_id)
-            if status["state"] == "done" and curve and curve[-1]["labels"] == status["labeled"]:
+            if done(status):
                 return status
             if time.monotonic() > deadline:
-                raise TimeoutError(f"project {project_id} did not settle in {timeout}s: {status['state']}")
-            time.sleep(0.2)
+                raise TimeoutError(f"project {project_id} {failure} after {timeout}s: {status['state']}")
+            time.sleep(interval)
 
     def import_files(self, project_id: int, paths: Iterable[str], split: str = "pool") -> dict[str, int]:
         """Import several .csv / .jsonl / .json files; ids already present are skipped, so a rerun is harmless."""

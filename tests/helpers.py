@@ -44,13 +44,17 @@ def make_campaign(client: TestClient, digits: tuple[np.ndarray, np.ndarray], *, 
     return pid
 
 
-def wait_for_ranking(client: TestClient, pid: int, timeout: float = 30.0) -> dict[str, Any]:
-    """The project's status once its first ranking (cold start or a model) is stored."""
+def wait_for(client: TestClient, pid: int, predicate: Any, timeout: float = 30.0) -> dict[str, Any]:
+    """Poll the project's status until ``predicate(status)`` holds; returns that status."""
     deadline = time.monotonic() + timeout
-    while True:
+    while time.monotonic() < deadline:
         status = client.get(f"/projects/{pid}").json()
-        if status["ranking"] is not None:
+        if predicate(status):
             return status
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"project {pid} has no ranking after {timeout}s")
-        time.sleep(0.02)
+        time.sleep(0.05)
+    raise AssertionError(f"condition not met within {timeout}s: {status}")
+
+
+def wait_for_ranking(client: TestClient, pid: int) -> dict[str, Any]:
+    """The project's status once its first ranking (cold start or a model) is stored."""
+    return wait_for(client, pid, lambda status: status["ranking"] is not None)

@@ -53,9 +53,13 @@ class Store:
         self._committer: GroupCommitter | None = None  # started on first use
         self._committer_lock = threading.Lock()
 
+    def project_path(self, project_id: int) -> Path:
+        """Folder for a project's feature files and model artifacts (not created)."""
+        return self.data_dir / "projects" / str(project_id)
+
     def project_dir(self, project_id: int) -> Path:
-        """Folder for a project's feature files and model artifacts."""
-        path = self.data_dir / "projects" / str(project_id)
+        """:meth:`project_path`, created if missing (for writers)."""
+        path = self.project_path(project_id)
         path.mkdir(parents=True, exist_ok=True)
         return path
 

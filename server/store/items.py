@@ -25,7 +25,7 @@ def feature_file(store: Store, project: Project) -> FeatureFile | None:
     """The project's feature file, or None before its first import."""
     if project.n_features is None:
         return None
-    return FeatureFile(store.data_dir / "projects" / str(project.id) / "features.f32", project.n_features)
+    return FeatureFile(store.project_path(project.id) / "features.f32", project.n_features)
 
 
 def _check(project: Project, split: str, items: Sequence[ItemIn]) -> int | None:

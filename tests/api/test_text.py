@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
+from helpers import wait_for
 
 SPAM = ["win a free prize now", "free entry claim your cash", "urgent call now to claim", "cheap loans text now"]
 HAM = ["see you at lunch", "are we still meeting today", "call me when you get home", "thanks for dinner"]
@@ -25,16 +24,6 @@ def text_project(client):
     r = client.post("/projects", json=body)
     assert r.status_code == 201, r.text
     return r.json()["id"]
-
-
-def wait_for(client, pid, predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = client.get(f"/projects/{pid}").json()
-        if predicate(status):
-            return status
-        time.sleep(0.05)
-    raise AssertionError(f"condition not met: {status}")
 
 
 def test_text_items_are_embedded_then_served_with_their_text(client, text_project):

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from helpers import wait_for
 from sklearn.datasets import make_blobs
 
 from server.app import create_app
@@ -38,16 +39,6 @@ def make_project(client: TestClient, blobs: tuple[np.ndarray, np.ndarray], **ove
     client.post(f"/projects/{pid}/items", json={"split": "eval", "items": evals})
     wait_for(client, pid, lambda s: s["ranking"] is not None)
     return pid
-
-
-def wait_for(client: TestClient, pid: int, predicate: Any, timeout: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = client.get(f"/projects/{pid}").json()
-        if predicate(status):
-            return status
-        time.sleep(0.05)
-    raise AssertionError(f"condition not met: {status}")
 
 
 def task(i: int, task_id: int | None = None) -> dict[str, Any]:

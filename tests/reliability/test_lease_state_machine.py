@@ -7,39 +7,23 @@ never overrun, and the store's counts agree with a plain model of the campaign.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
-
 from hypothesis import HealthCheck, settings, strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import invariant, precondition, rule
+from store_machine import LEASE, StoreCampaign
 
-from server import campaign
-from server.schemas import ItemIn, LabelIn, ProjectCreate
-from server.settings import Settings
-from server.store import Store
-from server.store.items import counts, import_items
+from server.schemas import LabelIn
+from server.store.items import counts
 from server.store.labels import submit_labels
 from server.store.serving import claim_next
 
 POOL = 25
 BUDGET = 18
-LEASE = 10.0
 ANNOTATORS = st.sampled_from(["ann-a", "ann-b", "ann-c"])
 
 
-class Campaign(RuleBasedStateMachine):
+class Campaign(StoreCampaign):
     def __init__(self) -> None:
-        super().__init__()
-        self.dir = Path(tempfile.mkdtemp(prefix="alloop-sm-"))
-        self.store = Store(self.dir)
-        project = campaign.create_project(
-            self.store, Settings(data_dir=self.dir),
-            ProjectCreate(name="sm", labels=["x", "y"], budget=BUDGET, lease_seconds=int(LEASE), stabilize=None),
-        )
-        self.pid = project.id
-        import_items(self.store, self.pid, "pool", [ItemIn(id=i, features=[float(i)]) for i in range(POOL)])
-        self.now = 1_000_000.0
+        super().__init__(pool=POOL, labels=["x", "y"], budget=BUDGET)
         self.holds: dict[str, tuple[str, float]] = {}  # item -> (annotator, expires)
         self.labeled: dict[str, str] = {}
 
@@ -81,15 +65,6 @@ class Campaign(RuleBasedStateMachine):
         else:
             assert answer["rejected"] == [{"item_id": str(item), "reason": "budget_exhausted"}]
 
-    @rule(seconds=st.sampled_from([1.0, 5.0, 11.0]))
-    def wait(self, seconds: float) -> None:
-        self.now += seconds
-
-    @rule()
-    def restart(self) -> None:
-        self.store.close()
-        self.store = Store(self.dir)
-
     @invariant()
     def store_agrees_with_the_model(self) -> None:
         with self.store.read() as conn:
@@ -100,10 +75,6 @@ class Campaign(RuleBasedStateMachine):
         assert c["labeled"] <= BUDGET
         assert c["leased"] == sum(1 for i in self.holds if self.active_holder(i))
         assert c["leased"] <= BUDGET  # /next never leases past the budget
-
-    def teardown(self) -> None:
-        self.store.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 Campaign.TestCase.settings = settings(

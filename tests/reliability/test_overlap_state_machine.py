@@ -9,19 +9,12 @@ with a plain model of the campaign.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
-
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import invariant, precondition, rule
+from store_machine import LEASE, StoreCampaign
 
-from server import campaign
-from server.schemas import ItemIn, LabelIn, ProjectCreate
-from server.settings import Settings
-from server.store import Store
-from server.store.items import import_items
+from server.schemas import LabelIn
 from server.store.labels import submit_labels
 from server.store.serving import claim_next
 from server.store.votes import majority
@@ -29,24 +22,13 @@ from server.store.votes import majority
 POOL = 10
 BUDGET = 6
 K = 3
-LEASE = 10.0
 ANNOTATORS = st.sampled_from(["ann-a", "ann-b", "ann-c", "ann-d"])
 LABELS = st.sampled_from(["x", "y", "z"])
 
 
-class OverlapCampaign(RuleBasedStateMachine):
+class OverlapCampaign(StoreCampaign):
     def __init__(self) -> None:
-        super().__init__()
-        self.dir = Path(tempfile.mkdtemp(prefix="alloop-overlap-sm-"))
-        self.store = Store(self.dir)
-        project = campaign.create_project(
-            self.store, Settings(data_dir=self.dir),
-            ProjectCreate(name="sm", labels=["x", "y", "z"], budget=BUDGET, lease_seconds=int(LEASE),
-                          labels_per_item=K, stabilize=None),
-        )
-        self.pid = project.id
-        import_items(self.store, self.pid, "pool", [ItemIn(id=i, features=[float(i)]) for i in range(POOL)])
-        self.now = 1_000_000.0
+        super().__init__(pool=POOL, labels=["x", "y", "z"], budget=BUDGET, labels_per_item=K)
         self.holds: dict[tuple[str, str], float] = {}  # (item, annotator) -> expires
         self.votes: dict[str, list[tuple[str, str]]] = {}  # item -> [(annotator, label)] in order
         self.decided: dict[str, str] = {}
@@ -109,15 +91,6 @@ class OverlapCampaign(RuleBasedStateMachine):
     def vote_any(self, item: int, annotator: str, label: str) -> None:
         self.vote(str(item), annotator, label)
 
-    @rule(seconds=st.sampled_from([1.0, 5.0, 11.0]))
-    def wait(self, seconds: float) -> None:
-        self.now += seconds
-
-    @rule()
-    def restart(self) -> None:
-        self.store.close()
-        self.store = Store(self.dir)
-
     @invariant()
     def store_agrees_with_the_model(self) -> None:
         with self.store.read() as conn:
@@ -143,10 +116,6 @@ class OverlapCampaign(RuleBasedStateMachine):
         assert {item: lab for item, (lab, _) in labels.items()} == self.decided
         started = set(tallies) | set(per_item)
         assert len(labels) + len(started) <= BUDGET  # the budget counts items, decided or started
-
-    def teardown(self) -> None:
-        self.store.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 OverlapCampaign.TestCase.settings = settings(

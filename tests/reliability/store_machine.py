@@ -1,0 +1,48 @@
+"""The shared frame of the store-level hypothesis state machines: a fresh campaign, a clock, restarts."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, rule
+
+from server import campaign
+from server.schemas import ItemIn, ProjectCreate
+from server.settings import Settings
+from server.store import Store
+from server.store.items import import_items
+
+LEASE = 10.0
+
+
+class StoreCampaign(RuleBasedStateMachine):
+    """A campaign of ``pool`` one-feature items in a temporary store; rules move time and restart."""
+
+    def __init__(self, *, pool: int, **project: Any) -> None:
+        super().__init__()
+        self.dir = Path(tempfile.mkdtemp(prefix="alloop-sm-"))
+        self.store = Store(self.dir)
+        created = campaign.create_project(
+            self.store, Settings(data_dir=self.dir),
+            ProjectCreate(name="sm", lease_seconds=int(LEASE), stabilize=None, **project),
+        )
+        self.pid = created.id
+        import_items(self.store, self.pid, "pool", [ItemIn(id=i, features=[float(i)]) for i in range(pool)])
+        self.now = 1_000_000.0
+
+    @rule(seconds=st.sampled_from([1.0, 5.0, 11.0]))
+    def wait(self, seconds: float) -> None:
+        self.now += seconds
+
+    @rule()
+    def restart(self) -> None:
+        self.store.close()
+        self.store = Store(self.dir)
+
+    def teardown(self) -> None:
+        self.store.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
