@@ -5,12 +5,17 @@ Both phases run in the same invocation against fresh servers, so the ratio is wh
 on a noisy machine. "idle": retraining never triggers; "retraining": a slow model retrains
 on every 50 labels, so a round is almost always running in the worker process.
 
+The server's and this client's CPU time per request are printed too: on a small machine they
+share the cores, so the client must stay the cheaper of the two (a plain ``http.client``
+connection per annotator thread).
+
     .venv/bin/python scripts/bench_load.py --annotators 50 --polls 2000
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import tempfile
 from pathlib import Path
@@ -24,6 +29,11 @@ from server.process import ServerProcess  # noqa: E402
 LEASE = 5
 
 
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def phase(name: str, retrain: bool, args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         server = ServerProcess(Path(tmp) / "data").start()
@@ -33,7 +43,10 @@ def phase(name: str, retrain: bool, args: argparse.Namespace) -> dict:
                 pid = client.create_project(name=name, labels=["a", "b"], lease_seconds=LEASE, stabilize=None,
                                             retrain_every=50 if retrain else 10**9, **({"model": model} if model else {}))["id"]
                 client.add_items(pid, [{"id": f"i{k}", "features": [k % 17, k % 5, k % 3]} for k in range(args.pool)])
+            server_cpu, client_cpu = server.cpu_seconds(), _own_cpu()
             result = run_load(server.url, pid, annotators=args.annotators, polls=args.polls, abandon=0.1)
+            server_cpu = (server.cpu_seconds() or 0.0) - (server_cpu or 0.0)
+            client_cpu = _own_cpu() - client_cpu
             with Client(server.url) as client:
                 versions = client.project(pid)["model_version"] or 0
         finally:
@@ -43,6 +56,8 @@ def phase(name: str, retrain: bool, args: argparse.Namespace) -> dict:
         "next_p50_ms": 1000 * percentile(result.next_seconds, 50), "next_p99_ms": 1000 * percentile(result.next_seconds, 99),
         "labels_p50_ms": 1000 * percentile(result.label_seconds, 50),
         "labels_p99_ms": 1000 * percentile(result.label_seconds, 99),
+        "server_ms_cpu_per_req": 1000 * server_cpu / result.requests,
+        "client_ms_cpu_per_req": 1000 * client_cpu / result.requests,
         "double_held": len(violations(result, LEASE)), "retrains": versions, "errors": result.errors,
     }
 

@@ -48,6 +48,16 @@ class ServerProcess:
                 time.sleep(0.1)
         raise RuntimeError(f"server did not answer /health in {timeout}s")
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user + system) the server process has used so far; None off Linux."""
+        if self.proc is None:
+            return None
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def kill9(self) -> None:
         """SIGKILL: no shutdown hooks, no flush."""
         if self.proc is None:

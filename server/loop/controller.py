@@ -24,6 +24,9 @@ __all__ = ["Controller"]
 
 log = logging.getLogger("alloop.loop")
 
+PASS_GAP_SECONDS = 0.05
+"""At most one pass per this many seconds however often the thread is woken."""
+
 
 class WorkerCrashed(RuntimeError):
     """The worker process died mid-round (killed, out of memory); the round will be retried."""
@@ -79,6 +82,10 @@ class Controller:
                 self.run_pending()
             except Exception:  # keep the loop alive; the error is logged and shown in status
                 log.exception("loop controller pass failed")
+            # Every accepted /labels wakes the thread: under load that is hundreds of passes a
+            # second, each a handful of queries holding the GIL the event loop needs. Wakes that
+            # arrive during the gap are coalesced into the next pass.
+            self._stop.wait(PASS_GAP_SECONDS)
 
     def _due(self, project: Project) -> tuple[str | None, int]:
         """('embed' | 'train' | 'cold_start' | None, labels now) for one project."""

@@ -92,7 +92,8 @@ async def add_labels(
     """
     if idempotency_key and body.submission_id and idempotency_key != body.submission_id:
         raise Invalid("Idempotency-Key header and submission_id disagree")
-    labels = [entry.model_copy(update={"annotator": caller.annotator(entry.annotator)}) for entry in body.labels]
+    labels = [entry if (name := caller.annotator(entry.annotator)) == entry.annotator
+              else entry.model_copy(update={"annotator": name}) for entry in body.labels]  # fmt: skip
     key = idempotency_key or body.submission_id
     result = await store.transact_async(label_write(project_id, labels, time.time(), submission_id=key))
     if result["accepted"]:

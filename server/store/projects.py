@@ -6,6 +6,7 @@ import json
 import sqlite3
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from server.errors import NotFound
@@ -44,10 +45,8 @@ class Project:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Project:
-        data = dict(row)
-        for key in _JSON_FIELDS:
-            data[key] = json.loads(data[key]) if data[key] is not None else None
-        return cls(**data)
+        """The project stored in ``row`` (parsed once per distinct row: every request reads it)."""
+        return _parse(tuple(row.keys()), tuple(row))
 
     def config(self) -> dict[str, Any]:
         """The fields a client configured, as the API shows them."""
@@ -59,6 +58,16 @@ class Project:
             "stabilize": self.stabilize, "encoder": self.encoder, "n_features": self.n_features,
             "labels_per_item": self.labels_per_item,
         }
+
+
+@lru_cache(maxsize=256)
+def _parse(keys: tuple[str, ...], values: tuple[Any, ...]) -> Project:
+    # Keyed on the whole stored row, so any change to the project is a new entry; Project is
+    # frozen, so sharing one instance between requests is safe.
+    data = dict(zip(keys, values))
+    for key in _JSON_FIELDS:
+        data[key] = json.loads(data[key]) if data[key] is not None else None
+    return Project(**data)
 
 
 def _encode(fields: dict[str, Any]) -> dict[str, Any]:
