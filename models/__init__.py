@@ -4,9 +4,9 @@ Importing this package never imports torch; the torch adapters load on first use
 """
 
 from models.base import Encoder, MissingDependency, Model
-from models.registry import UnknownModel, build_model, check_model, input_kind, load_model, names
+from models.registry import UnknownModel, build_model, check_model, gives_samples, input_kind, load_model, names
 
 __all__ = [
-    "Encoder", "MissingDependency", "Model", "UnknownModel", "build_model", "check_model", "input_kind", "load_model",
-    "names",
+    "Encoder", "MissingDependency", "Model", "UnknownModel", "build_model", "check_model", "gives_samples", "input_kind",
+    "load_model", "names",
 ]

@@ -18,7 +18,7 @@ from models.configs import mlp_config, transformer_config
 from models.sklearn import SklearnModel
 
 __all__ = [
-    "ALIASES", "TORCH_MODELS", "UnknownModel", "build_model", "check_model", "input_kind", "load_model", "names",
+    "ALIASES", "TORCH_MODELS", "UnknownModel", "build_model", "check_model", "gives_samples", "input_kind", "load_model", "names",
 ]
 
 ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -54,6 +54,15 @@ def input_kind(spec: dict[str, Any]) -> str:
     """``"vector"`` or ``"text"``: what the model a spec names reads, without building it."""
     entry = TORCH_MODELS.get(spec.get("name", "logistic_regression"))
     return entry[2] if entry else "vector"
+
+
+def gives_samples(spec: dict[str, Any]) -> bool:
+    """Whether the model a spec names has ``sample_proba`` (MC dropout passes or ensemble members).
+
+    The torch adapters do; scikit-learn estimators give one probability per class only, so
+    committee and Bayesian strategies (BALD, BatchBALD, vote entropy, ...) cannot run on them.
+    """
+    return spec.get("name", "logistic_regression") in TORCH_MODELS
 
 
 def _torch_config(spec: dict[str, Any], seed: int) -> Any:

@@ -33,13 +33,27 @@ __all__ = ["create_project", "project_status", "all_statuses", "patch_project"]
 # they pull in scikit-learn and scipy, which the serving process otherwise never needs.
 
 
-def _check_strategy(spec: StrategySpec) -> None:
+def _check_strategy(spec: StrategySpec, model: dict[str, Any]) -> None:
+    """The strategy exists, takes these parameters, and reads only what a campaign with ``model`` provides."""
     import strategies
+    from models import gives_samples, names as model_names
 
     try:
         strategies.registry.check_params(strategies.get(spec.name), spec.params)
+        needs = strategies.needs(spec.name, spec.params)
     except (KeyError, ValueError) as exc:
         raise Invalid(f"strategy: {exc}") from None
+    if "samples" in needs and not gives_samples(model):
+        samplers = ", ".join(n for n in model_names() if gives_samples({"name": n}))
+        raise Invalid(
+            f"strategy: {spec.name!r} needs sampled probabilities (MC dropout passes or ensemble members), "
+            f"which model {model.get('name')!r} does not give; use one of: {samplers}"
+        )
+    if "costs" in needs:
+        raise Invalid(
+            f"strategy: {spec.name!r} needs per-item labeling costs, which campaigns do not store; "
+            "it runs from the library (strategies.rank with StrategyInputs(costs=...))"
+        )
 
 
 def _check_encoder(body: ProjectCreate) -> dict[str, Any] | None:
@@ -62,7 +76,7 @@ def create_project(store: Store, settings: Settings, body: ProjectCreate) -> Pro
     """Validate the configuration against the registries and store a running project."""
     from models import MissingDependency, UnknownModel, check_model
 
-    _check_strategy(body.strategy)
+    _check_strategy(body.strategy, body.model.model_dump())
     try:
         check_model(body.model.model_dump(), len(body.labels))
     except (UnknownModel, MissingDependency) as exc:
@@ -125,7 +139,8 @@ def patch_project(store: Store, project_id: int, body: ProjectPatch) -> Project:
     (by majority over all its votes); raising it leaves decided items as they are.
     """
     if body.strategy is not None:
-        _check_strategy(body.strategy)
+        with store.read() as conn:
+            _check_strategy(body.strategy, get_project(conn, project_id).model)
     fields = body.model_dump(exclude_unset=True)
     required = sorted(k for k, v in fields.items() if v is None and k not in ("budget", "target"))
     if required:

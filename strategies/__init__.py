@@ -6,6 +6,6 @@ generator, and returns the chosen pool indices with their scores.
 """
 
 from strategies.base import StrategyInputs, select_top_k
-from strategies.registry import Strategy, get, names, rank, register
+from strategies.registry import Strategy, get, names, needs, rank, register
 
-__all__ = ["Strategy", "StrategyInputs", "get", "names", "rank", "register", "select_top_k"]
+__all__ = ["Strategy", "StrategyInputs", "get", "names", "needs", "rank", "register", "select_top_k"]

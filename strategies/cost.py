@@ -36,6 +36,7 @@ def costs_1d(costs: np.ndarray | None, n: int) -> np.ndarray:
     "per_cost",
     needs={"costs"},
     params={"base": "entropy", "base_params": None, "power": 1.0},
+    wraps=("base",),
 )
 def per_cost(
     inputs: StrategyInputs,

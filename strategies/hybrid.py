@@ -90,6 +90,7 @@ def _density(x: np.ndarray, similarity: str, n_reference: int, rng: np.random.Ge
     "information_density",
     needs={"probs", "embeddings"},
     params={"base": "entropy", "beta": 1.0, "similarity": "cosine", "n_reference": 2048},
+    wraps=("base",),
 )
 def information_density(
     inputs: StrategyInputs,
@@ -192,6 +193,7 @@ def cluster_margin(
     kind="batch",
     needs=set(),
     params={"base": "margin", "m": None, "diversify": "kcenter_greedy", "diversify_params": None},
+    wraps=("base", "diversify"),
 )
 def prefilter(
     inputs: StrategyInputs,
@@ -206,7 +208,8 @@ def prefilter(
     """Prefilter-then-diversify: batch strategy ``diversify`` among the top ``m`` of ``base``.
 
     ``m`` defaults to ``10 * k``. The cost of the diversity step then depends on
-    ``m``, not on the pool size.
+    ``m``, not on the pool size. An ``m`` below ``k`` is raised to ``k``: a server ranks
+    deeper than one batch (``queue_depth``), and a configured ``m`` must not make that fail.
 
     Returns
     -------
@@ -214,9 +217,9 @@ def prefilter(
     scores : (min(k, n),) float64, the diversity strategy's scores
     """
     k = check_k(k)
-    m = 10 * k if m is None else m
-    if m < k:
-        raise ValueError(f"m must be >= k ({k}), got {m}")
+    if m is not None and m < 1:
+        raise ValueError(f"m must be >= 1, got {m}")
+    m = max(10 * k if m is None else m, k)
     strategy = registry.get(diversify)
     if strategy.kind != "batch":
         raise ValueError(f"diversify must name a batch strategy, {diversify!r} is pointwise")

@@ -68,6 +68,8 @@ class Strategy:
     needs: frozenset[str] = frozenset({"probs"})
     summary: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    wraps: tuple[str, ...] = ()
+    """Parameters that name another strategy (``base``, ``diversify``); its inputs are needed too."""
 
 
 _REGISTRY: dict[str, Strategy] = {}
@@ -80,15 +82,21 @@ def register(
     kind: Kind = "pointwise",
     needs: frozenset[str] | set[str] = frozenset({"probs"}),
     params: dict[str, Any] | None = None,
+    wraps: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator that registers ``fn`` under ``name``.
 
     ``params`` maps each accepted keyword parameter to its default, so configuration
-    can be validated before a campaign starts.
+    can be validated before a campaign starts. ``wraps`` names the parameters that hold
+    another strategy's name (with its parameters in ``<param>_params`` when accepted), so
+    :func:`needs` can tell what a configured strategy reads.
     """
     unknown = set(needs) - INPUTS
     if unknown:
         raise ValueError(f"unknown strategy inputs {sorted(unknown)}; known: {sorted(INPUTS)}")
+    missing = [key for key in wraps if key not in (params or {})]
+    if missing:
+        raise ValueError(f"wraps names {missing}, which are not among the parameters")
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         doc = (fn.__doc__ or "").strip().splitlines()
@@ -99,6 +107,7 @@ def register(
             needs=frozenset(needs),
             summary=doc[0] if doc else "",
             params=dict(params or {}),
+            wraps=tuple(wraps),
         )
         return fn
 
@@ -149,6 +158,22 @@ def check_params(strategy: Strategy, params: dict[str, Any]) -> None:
         raise ValueError(
             f"strategy {strategy.name!r} does not accept {sorted(unknown)}; accepted: {accepted}"
         )
+
+
+def needs(name: str, params: dict[str, Any] | None = None) -> frozenset[str]:
+    """Every input strategy ``name`` reads when configured with ``params``, wrapped strategies included.
+
+    ``prefilter`` with ``diversify="badge"`` reads embeddings although ``prefilter`` itself
+    declares none; a campaign must hand over what the whole configuration reads.
+    """
+    strategy = get(name)
+    params = params or {}
+    found = set(strategy.needs)
+    for key in strategy.wraps:
+        inner = params.get(key, strategy.params[key])
+        if inner is not None:
+            found |= needs(inner, params.get(f"{key}_params"))
+    return frozenset(found)
 
 
 def _check_needs(strategy: Strategy, inputs: StrategyInputs) -> None:

@@ -12,6 +12,7 @@ import os
 import shutil
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,9 +122,18 @@ def _agreement(path: Path, pool_idx: np.ndarray, preds: np.ndarray) -> float | N
     return agreement
 
 
-def _rank(snap: Snapshot, probs: np.ndarray, depth: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def sample_pool(model: Any, snap: Snapshot, rows: np.ndarray, chunk: int) -> np.ndarray:
+    """(S, len(rows), C) float32 sampled probabilities (MC dropout passes or ensemble members), by chunks."""
+    if not hasattr(model, "sample_proba"):
+        raise ValueError(f"the strategy needs sampled probabilities, which {type(model).__name__} does not give")
+    parts = [model.sample_proba(model_inputs(snap, rows[start : start + chunk])) for start in range(0, rows.size, chunk)]
+    return np.concatenate(parts, axis=1) if parts else np.empty((0, 0, model.n_classes), dtype=np.float32)
+
+
+def _rank(snap: Snapshot, probs: np.ndarray, depth: int, rng: np.random.Generator,
+          samples: Callable[[], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     spec = snap.project.strategy
-    needs = strategies.get(spec["name"]).needs
+    needs = strategies.needs(spec["name"], spec.get("params"))
     # Diversity strategies measure distance to what is already labeled (core-set centers, ranked
     # batch's similarity term) whenever they read embeddings: the labeled ones always come along.
     with_embeddings = "embeddings" in needs or "labeled_embeddings" in needs
@@ -131,6 +141,7 @@ def _rank(snap: Snapshot, probs: np.ndarray, depth: int, rng: np.random.Generato
         probs=probs,
         embeddings=np.asarray(snap.X[snap.pool_rows]) if with_embeddings else None,
         labeled_embeddings=np.asarray(snap.X[snap.labeled_rows]) if with_embeddings else None,
+        samples=samples() if "samples" in needs and samples is not None else None,
     )
     chosen, scores = strategies.rank(spec["name"], inputs, depth, rng=rng, params=spec.get("params"))
     return snap.pool_idx[chosen], scores
@@ -151,7 +162,8 @@ def train_round(store: Store, settings: Settings, snap: Snapshot) -> RoundWrite:
     pdir = store.project_dir(project.id)
     agreement = _agreement(pdir / "predictions.npz", snap.pool_idx, probs.argmax(axis=1))
     rng = np.random.default_rng([project.seed, version])
-    ranked, scores = _rank(snap, probs, settings.queue_depth, rng)
+    ranked, scores = _rank(snap, probs, settings.queue_depth, rng,
+                           samples=lambda: sample_pool(model, snap, snap.pool_rows, settings.score_chunk_rows))
     (pdir / "models").mkdir(exist_ok=True)
     artifact = pdir / "models" / f"v{version}"  # a file or a directory, as the adapter saves it
     model.save(artifact)

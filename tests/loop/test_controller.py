@@ -188,3 +188,54 @@ def test_diversity_strategies_see_the_labeled_items(store, settings, digits, loo
     (inputs,) = seen
     np.testing.assert_array_equal(inputs.labeled_embeddings, X[labeled].astype(np.float32))
     assert inputs.embeddings.shape == (400 - 20, X.shape[1])
+
+
+def _train_once(store, settings, digits, loop, **overrides):
+    pid = new_campaign(store, settings, digits, pool=200, evals=50, **overrides)
+    loop.run_pending()
+    label_next(store, pid, digits, 20)
+    assert loop.run_pending() == 1, loop.errors
+    assert pid not in loop.errors
+    return pid, label_next(store, pid, digits, 10)
+
+
+def test_prefilter_gets_the_embeddings_its_diversity_step_reads(store, settings, digits, loop):
+    # prefilter declares no inputs of its own; its default diversify step (k-center) reads embeddings
+    _, claim = _train_once(store, settings, digits, loop, strategy={"name": "prefilter", "params": {"m": 50}})
+    assert [item["model_version"] for item in claim["items"]] == [1] * 10
+
+
+def test_bald_ranks_by_the_models_sampled_probabilities(store, settings, digits, loop):
+    pytest.importorskip("torch")
+    model = {"name": "torch_mlp", "params": {"hidden": [32], "max_steps": 50, "n_samples": 8}}
+    pid, claim = _train_once(store, settings, digits, loop, strategy={"name": "bald"}, model=model)
+    scores = [item["score"] for item in claim["items"]]
+    assert len(scores) == 10 and scores == sorted(scores, reverse=True)
+    assert all(s >= 0 for s in scores) and max(scores) > 0  # mutual information, nats
+
+
+@pytest.mark.parametrize(
+    ("strategy", "model", "says"),
+    [
+        ({"name": "bald"}, {"name": "logistic_regression"}, "needs sampled probabilities"),
+        ({"name": "vote_entropy"}, {"name": "random_forest"}, "torch_ensemble"),
+        ({"name": "prefilter", "params": {"base": "bald"}}, {"name": "logistic_regression"}, "sampled"),
+        ({"name": "per_cost"}, {"name": "logistic_regression"}, "labeling costs"),
+    ],
+)
+def test_a_strategy_reading_what_the_campaign_cannot_give_is_refused_at_creation(store, settings, strategy, model, says):
+    from server.errors import Invalid
+
+    fields = {"name": "t", "labels": ["a", "b"], "strategy": strategy, "model": model}
+    with pytest.raises(Invalid, match=says):
+        campaign.create_project(store, settings, ProjectCreate(**fields))
+
+
+def test_patching_to_a_strategy_the_model_cannot_feed_is_refused(store, settings, digits):
+    from server.errors import Invalid
+    from server.schemas import ProjectPatch
+
+    pid = new_campaign(store, settings, digits, pool=20, evals=0)
+    with pytest.raises(Invalid, match="sampled probabilities"):
+        campaign.patch_project(store, pid, ProjectPatch(strategy={"name": "batchbald"}))
+    assert campaign.patch_project(store, pid, ProjectPatch(strategy={"name": "kcenter_greedy"})).strategy["name"] == "kcenter_greedy"

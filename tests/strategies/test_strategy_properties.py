@@ -154,13 +154,21 @@ def test_rank_within_budget_counts_cost() -> None:
     ("params", "message"),
     [
         ({"diversify": "entropy"}, "batch strategy"),
-        ({"m": 1}, "m must be"),
+        ({"m": 0}, "m must be"),
         ({"base": "kcenter_greedy"}, "pointwise"),
     ],
 )
 def test_prefilter_rejects_bad_parameters(params: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         rank("prefilter", make_inputs(40), 5, rng=np.random.default_rng(0), params=params)
+
+
+def test_prefilter_raises_m_to_k_rather_than_failing() -> None:
+    # a server ranks queue_depth items, deeper than the batch a configured m was sized for
+    inputs = make_inputs(200)
+    chosen, _ = rank("prefilter", inputs, 20, rng=np.random.default_rng(0), params={"m": 5})
+    top, _ = rank("margin", inputs, 20, rng=np.random.default_rng(0))
+    assert sorted(chosen.tolist()) == sorted(top.tolist())
 
 
 def test_prefilter_picks_only_among_the_top_m() -> None:
