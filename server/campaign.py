@@ -49,11 +49,6 @@ def _check_strategy(spec: StrategySpec, model: dict[str, Any]) -> None:
             f"strategy: {spec.name!r} needs sampled probabilities (MC dropout passes or ensemble members), "
             f"which model {model.get('name')!r} does not give; use one of: {samplers}"
         )
-    if "costs" in needs:
-        raise Invalid(
-            f"strategy: {spec.name!r} needs per-item labeling costs, which campaigns do not store; "
-            "it runs from the library (strategies.rank with StrategyInputs(costs=...))"
-        )
 
 
 def _check_encoder(body: ProjectCreate) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ from server.schemas import ItemIn, ItemsImport
 
 __all__ = ["parse_items", "format_for"]
 
-_RESERVED = {"id", "text", "label", "meta", "features"}
+_RESERVED = {"id", "text", "label", "meta", "features", "cost"}
 
 
 def format_for(content_type: str, filename: str | None = None) -> str:
@@ -66,6 +66,8 @@ def _csv_row(row: dict[str, str], feature_columns: list[str], where: str) -> dic
     for key in ("text", "label"):
         if row.get(key) not in (None, ""):
             raw[key] = row[key]
+    if row.get("cost") not in (None, ""):
+        raw["cost"] = _number(row["cost"], f"{where}, column 'cost'")
     if row.get("meta"):
         try:
             raw["meta"] = json.loads(row["meta"])

@@ -117,6 +117,17 @@ class ItemIn(Strict):
     text: str | None = None
     label: Label | None = None
     meta: dict[str, Any] | None = None
+    cost: float | None = Field(
+        None, description="What labeling this item costs (seconds, text length...), > 0; cost-aware strategies "
+        "rank by informativeness per unit of it. Items without one count 1."
+    )
+
+    @field_validator("cost")
+    @classmethod
+    def _positive_cost(cls, value: float | None) -> float | None:
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ValueError("cost must be a finite number > 0")
+        return value
 
     @field_validator("id")
     @classmethod

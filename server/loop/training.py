@@ -48,6 +48,7 @@ class Snapshot:
     eval_rows: np.ndarray
     eval_y: np.ndarray
     texts: dict[int, str] | None = None  # by feature row, for models that read text
+    pool_costs: np.ndarray | None = None  # (len(pool_idx),) labeling costs, 1 where an item has none
 
 
 def take_snapshot(store: Store, project_id: int) -> Snapshot | None:
@@ -60,7 +61,7 @@ def take_snapshot(store: Store, project_id: int) -> Snapshot | None:
         position = {label: i for i, label in enumerate(project.labels)}
         labeled = labeled_rows(conn, project_id)
         pool = conn.execute(
-            "SELECT i.idx, i.row FROM items i WHERE i.project_id = ? AND i.split = 'pool' AND i.row IS NOT NULL "
+            "SELECT i.idx, i.row, i.cost FROM items i WHERE i.project_id = ? AND i.split = 'pool' AND i.row IS NOT NULL "
             "AND NOT EXISTS (SELECT 1 FROM labels b WHERE b.item_idx = i.idx) ORDER BY i.row",
             (project_id,),
         ).fetchall()
@@ -80,6 +81,7 @@ def take_snapshot(store: Store, project_id: int) -> Snapshot | None:
         eval_rows=as_int([r[0] for r in ev]),
         eval_y=as_int([position[r[1]] for r in ev]),
         texts=texts,
+        pool_costs=np.asarray([1.0 if r[2] is None else r[2] for r in pool], dtype=np.float64),
     )
 
 
@@ -142,6 +144,7 @@ def _rank(snap: Snapshot, probs: np.ndarray, depth: int, rng: np.random.Generato
         embeddings=np.asarray(snap.X[snap.pool_rows]) if with_embeddings else None,
         labeled_embeddings=np.asarray(snap.X[snap.labeled_rows]) if with_embeddings else None,
         samples=samples() if "samples" in needs and samples is not None else None,
+        costs=snap.pool_costs if "costs" in needs else None,
     )
     chosen, scores = strategies.rank(spec["name"], inputs, depth, rng=rng, params=spec.get("params"))
     return snap.pool_idx[chosen], scores

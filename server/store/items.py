@@ -92,11 +92,11 @@ def import_items(store: Store, project_id: int, split: str, items: Sequence[Item
         before = conn.execute("SELECT COUNT(*) FROM items WHERE project_id = ?", (project_id,)).fetchone()[0]
         order = np.random.default_rng([project.seed, before]).random(len(new))
         conn.executemany(
-            "INSERT INTO items (project_id, ext_id, split, row, text, meta, gold, order_key) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO items (project_id, ext_id, split, row, text, meta, gold, order_key, cost) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (project_id, str(item.id), split, row, item.text,
-                 json.dumps(item.meta) if item.meta is not None else None, item.label, float(key))
+                 json.dumps(item.meta) if item.meta is not None else None, item.label, float(key), item.cost)
                 for item, row, key in zip(new, rows, order)
             ],
         )

@@ -151,7 +151,12 @@ def _v5(db: sqlite_utils.Database) -> None:
     db["tallies"].create_index(["project_id"])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
+def _v6(db: sqlite_utils.Database) -> None:
+    """Labeling cost per item (e.g. seconds or text length), for cost-aware strategies; NULL counts 1."""
+    db["items"].add_column("cost", float)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

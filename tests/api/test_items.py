@@ -36,6 +36,20 @@ def test_csv_with_feature_columns(client, pid):
     assert r.json() == {"added": 2, "skipped": 0}
 
 
+def test_costs_from_json_and_from_a_csv_column_are_stored(client, pid):
+    body = {"items": [{"id": "j", "features": [0, 1], "cost": 2.5}, {"id": "k", "features": [1, 0]}]}
+    assert client.post(f"/projects/{pid}/items", json=body).json() == {"added": 2, "skipped": 0}
+    csv_text = "id,f0,f1,cost\nc1,0.5,1.0,12\nc2,2,3,\n"
+    assert client.post(f"/projects/{pid}/items", content=csv_text,
+                       headers={"Content-Type": "text/csv"}).json() == {"added": 2, "skipped": 0}
+    with client.app.state.store.read() as conn:
+        stored = dict(conn.execute("SELECT ext_id, cost FROM items WHERE project_id = ?", (pid,)).fetchall())
+    assert stored == {"j": 2.5, "k": None, "c1": 12.0, "c2": None}  # cost is not taken as a feature column
+    bad = client.post(f"/projects/{pid}/items", content="id,f0,f1,cost\nz,1,1,free\n",
+                      headers={"Content-Type": "text/csv"})
+    assert bad.status_code == 422 and "cost" in bad.json()["detail"]
+
+
 def test_multipart_csv_file_with_features_column(client, pid):
     csv_text = "id,features,label\n1,0.5 1.0,a\n2,\"[2, 3]\",b\n"
     r = client.post(f"/projects/{pid}/items", files={"file": ("eval.csv", csv_text, "text/csv")},
@@ -53,6 +67,9 @@ def test_multipart_csv_file_with_features_column(client, pid):
         ([{"id": False, "features": [0, 1]}], "items.0.id"),
         ([{"id": 1, "features": ["x", 1]}], "items.0.features.0"),
         ([{"id": "", "features": [0, 1]}], "non-empty"),
+        ([{"id": 1, "features": [0, 1], "cost": 0}], "cost must be a finite number > 0"),
+        ([{"id": 1, "features": [0, 1], "cost": -2.5}], "cost must be"),
+        ([{"id": 1, "features": [0, 1], "cost": "cheap"}], "items.0.cost"),
     ],
 )
 def test_bad_items_are_422_and_nothing_is_written(client, pid, items, fragment):
