@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from server.simulate.datasets import DataRef, shared_data_dir
-from server.simulate.grid import Grid
+from server.simulate.grid import Grid, parse_strategy, split_strategies, strategy_label
 from server.simulate.peers import PEERS
 from server.simulate.pipeline import load_raw, results_markdown, save_raw, simulate, write_outputs
 from server.simulate.summary import BASELINE
@@ -71,7 +71,7 @@ def _args() -> argparse.Namespace:
 
 def _grids(args: argparse.Namespace) -> list[Grid]:
     names = [n for n in args.datasets.split(",") if n]
-    strategies = tuple(s for s in args.strategies.split(",") if s)
+    strategies = split_strategies(args.strategies)
     seeds = tuple(range(args.seeds))
     if args.quick:
         names, strategies, seeds = (
@@ -179,10 +179,10 @@ def _document(out: Path, payload: dict[str, Any], results: list[dict[str, Any]])
 
 def _extend(args: argparse.Namespace, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Add alloop strategies to datasets already in ``results`` (same seeds, same protocol)."""
-    extra = tuple(s for s in args.extend.split(",") if s)
+    extra = split_strategies(args.extend)
     for result in results:
         have = {c["method"] for c in result["campaigns"]}
-        todo = tuple(s for s in extra if f"alloop:{s}" not in have)
+        todo = tuple(s for s in extra if f"alloop:{strategy_label(*parse_strategy(s))}" not in have)
         if todo:
             grid = Grid(
                 data=DataRef(name=result["dataset"], encoder=args.encoder),

@@ -116,7 +116,8 @@ def token_revoke(
 @app.command()
 def simulate(
     sources: list[str] = typer.Argument(..., help="Catalog datasets (digits, mnist, sms_spam, ...) or CSV/JSONL/parquet files."),
-    strategies: str = typer.Option("random,margin", help="Comma-separated strategy names (random is the baseline)."),
+    strategies: str = typer.Option("random,margin", help="Comma-separated strategies (random is the baseline); parameters in brackets: "
+                                  "'margin,prefilter[diversify=typiclust,m=200]'."),
     seeds: str = typer.Option("3", help="A count (3: seeds 0,1,2) or a list (0,5,9)."),
     batch_sizes: str = typer.Option("", help="Comma-separated batch sizes; default: the dataset's protocol."),
     budget: int | None = typer.Option(None, min=1, help="Labels per campaign; default: the dataset's protocol."),

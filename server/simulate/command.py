@@ -10,7 +10,7 @@ from typing import Any
 
 import strategies
 from server.simulate.datasets import CATALOG, DataRef
-from server.simulate.grid import DEFAULT_MODEL, Grid
+from server.simulate.grid import DEFAULT_MODEL, Grid, parse_strategy, split_strategies
 from server.simulate.peers import PEERS
 from server.simulate.pipeline import simulate, write_outputs
 from server.simulate.report import fmt_ci, fmt_pct
@@ -44,11 +44,15 @@ def parse_ints(text: str, minimum: int = 1) -> tuple[int, ...]:
 
 
 def parse_strategies(text: str) -> tuple[str, ...]:
-    """Comma-separated registered strategy names (an unknown one lists the known ones)."""
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    for name in names:
-        strategies.get(name)
-    return names
+    """Comma-separated strategies, each a registered name or ``name[key=value,...]``.
+
+    An unknown name lists the known ones; an unknown parameter lists the accepted ones.
+    """
+    entries = split_strategies(text)
+    for entry in entries:
+        name, params = parse_strategy(entry)
+        strategies.registry.check_params(strategies.get(name), params)
+    return entries
 
 
 def parse_peers(text: str) -> dict[str, tuple[str, ...]] | None:

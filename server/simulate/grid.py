@@ -9,6 +9,7 @@ cache), so jobs pickle only a small :class:`~server.simulate.datasets.DataRef`.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
@@ -29,9 +30,53 @@ from rich.progress import (
 from server.simulate.datasets import DataRef, Protocol, load_dataset, make_split
 from server.simulate.runner import CampaignSpec, run_campaign
 
-__all__ = ["Grid", "Job", "campaign_job", "reference_job", "run_grid", "run_jobs"]
+__all__ = ["Grid", "Job", "campaign_job", "parse_strategy", "reference_job", "run_grid", "run_jobs", "split_strategies"]
 
 DEFAULT_MODEL: dict[str, Any] = {"name": "logistic_regression", "params": {}}
+
+
+def split_strategies(text: str) -> tuple[str, ...]:
+    """``"margin,prefilter[diversify=typiclust,m=200]"`` -> the two entries (commas in brackets stay)."""
+    entries, depth, current = [], 0, []
+    for char in text:
+        depth += (char == "[") - (char == "]")
+        if char == "," and depth == 0:
+            entries.append("".join(current).strip())
+            current = []
+        else:
+            current.append(char)
+    entries.append("".join(current).strip())
+    return tuple(e for e in entries if e)
+
+
+def parse_strategy(entry: str) -> tuple[str, dict[str, Any]]:
+    """``"prefilter[diversify=typiclust,m=200]"`` -> ``("prefilter", {"diversify": "typiclust", "m": 200})``.
+
+    A value is read as JSON when it parses (numbers, true, null), else kept as a string.
+    """
+    name, bracket, rest = entry.strip().partition("[")
+    if not bracket:
+        return name.strip(), {}
+    if not rest.endswith("]"):
+        raise ValueError(f"{entry!r}: parameters go in one pair of brackets, name[key=value,...]")
+    params: dict[str, Any] = {}
+    for pair in (p for p in rest[:-1].split(",") if p.strip()):
+        key, eq, value = pair.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"{entry!r}: expected key=value, got {pair!r}")
+        try:
+            params[key.strip()] = json.loads(value.strip())
+        except json.JSONDecodeError:
+            params[key.strip()] = value.strip()
+    return name.strip(), params
+
+
+def strategy_label(name: str, params: dict[str, Any]) -> str:
+    """The method's name in results: ``name``, or ``name[key=value,...]`` with its parameters."""
+    if not params:
+        return name
+    shown = ",".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in params.items())
+    return f"{name}[{shown}]"
 
 
 @dataclass(frozen=True)
@@ -39,7 +84,7 @@ class Grid:
     """What to simulate on one dataset; ``None`` fields take the dataset's protocol."""
 
     data: DataRef
-    strategies: tuple[str, ...] = ("random", "margin")
+    strategies: tuple[str, ...] = ("random", "margin")  # names, or name[key=value,...] with parameters
     seeds: tuple[int, ...] = (0, 1, 2)
     batch_sizes: tuple[int, ...] | None = None
     budget: int | None = None
@@ -110,7 +155,8 @@ def campaign_job(
     """One alloop campaign through the server's store and controller."""
     split = make_split(load_dataset(ref), spec.seed, protocol)
     result = run_campaign(split, spec, workdir=None if workdir is None else os.fspath(workdir))
-    return {"source": "alloop", "method": f"alloop:{spec.strategy}", **spec.label(), **result}
+    method = f"alloop:{strategy_label(spec.strategy, spec.strategy_params)}"
+    return {"source": "alloop", "method": method, **spec.label(), **result}
 
 
 @contextmanager
@@ -182,13 +228,15 @@ def grid_jobs(grid: Grid, protocol: Protocol, workdir: str | None = None) -> lis
         for s in grid.seeds
     ]
     for batch in grid.batch_sizes or (protocol.batch_size,):
-        for strategy in grid.strategies:
+        for entry in grid.strategies:
+            strategy, params = parse_strategy(entry)
             budget = protocol.budget
             if strategy == "random":
                 budget = max(protocol.budget, round(protocol.budget * protocol.random_factor))
             for seed in grid.seeds:
                 spec = CampaignSpec(
                     strategy=strategy,
+                    strategy_params=params,
                     seed=seed,
                     batch_size=batch,
                     budget=budget,
@@ -198,7 +246,7 @@ def grid_jobs(grid: Grid, protocol: Protocol, workdir: str | None = None) -> lis
                 )
                 jobs.append(
                     Job(
-                        ("campaign", strategy, batch, seed),
+                        ("campaign", entry, batch, seed),
                         campaign_job,
                         (grid.data, protocol, spec, workdir),
                     )

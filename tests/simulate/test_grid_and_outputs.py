@@ -113,6 +113,26 @@ def test_parallel_workers_give_the_same_curves(iris_result):
     assert parallel["campaigns"][0]["labeled"] == serial["labeled"]
 
 
+def test_strategy_entries_carry_parameters():
+    from server.simulate.grid import parse_strategy, split_strategies, strategy_label
+
+    entries = split_strategies("random, prefilter[diversify=typiclust,m=40],margin")
+    assert entries == ("random", "prefilter[diversify=typiclust,m=40]", "margin")
+    assert parse_strategy(entries[1]) == ("prefilter", {"diversify": "typiclust", "m": 40})
+    assert parse_strategy("information_density[beta=0.5,similarity=cosine]")[1] == {"beta": 0.5, "similarity": "cosine"}
+    assert strategy_label(*parse_strategy(entries[1])) == entries[1]
+    with pytest.raises(ValueError, match="brackets"):
+        parse_strategy("prefilter[m=4")
+
+
+def test_a_parameterised_strategy_runs_under_its_own_name():
+    grid = Grid(data=GRID.data, strategies=("prefilter[diversify=kmeans_pp,m=12]",), seeds=(0,), budget=18)
+    campaign = run_grid(grid, workers=1, quiet=True)["campaigns"][0]
+    assert campaign["method"] == "alloop:prefilter[diversify=kmeans_pp,m=12]"
+    assert campaign["strategy_params"] == {"diversify": "kmeans_pp", "m": 12}
+    assert len(campaign["labeled"]) == 18
+
+
 def test_cli_on_the_catalog_and_on_a_user_file(tmp_path):
     runner = CliRunner()
     r = runner.invoke(
@@ -172,6 +192,8 @@ def test_cli_on_the_catalog_and_on_a_user_file(tmp_path):
     [
         (["nope"], "neither a catalog dataset"),
         (["iris", "--strategies", "bogus"], "unknown strategy"),
+        (["iris", "--strategies", "prefilter[bogus=1]"], "does not accept ['bogus']"),
+        (["iris", "--strategies", "prefilter[m]"], "expected key=value"),
         (["iris", "--peers", "modAL:bogus"], "unknown peer"),
         (["iris", "--seeds", "x"], "integers"),
     ],
