@@ -7,8 +7,12 @@ bounded least squares on the campaign's curve so far, later points weighted more
 is the plateau; a target above it is never reached. The exponent is bounded to
 ``0.01 <= c <= 1``: classification learning curves decay slower than ``1/n``
 (Hestness et al., 2017), and a free exponent fitted on a few early points tends to
-saturate too fast and put the plateau below reachable targets. The interval comes from
-a case bootstrap: refit on resampled curve points, invert each refit, take percentiles.
+saturate too fast and put the plateau below reachable targets. The estimate and its
+interval come from simulated futures (:func:`_crossings`): a residual bootstrap of the fit,
+each refit walked forward with resampled noise to its first observed crossing of the
+target; the median crossing is the estimate, the percentiles the interval. On the stored
+benchmark curves this put 83% of actual outcomes inside the 90% interval, against 67% for
+the case bootstrap it replaced (which ignored that the observed curve wobbles).
 Used live by ``GET /projects/{id}/forecast`` and evaluated in simulation
 (``docs/results.md``).
 """
@@ -29,6 +33,8 @@ MIN_POINTS = 4
 FORMULA = "metric(n) = a - b * n^(-c)"
 _BOUNDS = ([0.0, 0.0, 0.01], [1.0, np.inf, 1.0])
 _NEVER = 1e9
+_HORIZON = 50  # simulated futures run to 50x the labels so far (a later crossing counts as never)
+_MAX_STEPS = 5000
 
 
 def _ipl(n: np.ndarray, a: float, b: float, c: float) -> np.ndarray:
@@ -69,22 +75,35 @@ def labels_for(params: np.ndarray, target: float) -> float:
     return n if n < _NEVER else math.inf
 
 
-def _bootstrap(n: np.ndarray, y: np.ndarray, target: float, rounds: int, seed: int) -> np.ndarray:
-    """Sorted inverted label counts of ``rounds`` refits on resampled curve points (inf: never, or no fit).
+def _crossings(n: np.ndarray, y: np.ndarray, params: np.ndarray, target: float, rounds: int,
+               seed: int) -> np.ndarray:
+    """Sorted label counts at which simulated futures of the campaign first reach ``target`` (inf: never).
 
-    Resamples with fewer than three distinct points cannot pin three parameters; they are drawn again.
+    Each round refits the curve on the fitted values plus resampled residuals (a residual
+    bootstrap: the fit's uncertainty), then walks the refit forward one retrain step at a time
+    with fresh resampled noise and records the first step at or above the target. The noise
+    matters: what a campaign sees is the first *observed* crossing of a curve that wobbles
+    around its trend, which comes earlier, and scatters more, than the trend's own crossing.
+    Residuals scale as ``1/sqrt(n)`` (as the fit's weights assume) and are inflated for the
+    three fitted parameters.
     """
     rng = np.random.default_rng(seed)
-    out: list[float] = []
-    for _ in range(20 * rounds):
-        pick = np.sort(rng.choice(n.size, size=n.size, replace=True))
-        if np.unique(pick).size < 3:
+    fitted = _ipl(n, *params)
+    scaled = (y - fitted) * np.sqrt(n)
+    scaled = (scaled - scaled.mean()) * math.sqrt(n.size / max(n.size - 3, 1))
+    step = float(np.median(np.diff(n))) if n.size > 1 else float(n[0])
+    steps = min(_MAX_STEPS, max(1, math.ceil((_HORIZON * n[-1] - n[-1]) / step)))
+    ahead = n[-1] + step * np.arange(1, steps + 1)
+    out = np.full(rounds, math.inf)
+    for r in range(rounds):
+        refit = fit_curve(n, fitted + rng.choice(scaled, n.size) / np.sqrt(n))
+        if refit is None:
             continue
-        refit = fit_curve(n[pick], y[pick])
-        out.append(math.inf if refit is None else labels_for(refit, target))
-        if len(out) == rounds:
-            break
-    return np.sort(np.asarray(out + [math.inf] * (rounds - len(out))))
+        future = _ipl(ahead, *refit) + rng.choice(scaled, ahead.size) / np.sqrt(ahead)
+        hit = np.flatnonzero(future >= target)
+        if hit.size:
+            out[r] = ahead[hit[0]]
+    return np.sort(out)
 
 
 def _points(curve: Sequence[dict[str, Any]], metric: str) -> tuple[np.ndarray, np.ndarray]:
@@ -168,7 +187,7 @@ def _estimate(n: np.ndarray, y: np.ndarray, params: np.ndarray, target: float, r
               seed: int) -> dict[str, Any]:  # fmt: skip
     """The fitted model, the bootstrap interval and the point estimate (more labels past the last point)."""
     current = int(n[-1])
-    boot = _bootstrap(n, y, target, rounds, seed)
+    boot = _crossings(n, y, params, target, rounds, seed)
     tail = (1.0 - level) / 2
     lo, hi = boot[math.floor(tail * (rounds - 1))], boot[math.ceil((1 - tail) * (rounds - 1))]
 
@@ -178,7 +197,9 @@ def _estimate(n: np.ndarray, y: np.ndarray, params: np.ndarray, target: float, r
     model = {"name": "inverse_power_law", "formula": FORMULA,
              "params": dict(zip("abc", (float(p) for p in params)))}  # fmt: skip
     out = {"model": model, "interval": [more(lo), more(hi)]}
-    total = labels_for(params, target)
+    # the median first crossing of the simulated futures, not the trend's crossing: on the stored
+    # curves it halved the median error on digits and cut it on 6 of 7 sets (docs/results.md)
+    total = float(np.median(boot))
     if math.isinf(total):
-        return {**out, "reason": f"the target is above the fitted plateau a = {params[0]:.4f}"}
+        return {**out, "reason": f"most simulated futures never reach the target (fitted plateau a = {params[0]:.4f})"}
     return {**out, "labels_needed": more(total), "total_labels": max(current, math.ceil(total))}
