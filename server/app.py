@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,6 +11,7 @@ from fastapi import Depends, FastAPI
 
 from server import __version__, errors
 from server.auth import require_token
+from server.heap import refreeze_on_imports
 from server.limits import BodyLimit
 from server.loop import Controller
 from server.labelstudio import routes as labelstudio
@@ -30,9 +32,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         controller.start()
+        freezer = asyncio.create_task(refreeze_on_imports())
         try:
             yield
         finally:
+            freezer.cancel()
             if controller.stop():
                 store.close()
 
