@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,14 +22,13 @@ import strategies
 from models import build_model, input_kind
 from server.loop.coldstart import cold_start_order
 from server.loop.metrics import evaluate
-from server.loop.outcome import RoundWrite
-from server.loop.stopping import stop_reason
+from server.loop.outcome import RoundWrite, record_cold_start, record_training
 from server.settings import Settings
 from server.store.db import Store
-from server.store.items import counts, feature_file
+from server.store.items import feature_file
 from server.store.labels import labeled_rows
-from server.store.projects import Project, get_project, stop_project
-from server.store.rounds import agreements, latest_version, record_round, replace_queue
+from server.store.projects import Project, get_project
+from server.store.rounds import latest_version
 
 __all__ = ["RoundWrite", "Snapshot", "cold_start_round", "score_pool", "take_snapshot", "train_round"]
 
@@ -70,7 +68,7 @@ def take_snapshot(store: Store, project_id: int) -> Snapshot | None:
             (project_id,),
         ).fetchall()
         texts = _texts(conn, project) if _text_model(project) else None
-    as_int = lambda values: np.asarray(values, dtype=np.int64)  # noqa: E731
+    as_int = lambda values: np.asarray(values, dtype=np.int64)
     return Snapshot(
         project=project,
         X=features.matrix(),
@@ -182,23 +180,6 @@ def train_round(store: Store, settings: Settings, snap: Snapshot) -> RoundWrite:
     )
 
 
-def record_training(
-    project_id: int, fields: dict[str, Any], ranked: np.ndarray, scores: np.ndarray, strategy: str,
-    conn: sqlite3.Connection,
-) -> int:
-    """Record a trained version, swap in its ranking and decide whether to stop; returns the version."""
-    recorded = record_round(conn, project_id, fields)
-    replace_queue(conn, project_id, ranked, scores, model_version=recorded, strategy=strategy, now=time.time())
-    current = get_project(conn, project_id)
-    if current.state == "running":
-        window = (current.stabilize or {}).get("rounds", 1)
-        reason = stop_reason(current, counts(conn, project_id, time.time()), fields["metrics"],
-                             agreements(conn, project_id, window))
-        if reason:
-            stop_project(conn, project_id, reason)
-    return recorded
-
-
 def _prune_artifacts(folder: Path, keep: int) -> None:
     """Delete all but the newest ``keep`` saved model versions (a transformer is ~100 MB each)."""
     versions = sorted(
@@ -219,8 +200,3 @@ def cold_start_round(store: Store, settings: Settings, snap: Snapshot) -> RoundW
         {"ran": True},
         functools.partial(record_cold_start, project.id, snap.pool_idx[order], f"cold_start:{project.cold_start}"),
     )
-
-
-def record_cold_start(project_id: int, order: np.ndarray, strategy: str, conn: sqlite3.Connection) -> None:
-    """Swap in the cold-start ranking."""
-    replace_queue(conn, project_id, order, None, model_version=None, strategy=strategy, now=time.time())
