@@ -71,7 +71,8 @@ def _positions(conn: sqlite3.Connection, project_id: int, idx: list[int]) -> dic
         chunk = idx[start : start + _CHUNK]
         marks = ",".join("?" * len(chunk))
         rows = conn.execute(
-            f"SELECT item_idx, rank FROM queue WHERE project_id = ? AND item_idx IN ({marks})", (project_id, *chunk)
+            f"SELECT item_idx, rank FROM queue WHERE project_id = ? AND item_idx IN ({marks}) "
+            "AND gen = (SELECT r.gen FROM rankings r WHERE r.project_id = queue.project_id)", (project_id, *chunk)
         )
         found.update((r[0], r[1]) for r in rows)
     return found

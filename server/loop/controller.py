@@ -12,7 +12,7 @@ import threading
 from concurrent.futures.process import BrokenProcessPool
 
 from server.loop.embedding import embedding_progress
-from server.loop.outcome import RoundWrite
+from server.loop.outcome import RoundWrite, record_round_write
 from server.loop.worker import WorkerPool
 from server.settings import Settings
 from server.store.db import Store
@@ -133,7 +133,7 @@ class Controller:
         outcome = self._compute(project_id, due)
         result = dict(outcome.summary)
         if outcome.apply is not None:
-            value = self.store.transact(outcome.apply)
+            value = record_round_write(self.store, outcome)
             if due == "train":
                 result["version"] = value
         return result

@@ -8,6 +8,7 @@ and doubled the heap the garbage collector walks.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
 from collections.abc import Callable
@@ -17,34 +18,81 @@ from typing import Any
 import numpy as np
 
 from server.loop.stopping import stop_reason
+from server.store.db import Store
 from server.store.items import has_unlabeled, labeled_count
 from server.store.projects import get_project, stop_project
-from server.store.rounds import agreements, record_round, replace_queue
+from server.store.rounds import (
+    CHUNK_ROWS,
+    agreements,
+    begin_ranking,
+    clear_stale,
+    record_round,
+    stage_ranking,
+    switch_ranking,
+)
 
-__all__ = ["RoundWrite", "record_cold_start", "record_training"]
+__all__ = ["Ranking", "RoundWrite", "record_cold_start", "record_round_write", "record_training"]
+
+
+@dataclass
+class Ranking:
+    """A round's new ranking (pool item ids, best first), staged in chunks before the round's write."""
+
+    project_id: int
+    item_idx: np.ndarray
+    scores: np.ndarray | None
+    model_version: int | None = None  # None: the round's write decides it (a trained version)
 
 
 @dataclass
 class RoundWrite:
-    """What a round computed, and the one write that records it.
+    """What a round computed, and the writes that record it.
 
     Rounds compute wherever they run (the worker process by default) and never write the
     database there: ``apply`` is a picklable callable (a partial of a module-level function)
     that the server's own store runs as one transaction, queued with the requests' writes.
     A second writer process would otherwise starve behind the request traffic's commits.
+
+    A ``ranking`` goes first, in writes of :data:`CHUNK_ROWS` rows under a new generation that
+    nobody serves yet; ``apply`` then switches it in (it is called with ``gen=``), and the old
+    generation is cleared in chunks afterwards. Written whole, a 5,000-item ranking held every
+    request write for ~20 ms per round, which set /next's p99 while rounds ran back to back.
     """
 
     summary: dict[str, Any]
-    apply: Callable[[sqlite3.Connection], Any] | None = None  # the connection comes as the last argument
+    apply: Callable[..., Any] | None = None  # the connection comes as the last positional argument
+    ranking: Ranking | None = None
+
+
+def record_round_write(store: Store, outcome: RoundWrite) -> Any:
+    """Make a round's writes through ``store`` (the server's committer); returns what ``apply`` returned."""
+    if outcome.apply is None:
+        return None
+    ranking = outcome.ranking
+    if ranking is None:
+        return store.transact(outcome.apply)
+    pid, idx, scores = ranking.project_id, ranking.item_idx, ranking.scores
+    gen = store.transact(lambda conn: begin_ranking(conn, pid))
+    for start in range(0, idx.size, CHUNK_ROWS):
+        rows = idx[start : start + CHUNK_ROWS]
+        part = None if scores is None else scores[start : start + CHUNK_ROWS]
+        store.transact(functools.partial(_stage, pid, gen, start, rows, part))
+    value = store.transact(functools.partial(outcome.apply, gen=gen))
+    while store.transact(lambda conn: clear_stale(conn, pid)):
+        pass
+    return value
+
+
+def _stage(pid: int, gen: int, start: int, rows: np.ndarray, scores: np.ndarray | None, conn: sqlite3.Connection) -> None:
+    stage_ranking(conn, pid, gen, start, rows, scores)
 
 
 def record_training(
-    project_id: int, fields: dict[str, Any], ranked: np.ndarray, scores: np.ndarray, strategy: str,
-    conn: sqlite3.Connection,
+    project_id: int, fields: dict[str, Any], size: int, strategy: str, conn: sqlite3.Connection, *, gen: int
 ) -> int:
-    """Record a trained version, swap in its ranking and decide whether to stop; returns the version."""
+    """Record a trained version, switch in its staged ranking and decide whether to stop; returns the version."""
     recorded = record_round(conn, project_id, fields)
-    replace_queue(conn, project_id, ranked, scores, model_version=recorded, strategy=strategy, now=time.time())
+    switch_ranking(conn, project_id, gen, size=size, model_version=recorded, strategy=strategy, now=time.time())
     current = get_project(conn, project_id)
     if current.state == "running":
         window = (current.stabilize or {}).get("rounds", 1)
@@ -57,6 +105,6 @@ def record_training(
     return recorded
 
 
-def record_cold_start(project_id: int, order: np.ndarray, strategy: str, conn: sqlite3.Connection) -> None:
-    """Swap in the cold-start ranking."""
-    replace_queue(conn, project_id, order, None, model_version=None, strategy=strategy, now=time.time())
+def record_cold_start(project_id: int, size: int, strategy: str, conn: sqlite3.Connection, *, gen: int) -> None:
+    """Switch in the staged cold-start ranking."""
+    switch_ranking(conn, project_id, gen, size=size, model_version=None, strategy=strategy, now=time.time())

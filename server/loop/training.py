@@ -22,7 +22,7 @@ import strategies
 from models import build_model, input_kind
 from server.loop.coldstart import cold_start_order
 from server.loop.metrics import evaluate
-from server.loop.outcome import RoundWrite, record_cold_start, record_training
+from server.loop.outcome import Ranking, RoundWrite, record_cold_start, record_training
 from server.settings import Settings
 from server.store.db import Store
 from server.store.items import feature_file
@@ -176,7 +176,8 @@ def train_round(store: Store, settings: Settings, snap: Snapshot) -> RoundWrite:
     }
     return RoundWrite(
         {"ran": True, "labels": int(snap.labeled_rows.size)},
-        functools.partial(record_training, project.id, fields, ranked, scores, project.strategy["name"]),
+        functools.partial(record_training, project.id, fields, int(ranked.size), project.strategy["name"]),
+        Ranking(project.id, ranked, scores),
     )
 
 
@@ -198,5 +199,6 @@ def cold_start_round(store: Store, settings: Settings, snap: Snapshot) -> RoundW
     order = cold_start_order(np.asarray(snap.X[snap.pool_rows]), k, rule=project.cold_start, rng=rng)
     return RoundWrite(
         {"ran": True},
-        functools.partial(record_cold_start, project.id, snap.pool_idx[order], f"cold_start:{project.cold_start}"),
+        functools.partial(record_cold_start, project.id, int(order.size), f"cold_start:{project.cold_start}"),
+        Ranking(project.id, snap.pool_idx[order], None),
     )

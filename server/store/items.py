@@ -125,7 +125,8 @@ def has_unlabeled(conn: sqlite3.Connection, project_id: int) -> bool:
     The ranking holds only unlabeled items (labeling removes them), so a non-empty queue
     answers at once; otherwise scan the pool to the first unlabeled item.
     """
-    if conn.execute("SELECT 1 FROM queue WHERE project_id = ? LIMIT 1", (project_id,)).fetchone():
+    served = "SELECT 1 FROM queue q WHERE q.project_id = ? AND q.gen = (SELECT r.gen FROM rankings r WHERE r.project_id = ?)"
+    if conn.execute(served + " LIMIT 1", (project_id, project_id)).fetchone():
         return True
     return conn.execute(
         "SELECT 1 FROM items i WHERE i.project_id = ? AND i.split = 'pool' "

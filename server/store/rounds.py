@@ -8,7 +8,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["latest_version", "record_round", "replace_queue", "curve", "agreements"]
+__all__ = [
+    "CURRENT_GEN", "agreements", "begin_ranking", "clear_stale", "current_gen", "curve", "latest_version",
+    "record_round", "replace_queue", "stage_ranking", "switch_ranking",
+]
 
 
 def latest_version(conn: sqlite3.Connection, project_id: int) -> sqlite3.Row | None:
@@ -34,6 +37,65 @@ def record_round(conn: sqlite3.Connection, project_id: int, fields: dict[str, An
     return version
 
 
+CHUNK_ROWS = 500
+"""Queue rows per staging or clearing write: about 1.5 ms each, so request writes never wait long."""
+
+CURRENT_GEN = "(SELECT r.gen FROM rankings r WHERE r.project_id = {})"
+"""SQL for the generation /next serves (``{}``: the project id expression); readers filter on it."""
+
+
+def current_gen(conn: sqlite3.Connection, project_id: int) -> int:
+    """The generation of the ranking being served (0 before any)."""
+    row = conn.execute("SELECT gen FROM rankings WHERE project_id = ?", (project_id,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def begin_ranking(conn: sqlite3.Connection, project_id: int) -> int:
+    """The generation to stage a new ranking under; clears what a crashed staging left behind."""
+    current = current_gen(conn, project_id)
+    conn.execute("DELETE FROM queue WHERE project_id = ? AND gen > ?", (project_id, current))
+    return current + 1
+
+
+def stage_ranking(
+    conn: sqlite3.Connection, project_id: int, gen: int, start: int, item_idx: np.ndarray, scores: np.ndarray | None
+) -> None:
+    """Write ranks ``start..`` of a ranking under generation ``gen`` (invisible until switched in)."""
+    score_list = scores.tolist() if scores is not None else [None] * len(item_idx)
+    conn.executemany(
+        "INSERT INTO queue (project_id, gen, rank, item_idx, score) VALUES (?, ?, ?, ?, ?)",
+        [(project_id, gen, start + k, int(idx), s) for k, (idx, s) in enumerate(zip(item_idx.tolist(), score_list))],
+    )
+
+
+def switch_ranking(
+    conn: sqlite3.Connection, project_id: int, gen: int, *, size: int, model_version: int | None, strategy: str,
+    now: float,
+) -> None:
+    """Serve generation ``gen`` from the next /next on (one small write)."""
+    # Items labeled while the round ran are not served again; drop them so /next never scans them
+    # (a probe per queued row: 1 ms for 5,000, against 5.6 ms for scanning 10,000 labels).
+    conn.execute(
+        "DELETE FROM queue WHERE project_id = ? AND gen = ? "
+        "AND EXISTS (SELECT 1 FROM labels b WHERE b.item_idx = queue.item_idx)",
+        (project_id, gen),
+    )
+    conn.execute(
+        "INSERT OR REPLACE INTO rankings (project_id, model_version, strategy, created_at, size, gen) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (project_id, model_version, strategy, now, size, gen),
+    )
+
+
+def clear_stale(conn: sqlite3.Connection, project_id: int, limit: int = CHUNK_ROWS) -> int:
+    """Delete up to ``limit`` rows of rankings older than the served one; returns how many."""
+    return conn.execute(
+        "DELETE FROM queue WHERE rowid IN (SELECT rowid FROM queue WHERE project_id = ? AND gen < "
+        + CURRENT_GEN.format("?") + " LIMIT ?)",
+        (project_id, project_id, limit),
+    ).rowcount
+
+
 def replace_queue(
     conn: sqlite3.Connection,
     project_id: int,
@@ -44,24 +106,14 @@ def replace_queue(
     strategy: str,
     now: float,
 ) -> None:
-    """Swap in a new ranking (best first) in one go; /next serves it from the next call."""
-    conn.execute("DELETE FROM queue WHERE project_id = ?", (project_id,))
-    score_list = scores.tolist() if scores is not None else [None] * len(item_idx)
-    conn.executemany(
-        "INSERT INTO queue (project_id, rank, item_idx, score) VALUES (?, ?, ?, ?)",
-        [(project_id, rank, int(idx), s) for rank, (idx, s) in enumerate(zip(item_idx.tolist(), score_list))],
-    )
-    # Items labeled while the round ran are not served again; drop them so /next never scans them.
-    # (a probe per queued row: 1 ms for 5,000, against 5.6 ms for scanning 10,000 labels)
-    conn.execute(
-        "DELETE FROM queue WHERE project_id = ? AND EXISTS (SELECT 1 FROM labels b WHERE b.item_idx = queue.item_idx)",
-        (project_id,),
-    )
-    conn.execute(
-        "INSERT OR REPLACE INTO rankings (project_id, model_version, strategy, created_at, size) "
-        "VALUES (?, ?, ?, ?, ?)",
-        (project_id, model_version, strategy, now, len(item_idx)),
-    )
+    """Swap in a new ranking (best first) in this one transaction; /next serves it from the next call.
+
+    Rounds stage big rankings in chunks instead (:func:`stage_ranking`, :func:`switch_ranking`).
+    """
+    gen = begin_ranking(conn, project_id)
+    stage_ranking(conn, project_id, gen, 0, item_idx, scores)
+    switch_ranking(conn, project_id, gen, size=len(item_idx), model_version=model_version, strategy=strategy, now=now)
+    conn.execute("DELETE FROM queue WHERE project_id = ? AND gen < ?", (project_id, gen))
 
 
 def curve(conn: sqlite3.Connection, project_id: int) -> list[dict[str, Any]]:

@@ -156,7 +156,19 @@ def _v6(db: sqlite_utils.Database) -> None:
     db["items"].add_column("cost", float)
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
+def _v7(db: sqlite_utils.Database) -> None:
+    """Rankings by generation: a new one is staged in small writes, then switched in one.
+
+    ``rankings.gen`` names the generation /next serves; queue rows of other generations are
+    a ranking being staged, or an old one being cleared, and no reader sees them.
+    """
+    db["queue"].add_column("gen", int, not_null_default=0)
+    db["queue"].transform(pk=("project_id", "gen", "rank"))
+    db["queue"].create_index(["project_id", "item_idx"], if_not_exists=True)
+    db["rankings"].add_column("gen", int, not_null_default=0)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

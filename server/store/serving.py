@@ -16,6 +16,7 @@ from typing import Any
 from server.store.db import Store
 from server.store.items import labeled_count, leased_count
 from server.store.projects import Project, get_project
+from server.store.rounds import CURRENT_GEN
 
 __all__ = ["claim_next", "claim_write"]
 
@@ -39,11 +40,11 @@ def _from_queue(
     conn: sqlite3.Connection, project_id: int, now: float, n: int, overlap: bool = False
 ) -> list[tuple[int, float | None]]:
     rows = conn.execute(
-        "SELECT q.item_idx, q.score FROM queue q WHERE q.project_id = ? "
+        "SELECT q.item_idx, q.score FROM queue q WHERE q.project_id = ? AND q.gen = " + CURRENT_GEN.format("?") + " "
         "AND NOT EXISTS (SELECT 1 FROM labels b WHERE b.item_idx = q.item_idx) "
         "AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.item_idx = q.item_idx AND l.expires_at > ?) "
         + _UNVOTED[overlap].format("q.item_idx") + "ORDER BY q.rank LIMIT ?",
-        (project_id, now, n),
+        (project_id, project_id, now, n),
     )
     return [(r[0], r[1]) for r in rows]
 
@@ -99,12 +100,12 @@ WITH live AS (
   UNION ALL SELECT item_idx, used, mine FROM live
 )
 SELECT s.item_idx, SUM(s.used) AS used, MAX(s.mine) AS mine,
-       (SELECT q.rank FROM queue q WHERE q.project_id = :pid AND q.item_idx = s.item_idx) AS rank,
-       (SELECT q.score FROM queue q WHERE q.project_id = :pid AND q.item_idx = s.item_idx) AS score,
+       (SELECT q.rank FROM queue q WHERE q.project_id = :pid AND q.item_idx = s.item_idx AND q.gen = {gen}) AS rank,
+       (SELECT q.score FROM queue q WHERE q.project_id = :pid AND q.item_idx = s.item_idx AND q.gen = {gen}) AS score,
        (SELECT i.order_key FROM items i WHERE i.idx = s.item_idx) AS order_key
 FROM started s WHERE NOT EXISTS (SELECT 1 FROM labels b WHERE b.item_idx = s.item_idx)
 GROUP BY s.item_idx
-"""
+""".format(gen=CURRENT_GEN.format(":pid"))
 
 
 def _overlap_fresh(

@@ -176,7 +176,14 @@ def test_webhook_acknowledges_at_once_and_retrains_in_the_background(client: Tes
         slowest = max(slowest, time.perf_counter() - started)
         assert r.status_code == 200
     assert slowest < 1.0, f"a webhook took {slowest:.3f}s; Label Studio gives them about 1 s"
-    assert wait_for(client, pid, lambda s: s["model_version"] == 2)["labeled"] == 10
+    # a model trains in the background once 5 labels are in; which label counts the rounds see
+    # depends on how the webhooks' timing falls against the controller's passes
+    assert wait_for(client, pid, lambda s: s["model_version"] is not None)["labeled"] == 10
+    deadline = time.monotonic() + 30
+    while 10 - (curve := client.get(f"/projects/{pid}/metrics").json()["curve"])[-1]["labels"] >= 5:
+        assert time.monotonic() < deadline, f"a retrain is owed and never ran: {curve}"
+        time.sleep(0.05)
+    assert curve[0]["labels"] >= 5
 
 
 @pytest.fixture

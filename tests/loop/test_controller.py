@@ -139,11 +139,12 @@ def test_labels_arriving_during_training_are_kept(store, settings, digits, loop)
     pid = new_campaign(store, settings, digits)
     loop.run_pending()
     label_next(store, pid, digits, 20)
+    from server.loop.outcome import record_round_write
     from server.loop.training import take_snapshot, train_round
 
     snap = take_snapshot(store, pid)
     label_next(store, pid, digits, 10)  # lands between snapshot and record
-    store.transact(train_round(store, settings, snap).apply)
+    record_round_write(store, train_round(store, settings, snap))
     with store.read() as conn:
         assert conn.execute("SELECT COUNT(*) FROM labels WHERE project_id = ?", (pid,)).fetchone()[0] == 30
         # the ranking never offers what is already labeled

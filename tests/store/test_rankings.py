@@ -1,0 +1,110 @@
+"""Rankings by generation: staged in small writes, switched in one, old rows cleared in chunks."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from server import campaign
+from server.loop.outcome import Ranking, RoundWrite, record_cold_start, record_round_write
+from server.schemas import ItemIn, LabelIn, ProjectCreate
+from server.store.items import has_unlabeled, import_items
+from server.store.labels import submit_labels
+from server.store.rounds import (
+    CHUNK_ROWS,
+    begin_ranking,
+    clear_stale,
+    current_gen,
+    replace_queue,
+    stage_ranking,
+    switch_ranking,
+)
+from server.store.serving import claim_next
+
+POOL = 1200
+
+
+@pytest.fixture
+def pid(store, settings):
+    project = campaign.create_project(store, settings, ProjectCreate(name="r", labels=["a", "b"], budget=None))
+    import_items(store, project.id, "pool", [ItemIn(id=i, features=[float(i), 1.0]) for i in range(POOL)])
+    return project.id
+
+
+def idx_of(store, pid, ids):
+    with store.read() as conn:
+        found = dict(conn.execute("SELECT ext_id, idx FROM items WHERE project_id = ?", (pid,)).fetchall())
+    return np.asarray([found[str(i)] for i in ids], dtype=np.int64)
+
+
+def served(store, pid, n=5, who="x"):
+    return [int(item["id"]) for item in claim_next(store, pid, who, n, time.time())["items"]]
+
+
+def queue_rows(store, pid):
+    with store.read() as conn:
+        return dict(conn.execute("SELECT gen, COUNT(*) FROM queue WHERE project_id = ? GROUP BY gen", (pid,)).fetchall())
+
+
+def test_a_staged_ranking_is_invisible_until_switched_in(store, pid):
+    old, new = idx_of(store, pid, range(100)), idx_of(store, pid, range(1199, 1099, -1))
+    with store.write() as conn:
+        replace_queue(conn, pid, old, None, model_version=None, strategy="old", now=1.0)
+    with store.write() as conn:
+        gen = begin_ranking(conn, pid)
+        stage_ranking(conn, pid, gen, 0, new, np.linspace(1, 0, 100))
+    assert served(store, pid, who="a") == [0, 1, 2, 3, 4]  # still the old ranking
+    with store.write() as conn:
+        switch_ranking(conn, pid, gen, size=100, model_version=3, strategy="new", now=2.0)
+    assert served(store, pid, who="b") == [1199, 1198, 1197, 1196, 1195]
+    assert queue_rows(store, pid) == {gen - 1: 100, gen: 100}  # the old rows wait for clearing
+    with store.write() as conn:
+        assert clear_stale(conn, pid, limit=60) == 60
+        assert clear_stale(conn, pid, limit=60) == 40
+        assert clear_stale(conn, pid) == 0
+    assert queue_rows(store, pid) == {gen: 100}
+
+
+def test_items_labeled_while_staging_never_reach_the_new_ranking(store, pid):
+    first = idx_of(store, pid, range(10))
+    with store.write() as conn:
+        gen = begin_ranking(conn, pid)
+        stage_ranking(conn, pid, gen, 0, first, None)
+    submit_labels(store, pid, [LabelIn(item_id=k, label="a", annotator="z") for k in (0, 1, 2)], time.time())
+    with store.write() as conn:
+        switch_ranking(conn, pid, gen, size=10, model_version=None, strategy="s", now=1.0)
+    assert served(store, pid, n=3) == [3, 4, 5]
+    assert queue_rows(store, pid) == {gen: 7}
+
+
+def test_a_crash_between_staging_and_switch_leaves_nothing_served_twice(store, pid):
+    ranked, staged = idx_of(store, pid, range(50)), idx_of(store, pid, range(500, 520))
+    with store.write() as conn:
+        replace_queue(conn, pid, ranked, None, model_version=None, strategy="s", now=1.0)
+        orphan = begin_ranking(conn, pid)
+        stage_ranking(conn, pid, orphan, 0, staged, None)  # never switched in
+    with store.write() as conn:
+        again = begin_ranking(conn, pid)  # the next round clears the orphan rows first
+    assert again == orphan and queue_rows(store, pid) == {orphan - 1: 50}
+    with store.read() as conn:
+        assert current_gen(conn, pid) == orphan - 1 and has_unlabeled(conn, pid)
+
+
+def test_a_round_write_stages_in_chunks_then_switches_and_clears(store, pid, monkeypatch):
+    everything = idx_of(store, pid, range(POOL))
+    with store.write() as conn:
+        replace_queue(conn, pid, everything, None, model_version=None, strategy="s", now=1.0)
+    writes = []
+    transact = store.transact
+    monkeypatch.setattr(store, "transact", lambda write: writes.append(write) or transact(write))
+    order = idx_of(store, pid, range(POOL - 1, -1, -1))
+    outcome = RoundWrite({"ran": True}, lambda conn, gen: record_cold_start(pid, POOL, "cold_start:test", conn, gen=gen),
+                         Ranking(pid, order, None))
+    record_round_write(store, outcome)
+    chunks = -(-POOL // CHUNK_ROWS)
+    # begin, the chunks, the switch, then clearing the old rows chunk by chunk, and one empty pass
+    assert len(writes) == 1 + chunks + 1 + chunks + 1
+    assert served(store, pid, n=3) == [POOL - 1, POOL - 2, POOL - 3]
+    assert list(queue_rows(store, pid).values()) == [POOL]
