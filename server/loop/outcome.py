@@ -11,7 +11,9 @@ from __future__ import annotations
 import functools
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +34,10 @@ from server.store.rounds import (
 )
 
 __all__ = ["Ranking", "RoundWrite", "record_cold_start", "record_round_write", "record_training"]
+
+
+STAGE_IN_FLIGHT = 3
+"""Ranking chunks queued to the committer at once."""
 
 
 @dataclass
@@ -73,14 +79,30 @@ def record_round_write(store: Store, outcome: RoundWrite) -> Any:
         return store.transact(outcome.apply)
     pid, idx, scores = ranking.project_id, ranking.item_idx, ranking.scores
     gen = store.transact(lambda conn: begin_ranking(conn, pid))
+    if gen == 1:  # the first ranking: /next serves pool order until it lands, so land it at once
+        return store.transact(functools.partial(_first, pid, idx, scores, outcome.apply))
+    # A few chunks queued at a time: each group commit carries at most STAGE_IN_FLIGHT of them
+    # beside the requests' writes, and staging still moves at the committer's pace, not at one
+    # chunk per round trip.
+    pending: deque[Future] = deque()
     for start in range(0, idx.size, CHUNK_ROWS):
         rows = idx[start : start + CHUNK_ROWS]
         part = None if scores is None else scores[start : start + CHUNK_ROWS]
-        store.transact(functools.partial(_stage, pid, gen, start, rows, part))
+        pending.append(store.transact_later(functools.partial(_stage, pid, gen, start, rows, part)))
+        if len(pending) >= STAGE_IN_FLIGHT:
+            pending.popleft().result()
+    for future in pending:
+        future.result()
     value = store.transact(functools.partial(outcome.apply, gen=gen))
     while store.transact(lambda conn: clear_stale(conn, pid)):
         pass
     return value
+
+
+def _first(pid: int, idx: np.ndarray, scores: np.ndarray | None, apply: Callable[..., Any],
+           conn: sqlite3.Connection) -> Any:
+    stage_ranking(conn, pid, 1, 0, idx, scores)
+    return apply(conn, gen=1)
 
 
 def _stage(pid: int, gen: int, start: int, rows: np.ndarray, scores: np.ndarray | None, conn: sqlite3.Connection) -> None:

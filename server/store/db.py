@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+from concurrent.futures import Future
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -110,6 +111,21 @@ class Store:
             return committer.submit(write)
         with self.write() as conn:
             return write(conn)
+
+    def transact_later(self, write: Callable[[sqlite3.Connection], T]) -> Future:
+        """Queue ``write`` and return at once; the future resolves once it is durable.
+
+        Writes commit in the order they were queued. Without group commit the write runs now.
+        """
+        committer = self._group()
+        if committer is not None:
+            return committer.enqueue(write)
+        done: Future = Future()
+        try:
+            done.set_result(self.transact(write))
+        except Exception as exc:  # noqa: BLE001 (handed to the caller through the future)
+            done.set_exception(exc)
+        return done
 
     async def transact_async(self, write: Callable[[sqlite3.Connection], T]) -> T:
         """:meth:`transact` for the event loop: awaits the commit without holding a thread."""

@@ -108,3 +108,16 @@ def test_a_round_write_stages_in_chunks_then_switches_and_clears(store, pid, mon
     assert len(writes) == 1 + chunks + 1 + chunks + 1
     assert served(store, pid, n=3) == [POOL - 1, POOL - 2, POOL - 3]
     assert list(queue_rows(store, pid).values()) == [POOL]
+
+
+def test_the_first_ranking_lands_in_one_write(store, pid, monkeypatch):
+    # before any ranking /next serves pool order, so nothing gains from holding it back
+    writes = []
+    transact = store.transact
+    monkeypatch.setattr(store, "transact", lambda write: writes.append(write) or transact(write))
+    order = idx_of(store, pid, range(POOL - 1, -1, -1))
+    outcome = RoundWrite({"ran": True}, lambda conn, gen: record_cold_start(pid, POOL, "cold_start:test", conn, gen=gen),
+                         Ranking(pid, order, None))
+    record_round_write(store, outcome)
+    assert len(writes) == 2  # begin, then stage + switch together
+    assert served(store, pid, n=2) == [POOL - 1, POOL - 2]
