@@ -94,9 +94,10 @@ def record_round_write(store: Store, outcome: RoundWrite) -> Any:
     for future in pending:
         future.result()
     value = store.transact(functools.partial(outcome.apply, gen=gen))
-    while store.transact(lambda conn: clear_stale(conn, pid)):
-        pass
-    return value
+    while True:  # the old generation, a few chunks at a time, until a chunk comes back empty
+        batch = [store.transact_later(lambda conn: clear_stale(conn, pid)) for _ in range(STAGE_IN_FLIGHT)]
+        if min(future.result() for future in batch) == 0:
+            return value
 
 
 def _first(pid: int, idx: np.ndarray, scores: np.ndarray | None, apply: Callable[..., Any],
