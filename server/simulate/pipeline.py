@@ -200,7 +200,7 @@ def results_markdown(payload: dict[str, Any]) -> str:
         "",
         report.markdown_table(payload["rows"]),
         "",
-        "Forecast from the first third of the budget (inverse power law, 90% bootstrap interval):",
+        "Forecast from the first third of the budget (inverse power law; median and 90% interval of simulated futures):",
         "",
         *_forecast_lines(payload),
     ]
