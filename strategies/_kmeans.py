@@ -4,9 +4,11 @@ Small pools get scikit-learn's ``KMeans`` on every row, as scikit-activeml and t
 TypiClust paper use. Larger pools (above max(KMEANS_SAMPLE, KMEANS_PER_CLUSTER *
 clusters) rows) get an approximation whose cost stops growing with the pool: k-means
 on a uniform random sample of that many rows (about 40 per cluster places the
-centroids well), seeded by k-means++ (:func:`strategies.seeding.kmeans_pp`), at most
-KMEANS_SAMPLE_ITER Lloyd iterations, then every row assigned to its nearest centroid
-in one chunked GEMM.
+centroids well), seeded by k-means++ (:func:`strategies.seeding.kmeans_pp`), Lloyd
+iterations until fewer than KMEANS_SAMPLE_TOL of the sampled rows change cluster (at most
+KMEANS_SAMPLE_ITER), then every row assigned to its nearest centroid in one chunked GEMM.
+At 100k x 384 with 1,100 clusters, under 0.1% of rows changed after 8 iterations and none
+after 16; each iteration is a 44k x 1,100 x 384 GEMM (0.5 s here).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ __all__ = ["cluster_labels", "lloyd"]
 KMEANS_SAMPLE = 10_000
 KMEANS_PER_CLUSTER = 40
 KMEANS_SAMPLE_ITER = 20
+KMEANS_SAMPLE_TOL = 1e-3
 
 
 def cluster_labels(
@@ -46,12 +49,13 @@ def cluster_labels(
         return model.labels_.astype(np.int64), model.cluster_centers_.astype(np.float32)
     sample = x[np.sort(rng.choice(x.shape[0], rows, replace=False))]
     seeds, _ = kmeans_pp(StrategyInputs(embeddings=sample), n_clusters, rng=rng)
-    centers = lloyd(sample, sample[seeds], KMEANS_SAMPLE_ITER)
+    centers = lloyd(sample, sample[seeds], KMEANS_SAMPLE_ITER, tol=KMEANS_SAMPLE_TOL)
     return nearest_rows(x, centers), centers
 
 
-def lloyd(x: np.ndarray, centers: np.ndarray, max_iter: int) -> np.ndarray:
-    """Lloyd iterations from ``centers`` (K, d) until no label changes or ``max_iter``.
+def lloyd(x: np.ndarray, centers: np.ndarray, max_iter: int, *, tol: float = 0.0) -> np.ndarray:
+    """Lloyd iterations from ``centers`` (K, d) until at most ``tol`` of the rows change label
+    (0: none) or ``max_iter``.
 
     A cluster that loses every member keeps its centroid. Returns the centroids float32.
     """
@@ -59,7 +63,7 @@ def lloyd(x: np.ndarray, centers: np.ndarray, max_iter: int) -> np.ndarray:
     labels = None
     for _ in range(max_iter):
         new = nearest_rows(x, centers)
-        if labels is not None and np.array_equal(new, labels):
+        if labels is not None and np.count_nonzero(new != labels) <= tol * x.shape[0]:
             break
         labels = new
         counts = np.bincount(labels, minlength=centers.shape[0])

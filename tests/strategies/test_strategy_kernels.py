@@ -230,3 +230,15 @@ def test_pruning_gives_the_same_picks_as_full_passes(
     np.testing.assert_allclose(pruned[1], full[1], rtol=1e-6)
     if name in ("kcenter_greedy", "kmeans_pp", "badge"):
         assert calls, "pruning never engaged on well separated clusters"
+
+
+def test_lloyd_stops_once_few_enough_rows_change_cluster():
+    from strategies._kmeans import lloyd
+
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(600, 4)) + rng.integers(0, 4, size=(600, 1)) * 3).astype(np.float32)
+    start = x[rng.choice(600, 6, replace=False)]
+    # any change tolerated: the second pass stops before updating, as one iteration would
+    np.testing.assert_array_equal(lloyd(x, start, 20, tol=1.0), lloyd(x, start, 1))
+    exact = lloyd(x, start, 100)
+    np.testing.assert_array_equal(lloyd(x, start, 100, tol=0.0), exact)  # converged: labels stable
