@@ -17,7 +17,7 @@ from server.labelstudio.config import Control, check_labels
 from server.store.db import Store
 from server.store.items import feature_file, lookup_items
 from server.store.projects import Project, get_project
-from server.store.rounds import latest_version
+from server.store.rounds import CURRENT_GEN, latest_version
 
 __all__ = ["ModelCache", "alloop_id", "version_name", "current_version", "predict_tasks"]
 
@@ -72,7 +72,7 @@ def _positions(conn: sqlite3.Connection, project_id: int, idx: list[int]) -> dic
         marks = ",".join("?" * len(chunk))
         rows = conn.execute(
             f"SELECT item_idx, rank FROM queue WHERE project_id = ? AND item_idx IN ({marks}) "
-            "AND gen = (SELECT r.gen FROM rankings r WHERE r.project_id = queue.project_id)", (project_id, *chunk)
+            "AND gen = " + CURRENT_GEN.format("queue.project_id"), (project_id, *chunk)
         )
         found.update((r[0], r[1]) for r in rows)
     return found

@@ -18,7 +18,7 @@ from server.settings import Settings
 from server.store.db import Store
 from server.store.items import has_unlabeled, labeled_count
 from server.store.projects import Project, list_projects
-from server.store.rounds import latest_version
+from server.store.rounds import has_ranking, latest_version
 
 __all__ = ["Controller"]
 
@@ -98,7 +98,7 @@ class Controller:
             labeled = labeled_count(conn, project.id)
             open_pool = has_unlabeled(conn, project.id)
             latest = latest_version(conn, project.id)
-            ranked = conn.execute("SELECT 1 FROM rankings WHERE project_id = ?", (project.id,)).fetchone()
+            ranked = has_ranking(conn, project.id)
         trained = latest["n_labels"] if latest else 0
         if self._failed_at.get(project.id) == labeled:
             return None, labeled  # failed on exactly these labels; wait for more

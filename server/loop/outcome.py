@@ -1,4 +1,4 @@
-"""What a round hands back: its summary and the one write that records it.
+"""What a round hands back: its summary and the writes that record it.
 
 The record functions live here, not beside the training code: the server process unpickles
 ``apply`` to run it, which imports the function's module. Importing ``server.loop.training``
@@ -28,6 +28,7 @@ from server.store.rounds import (
     agreements,
     begin_ranking,
     clear_stale,
+    has_ranking,
     record_round,
     stage_ranking,
     switch_ranking,
@@ -47,7 +48,6 @@ class Ranking:
     project_id: int
     item_idx: np.ndarray
     scores: np.ndarray | None
-    model_version: int | None = None  # None: the round's write decides it (a trained version)
 
 
 @dataclass
@@ -78,9 +78,9 @@ def record_round_write(store: Store, outcome: RoundWrite) -> Any:
     if ranking is None:
         return store.transact(outcome.apply)
     pid, idx, scores = ranking.project_id, ranking.item_idx, ranking.scores
-    gen = store.transact(lambda conn: begin_ranking(conn, pid))
-    if gen == 1:  # the first ranking: /next serves pool order until it lands, so land it at once
-        return store.transact(functools.partial(_first, pid, idx, scores, outcome.apply))
+    gen, serving = store.transact(lambda conn: (begin_ranking(conn, pid), has_ranking(conn, pid)))
+    if not serving:  # the first ranking: /next serves pool order until it lands, so land it at once
+        return store.transact(functools.partial(_first, pid, gen, idx, scores, outcome.apply))
     # A few chunks queued at a time: each group commit carries at most STAGE_IN_FLIGHT of them
     # beside the requests' writes, and staging still moves at the committer's pace, not at one
     # chunk per round trip.
@@ -100,10 +100,10 @@ def record_round_write(store: Store, outcome: RoundWrite) -> Any:
             return value
 
 
-def _first(pid: int, idx: np.ndarray, scores: np.ndarray | None, apply: Callable[..., Any],
+def _first(pid: int, gen: int, idx: np.ndarray, scores: np.ndarray | None, apply: Callable[..., Any],
            conn: sqlite3.Connection) -> Any:
-    stage_ranking(conn, pid, 1, 0, idx, scores)
-    return apply(conn, gen=1)
+    _stage(pid, gen, 0, idx, scores, conn)
+    return apply(conn, gen=gen)
 
 
 def _stage(pid: int, gen: int, start: int, rows: np.ndarray, scores: np.ndarray | None, conn: sqlite3.Connection) -> None:

@@ -15,6 +15,7 @@ from server.schemas import ItemIn
 from server.store.db import Store
 from server.store.features import FeatureFile
 from server.store.projects import Project, get_project, resume_project
+from server.store.rounds import CURRENT_GEN
 
 __all__ = ["counts", "feature_file", "has_unlabeled", "import_items", "labeled_count", "leased_count", "lookup_items"]
 
@@ -125,8 +126,8 @@ def has_unlabeled(conn: sqlite3.Connection, project_id: int) -> bool:
     The ranking holds only unlabeled items (labeling removes them), so a non-empty queue
     answers at once; otherwise scan the pool to the first unlabeled item.
     """
-    served = "SELECT 1 FROM queue q WHERE q.project_id = ? AND q.gen = (SELECT r.gen FROM rankings r WHERE r.project_id = ?)"
-    if conn.execute(served + " LIMIT 1", (project_id, project_id)).fetchone():
+    served = "SELECT 1 FROM queue q WHERE q.project_id = ? AND q.gen = " + CURRENT_GEN.format("?") + " LIMIT 1"
+    if conn.execute(served, (project_id, project_id)).fetchone():
         return True
     return conn.execute(
         "SELECT 1 FROM items i WHERE i.project_id = ? AND i.split = 'pool' "

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "CURRENT_GEN", "agreements", "begin_ranking", "clear_stale", "current_gen", "curve", "latest_version",
-    "record_round", "replace_queue", "stage_ranking", "switch_ranking",
+    "CURRENT_GEN", "agreements", "begin_ranking", "clear_stale", "current_gen", "curve", "has_ranking",
+    "latest_version", "record_round", "stage_ranking", "switch_ranking",
 ]
 
 
@@ -48,6 +48,11 @@ def current_gen(conn: sqlite3.Connection, project_id: int) -> int:
     """The generation of the ranking being served (0 before any)."""
     row = conn.execute("SELECT gen FROM rankings WHERE project_id = ?", (project_id,)).fetchone()
     return int(row[0]) if row else 0
+
+
+def has_ranking(conn: sqlite3.Connection, project_id: int) -> bool:
+    """Whether a ranking is being served (cold start or a model's)."""
+    return conn.execute("SELECT 1 FROM rankings WHERE project_id = ?", (project_id,)).fetchone() is not None
 
 
 def begin_ranking(conn: sqlite3.Connection, project_id: int) -> int:
@@ -94,26 +99,6 @@ def clear_stale(conn: sqlite3.Connection, project_id: int, limit: int = CHUNK_RO
         + CURRENT_GEN.format("?") + " LIMIT ?)",
         (project_id, project_id, limit),
     ).rowcount
-
-
-def replace_queue(
-    conn: sqlite3.Connection,
-    project_id: int,
-    item_idx: np.ndarray,
-    scores: np.ndarray | None,
-    *,
-    model_version: int | None,
-    strategy: str,
-    now: float,
-) -> None:
-    """Swap in a new ranking (best first) in this one transaction; /next serves it from the next call.
-
-    Rounds stage big rankings in chunks instead (:func:`stage_ranking`, :func:`switch_ranking`).
-    """
-    gen = begin_ranking(conn, project_id)
-    stage_ranking(conn, project_id, gen, 0, item_idx, scores)
-    switch_ranking(conn, project_id, gen, size=len(item_idx), model_version=model_version, strategy=strategy, now=now)
-    conn.execute("DELETE FROM queue WHERE project_id = ? AND gen < ?", (project_id, gen))
 
 
 def curve(conn: sqlite3.Connection, project_id: int) -> list[dict[str, Any]]:

@@ -17,7 +17,6 @@ from server.store.rounds import (
     begin_ranking,
     clear_stale,
     current_gen,
-    replace_queue,
     stage_ranking,
     switch_ranking,
 )
@@ -39,6 +38,13 @@ def idx_of(store, pid, ids):
     return np.asarray([found[str(i)] for i in ids], dtype=np.int64)
 
 
+def rank_first(store, pid, idx):
+    """Serve ``idx`` as the project's first ranking, through a round's write."""
+    outcome = RoundWrite({"ran": True}, lambda conn, gen: record_cold_start(pid, idx.size, "cold_start:test", conn, gen=gen),
+                         Ranking(pid, idx, None))
+    record_round_write(store, outcome)
+
+
 def served(store, pid, n=5, who="x"):
     return [int(item["id"]) for item in claim_next(store, pid, who, n, time.time())["items"]]
 
@@ -50,8 +56,7 @@ def queue_rows(store, pid):
 
 def test_a_staged_ranking_is_invisible_until_switched_in(store, pid):
     old, new = idx_of(store, pid, range(100)), idx_of(store, pid, range(1199, 1099, -1))
-    with store.write() as conn:
-        replace_queue(conn, pid, old, None, model_version=None, strategy="old", now=1.0)
+    rank_first(store, pid, old)
     with store.write() as conn:
         gen = begin_ranking(conn, pid)
         stage_ranking(conn, pid, gen, 0, new, np.linspace(1, 0, 100))
@@ -81,8 +86,8 @@ def test_items_labeled_while_staging_never_reach_the_new_ranking(store, pid):
 
 def test_a_crash_between_staging_and_switch_leaves_nothing_served_twice(store, pid):
     ranked, staged = idx_of(store, pid, range(50)), idx_of(store, pid, range(500, 520))
+    rank_first(store, pid, ranked)
     with store.write() as conn:
-        replace_queue(conn, pid, ranked, None, model_version=None, strategy="s", now=1.0)
         orphan = begin_ranking(conn, pid)
         stage_ranking(conn, pid, orphan, 0, staged, None)  # never switched in
     with store.write() as conn:
@@ -93,9 +98,7 @@ def test_a_crash_between_staging_and_switch_leaves_nothing_served_twice(store, p
 
 
 def test_a_round_write_stages_in_chunks_then_switches_and_clears(store, pid, monkeypatch):
-    everything = idx_of(store, pid, range(POOL))
-    with store.write() as conn:
-        replace_queue(conn, pid, everything, None, model_version=None, strategy="s", now=1.0)
+    rank_first(store, pid, idx_of(store, pid, range(POOL)))
     writes = []
     transact = store.transact  # without group commit, transact_later runs through transact
     monkeypatch.setattr(store, "transact", lambda write: writes.append(write) or transact(write))
