@@ -15,7 +15,6 @@ from server.schemas import ItemIn
 from server.store.db import Store
 from server.store.features import FeatureFile
 from server.store.projects import Project, get_project, resume_project
-from server.store.rounds import CURRENT_GEN
 
 __all__ = ["counts", "feature_file", "has_unlabeled", "import_items", "labeled_count", "leased_count", "lookup_items"]
 
@@ -107,8 +106,9 @@ def import_items(store: Store, project_id: int, split: str, items: Sequence[Item
 
 
 def labeled_count(conn: sqlite3.Connection, project_id: int) -> int:
-    """Labeled pool items (an index range over this project's labels)."""
-    return conn.execute("SELECT COUNT(*) FROM labels WHERE project_id = ?", (project_id,)).fetchone()[0]
+    """Labeled pool items: one row that triggers on ``labels`` keep (schema v8)."""
+    row = conn.execute("SELECT labeled FROM pool_counts WHERE project_id = ?", (project_id,)).fetchone()
+    return row[0] if row else 0
 
 
 def leased_count(conn: sqlite3.Connection, project_id: int, now: float) -> int:
@@ -121,17 +121,10 @@ def leased_count(conn: sqlite3.Connection, project_id: int, now: float) -> int:
 
 
 def has_unlabeled(conn: sqlite3.Connection, project_id: int) -> bool:
-    """Whether any pool item is still unlabeled.
-
-    The ranking holds only unlabeled items (labeling removes them), so a non-empty queue
-    answers at once; otherwise scan the pool to the first unlabeled item.
-    """
-    served = "SELECT 1 FROM queue q WHERE q.project_id = ? AND q.gen = " + CURRENT_GEN.format("?") + " LIMIT 1"
-    if conn.execute(served, (project_id, project_id)).fetchone():
-        return True
+    """Whether any pool item is still unlabeled: the first entry of the open-pool index (schema v8)."""
     return conn.execute(
-        "SELECT 1 FROM items i WHERE i.project_id = ? AND i.split = 'pool' "
-        "AND NOT EXISTS (SELECT 1 FROM labels b WHERE b.item_idx = i.idx) LIMIT 1",
+        "SELECT 1 FROM items i INDEXED BY items_open WHERE i.project_id = ? AND i.split = 'pool' AND i.labeled = 0 "
+        "LIMIT 1",
         (project_id,),
     ).fetchone() is not None
 

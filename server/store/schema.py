@@ -168,7 +168,42 @@ def _v7(db: sqlite_utils.Database) -> None:
     db["rankings"].add_column("gen", int, not_null_default=0)
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
+def _v8(db: sqlite_utils.Database) -> None:
+    """The open pool by index: ``items.labeled`` and ``pool_counts.labeled``, kept by triggers on ``labels``.
+
+    /next past the ranking, and the checks for an unlabeled item, read a partial index over
+    the unlabeled pool in serving order instead of scanning past every labeled item (25 ms per
+    /next at 20k labels, inside the writer transaction); the labeled count is one row, not a
+    count over the project's labels. Triggers keep both exact whatever writes a label.
+    """
+    db["items"].add_column("labeled", int, not_null_default=0)
+    db.execute("UPDATE items SET labeled = 1 WHERE idx IN (SELECT item_idx FROM labels)")
+    db["pool_counts"].create(
+        {"project_id": int, "labeled": int}, pk="project_id", foreign_keys=[("project_id", "projects", "id")],
+        not_null={"labeled"},
+    )
+    db.execute("INSERT INTO pool_counts (project_id, labeled) SELECT id, 0 FROM projects")
+    db.execute(
+        "UPDATE pool_counts SET labeled = (SELECT COUNT(*) FROM labels b WHERE b.project_id = pool_counts.project_id)"
+    )
+    db.execute("CREATE INDEX items_open ON items (project_id, order_key) WHERE split = 'pool' AND labeled = 0")
+    db.execute(
+        "CREATE TRIGGER projects_count AFTER INSERT ON projects BEGIN "
+        "INSERT INTO pool_counts (project_id, labeled) VALUES (NEW.id, 0); END"
+    )
+    db.execute(
+        "CREATE TRIGGER labels_mark AFTER INSERT ON labels BEGIN "
+        "UPDATE items SET labeled = 1 WHERE idx = NEW.item_idx; "
+        "UPDATE pool_counts SET labeled = labeled + 1 WHERE project_id = NEW.project_id; END"
+    )
+    db.execute(
+        "CREATE TRIGGER labels_unmark AFTER DELETE ON labels BEGIN "
+        "UPDATE items SET labeled = 0 WHERE idx = OLD.item_idx; "
+        "UPDATE pool_counts SET labeled = labeled - 1 WHERE project_id = OLD.project_id; END"
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

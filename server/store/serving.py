@@ -52,10 +52,14 @@ def _from_queue(
 def _from_pool(
     conn: sqlite3.Connection, project_id: int, now: float, n: int, taken: set[int], overlap: bool = False
 ) -> list[tuple[int, float | None]]:
-    """Past the stored ranking: the rest of the pool in its seeded random order, unscored."""
+    """Past the stored ranking: the rest of the pool in its seeded random order, unscored.
+
+    Walks the open-pool index (unlabeled items in serving order), so it reads past live leases
+    only, never past labeled items.
+    """
     rows = conn.execute(
-        "SELECT i.idx FROM items i WHERE i.project_id = ? AND i.split = 'pool' AND i.row IS NOT NULL "
-        "AND NOT EXISTS (SELECT 1 FROM labels b WHERE b.item_idx = i.idx) "
+        "SELECT i.idx FROM items i INDEXED BY items_open WHERE i.project_id = ? AND i.split = 'pool' "
+        "AND i.labeled = 0 AND i.row IS NOT NULL "
         "AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.item_idx = i.idx AND l.expires_at > ?) "
         + _UNVOTED[overlap].format("i.idx") + "ORDER BY i.order_key LIMIT ?",
         (project_id, now, n + len(taken)),

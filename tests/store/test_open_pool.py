@@ -1,0 +1,111 @@
+"""The open pool (schema v8): labeled flags and counts kept by triggers, /next past the ranking by index."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import pytest
+import sqlite_utils
+
+from server import campaign
+from server.schemas import ItemIn, LabelIn, ProjectCreate
+from server.store import Store
+from server.store.items import has_unlabeled, import_items, labeled_count
+from server.store.labels import submit_labels
+from server.store.schema import MIGRATIONS, SCHEMA_VERSION
+from server.store.serving import claim_next
+
+POOL = 60
+
+
+@pytest.fixture
+def pid(store, settings):
+    project = campaign.create_project(store, settings, ProjectCreate(name="o", labels=["a", "b"], budget=None))
+    import_items(store, project.id, "pool", [ItemIn(id=i, features=[float(i), 1.0]) for i in range(POOL)])
+    return project.id
+
+
+def label(store, pid, ids, who="x"):
+    return submit_labels(store, pid, [LabelIn(item_id=str(i), label="a", annotator=who) for i in ids], time.time())
+
+
+def flags(store, pid):
+    with store.read() as conn:
+        return {int(r[0]) for r in conn.execute("SELECT ext_id FROM items WHERE project_id = ? AND labeled = 1", (pid,))}
+
+
+def test_labels_set_the_flag_and_the_count_and_deletions_undo_them(store, pid):
+    label(store, pid, [3, 5, 8])
+    assert flags(store, pid) == {3, 5, 8}
+    with store.read() as conn:
+        assert labeled_count(conn, pid) == 3
+    with store.write() as conn:  # a Label Studio deletion removes the label row
+        conn.execute("DELETE FROM labels WHERE item_idx = (SELECT idx FROM items WHERE ext_id = '5' AND project_id = ?)",
+                     (pid,))
+    assert flags(store, pid) == {3, 8}
+    with store.read() as conn:
+        assert labeled_count(conn, pid) == 2
+        assert labeled_count(conn, pid) == conn.execute("SELECT COUNT(*) FROM labels WHERE project_id = ?",
+                                                        (pid,)).fetchone()[0]
+
+
+def test_counts_are_per_project(store, settings, pid):
+    other = campaign.create_project(store, settings, ProjectCreate(name="p", labels=["a", "b"], budget=None)).id
+    import_items(store, other, "pool", [ItemIn(id=i, features=[float(i), 1.0]) for i in range(5)])
+    label(store, pid, [1, 2])
+    label(store, other, [4])
+    with store.read() as conn:
+        assert (labeled_count(conn, pid), labeled_count(conn, other)) == (2, 1)
+
+
+def test_past_the_ranking_next_skips_labeled_and_leased_items_in_pool_order(store, pid):
+    with store.read() as conn:
+        order = [int(r[0]) for r in conn.execute(
+            "SELECT ext_id FROM items WHERE project_id = ? ORDER BY order_key", (pid,))]
+    label(store, pid, order[:10])
+    held = [int(i["id"]) for i in claim_next(store, pid, "a", 4, time.time())["items"]]
+    assert held == order[10:14]
+    label(store, pid, order[20:25])
+    got = [int(i["id"]) for i in claim_next(store, pid, "b", 10, time.time())["items"]]
+    assert got == order[14:20] + order[25:29]
+
+
+def test_has_unlabeled_until_the_last_item_is_labeled(store, pid):
+    label(store, pid, range(POOL - 1))
+    with store.read() as conn:
+        assert has_unlabeled(conn, pid)
+    label(store, pid, [POOL - 1])
+    with store.read() as conn:
+        assert not has_unlabeled(conn, pid)
+    assert claim_next(store, pid, "a", 3, time.time())["items"] == []
+
+
+def test_a_version_7_database_upgrades_with_flags_and_counts_backfilled(settings):
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(settings.data_dir / "alloop.db")
+    db = sqlite_utils.Database(conn)
+    for step in MIGRATIONS[:7]:
+        step(db)
+    conn.execute("PRAGMA user_version=7")
+    for project in (1, 2):
+        conn.execute("INSERT INTO projects (id, name, labels, input, model, strategy, state, batch_size, lease_seconds, "
+                     "seed, retrain_every) VALUES (?, 'old', '[\"x\", \"y\"]', 'vector', '{}', '{}', 'running', 10, 60, "
+                     "0, 10)", (project,))
+    conn.executemany("INSERT INTO items (idx, project_id, ext_id, split, row, order_key) VALUES (?, ?, ?, 'pool', ?, ?)",
+                     [(k, 1 if k < 4 else 2, f"i{k}", k, k / 10) for k in range(6)])
+    conn.executemany("INSERT INTO labels (project_id, item_idx, label, annotator, created_at) VALUES (?, ?, 'x', 'a', 0)",
+                     [(1, 0), (1, 2), (2, 5)])
+    conn.commit()
+    conn.close()
+
+    store = Store(settings.data_dir)
+    try:
+        db = store.conn()
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert [r[0] for r in db.execute("SELECT idx FROM items WHERE labeled = 1 ORDER BY idx")] == [0, 2, 5]
+        assert (labeled_count(db, 1), labeled_count(db, 2)) == (2, 1)
+        got = [i["id"] for i in claim_next(store, 1, "a", 5, time.time())["items"]]
+        assert got == ["i1", "i3"]
+    finally:
+        store.close()
