@@ -1,8 +1,9 @@
 """Load generator: many annotator threads polling ``/next`` and labeling over loopback HTTP.
 
-Each annotator labels most of what it gets and abandons the rest (so leases expire and
-items return to the queue), and records every grant it received with the lease expiry
-the server gave. :func:`violations` then checks that no item was ever held by two
+Each annotator labels most of what it gets and skips the rest (a skipped item stays leased
+to it and comes back on its next poll), now and then walks away from a whole batch for
+longer than the lease (so leases expire and items return to the queue for the others), and
+records every grant it received with the lease expiry the server gave. :func:`violations` then checks that no item was ever held by two
 annotators at once and that nothing was served after its label was acknowledged.
 Used by the reliability tests and ``scripts/bench_load.py``.
 """
@@ -15,12 +16,13 @@ import random
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from urllib.parse import urlsplit
 
-__all__ = ["LoadResult", "run_load", "violations", "percentile"]
+__all__ = ["Behaviour", "LoadResult", "run_load", "violations", "percentile"]
 
 
 @dataclass
@@ -75,7 +77,21 @@ class _Http:
             self.conn = None
 
 
-def _annotator(url: str, pid: int, name: str, polls: int, abandon: float, result: LoadResult,
+def _constant(item_id: str) -> str:
+    return "a"
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """How an annotator answers: which label, what it skips, when it walks away and for how long."""
+
+    abandon: float = 0.1
+    label_of: Callable[[str], str] = _constant
+    breaks: float = 0.0
+    break_seconds: float = 0.0
+
+
+def _annotator(url: str, pid: int, name: str, polls: int, how: Behaviour, result: LoadResult,
                headers: dict[str, str], seed: int) -> None:
     rng = random.Random(seed)
     conn = _Http(url, headers)
@@ -96,9 +112,12 @@ def _annotator(url: str, pid: int, name: str, polls: int, abandon: float, result
                     result.grants[item["id"]].append((name, sent, received, _epoch(body["lease_expires_at"])))
             if body.get("done"):
                 break
-            keep = [it for it in items if rng.random() >= abandon]
+            if items and rng.random() < how.breaks:  # walk away: the whole batch's leases run out
+                time.sleep(how.break_seconds)
+                continue
+            keep = [it for it in items if rng.random() >= how.abandon]
             if keep:
-                labels = [{"item_id": it["id"], "label": "a", "annotator": name} for it in keep]
+                labels = [{"item_id": it["id"], "label": how.label_of(it["id"]), "annotator": name} for it in keep]
                 started = time.perf_counter()
                 try:
                     status, answer = conn.post(f"/projects/{pid}/labels", {"labels": labels})
@@ -116,12 +135,12 @@ def _annotator(url: str, pid: int, name: str, polls: int, abandon: float, result
         conn.close()
 
 
-def run_load(url: str, pid: int, *, annotators: int, polls: int, abandon: float = 0.1,
+def run_load(url: str, pid: int, *, annotators: int, polls: int, behaviour: Behaviour = Behaviour(),
              headers: dict[str, str] | None = None) -> LoadResult:
     """Run ``annotators`` threads of ``polls`` polls each; returns what they saw."""
     result = LoadResult()
     threads = [
-        threading.Thread(target=_annotator, args=(url, pid, f"ann-{k}", polls, abandon, result, headers or {}, k))
+        threading.Thread(target=_annotator, args=(url, pid, f"ann-{k}", polls, behaviour, result, headers or {}, k))
         for k in range(annotators)
     ]
     started = time.perf_counter()

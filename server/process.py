@@ -50,13 +50,18 @@ class ServerProcess:
 
     def cpu_seconds(self) -> float | None:
         """CPU time (user + system) the server process has used so far; None off Linux."""
+        return None if self.proc is None else _cpu_seconds(self.proc.pid)
+
+    def children_cpu_seconds(self) -> float | None:
+        """CPU time of the server's live child processes (the training worker); None off Linux."""
         if self.proc is None:
             return None
         try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            tasks = Path(f"/proc/{self.proc.pid}/task").iterdir()
+            kids = {int(pid) for task in tasks for pid in (task / "children").read_text().split()}
         except OSError:
             return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return sum(_cpu_seconds(kid) or 0.0 for kid in kids)
 
     def kill9(self) -> None:
         """SIGKILL: no shutdown hooks, no flush."""
@@ -73,6 +78,14 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(30)
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:

@@ -11,7 +11,7 @@ import os
 import pytest
 
 from server.client import Client
-from server.loadgen import run_load, violations
+from server.loadgen import Behaviour, run_load, violations
 from server.process import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -26,7 +26,9 @@ def test_fifty_annotators_never_share_an_item(tmp_path):
             pid = client.create_project(name="load", labels=["a", "b"], lease_seconds=1, retrain_every=500,
                                         stabilize=None)["id"]
             client.add_items(pid, [{"id": f"i{k}", "features": [k % 17, k % 5]} for k in range(60_000)])
-        result = run_load(server.url, pid, annotators=50, polls=POLLS, abandon=0.2)
+        # now and then an annotator walks away from its batch for longer than the 1 s lease
+        result = run_load(server.url, pid, annotators=50, polls=POLLS,
+                          behaviour=Behaviour(abandon=0.2, breaks=0.02, break_seconds=1.2))
         assert result.errors == 0
         assert violations(result, lease_seconds=1) == []
         regranted = sum(1 for grants in result.grants.values() if len({g[0] for g in grants}) > 1)
