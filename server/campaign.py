@@ -9,10 +9,11 @@ from typing import Any
 from server.errors import Invalid
 from server.loop import Controller
 from server.loop.embedding import DEFAULT_ENCODER, embedding_progress, load_encoder
-from server.loop.stopping import stop_reason
+from server.loop.stopping import pool_state, stop_reason
 from server.schemas import ProjectCreate, ProjectPatch, StrategySpec
 from server.settings import Settings
 from server.store import Store
+from server.store.budget import spent
 from server.store.items import counts
 from server.store.labels import check_stop
 from server.store.projects import (
@@ -87,6 +88,11 @@ def create_project(store: Store, settings: Settings, body: ProjectCreate) -> Pro
         return insert_project(conn, fields)
 
 
+def _number(value: float) -> int | float:
+    """A budget figure as JSON shows it best: whole numbers as integers (item counts stay ints)."""
+    return int(value) if float(value).is_integer() else round(value, 6)
+
+
 def _status(conn: Any, project: Project, controller: Controller) -> dict[str, Any]:
     now = time.time()
     c = counts(conn, project.id, now)
@@ -101,7 +107,8 @@ def _status(conn: Any, project: Project, controller: Controller) -> dict[str, An
         **{k: c[k] for k in ("labeled", "unlabeled", "leased")},
         "pool_size": c["pool"],
         "eval_size": c["eval"],
-        "budget_left": None if project.budget is None else max(0, project.budget - c["labeled"]),
+        "spent": _number(used := spent(conn, project)),
+        "budget_left": None if project.budget is None else _number(max(0.0, project.budget - used)),
         "model_version": latest["version"] if latest else None,
         "metrics": json.loads(latest["metrics"]) if latest else None,
         "training": controller.busy.get(project.id) == "train",
@@ -128,7 +135,8 @@ def all_statuses(store: Store, controller: Controller) -> list[dict[str, Any]]:
 
 
 def patch_project(store: Store, project_id: int, body: ProjectPatch) -> Project:
-    """Change settings; a campaign stopped by budget or target resumes if that no longer holds.
+    """Change settings; a campaign stopped by budget or target resumes if that no longer holds,
+    and a running one whose new budget is already spent stops.
 
     Lowering ``labels_per_item`` decides at once every item that already has that many votes
     (by majority over all its votes); raising it leaves decided items as they are.
@@ -142,15 +150,15 @@ def patch_project(store: Store, project_id: int, body: ProjectPatch) -> Project:
         raise Invalid(f"{', '.join(required)} cannot be null (only budget and target may be cleared)")
     with store.write() as conn:
         project = update_project(conn, project_id, fields)
-        if "labels_per_item" in fields and decide_ready(conn, project, time.time()):
-            check_stop(conn, project)
+        decided = "labels_per_item" in fields and decide_ready(conn, project, time.time())
+        if decided or (project.state == "running" and {"budget", "budget_unit"} & set(fields)):
+            check_stop(conn, project)  # a lower budget, or one counted in cost, may be spent already
             project = get_project(conn, project_id)
         if project.state == "done" and project.stop_reason in ("budget_exhausted", "target_reached"):
             latest = latest_version(conn, project_id)
             metrics = json.loads(latest["metrics"]) if latest else {}
             window = (project.stabilize or {}).get("rounds", 1)
-            still = stop_reason(project, counts(conn, project_id, time.time()), metrics,
-                                agreements(conn, project_id, window))
+            still = stop_reason(project, pool_state(conn, project), metrics, agreements(conn, project_id, window))
             if still is None:
                 resume_project(conn, project_id)
                 project = get_project(conn, project_id)

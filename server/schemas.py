@@ -71,7 +71,13 @@ class ProjectCreate(Strict):
     model: ModelSpec = Field(default_factory=ModelSpec)
     strategy: StrategySpec = Field(default_factory=StrategySpec)
     batch_size: int = Field(10, ge=1, le=1000)
-    budget: int | None = Field(None, ge=1, le=MAX_INT, description="Most labels to collect; null: the whole pool.")
+    budget: int | None = Field(
+        None, ge=1, le=MAX_INT, description="Most labels to collect (or most cost to spend); null: the whole pool."
+    )
+    budget_unit: Literal["items", "cost"] = Field(
+        "items", description="What the budget counts: labeled items, or the summed cost of the labeled items "
+        "(an item without a cost counts 1).",
+    )
     target: TargetSpec | None = None
     retrain_every: int = Field(10, ge=1, le=MAX_INT)
     lease_seconds: int = Field(600, ge=1, le=7 * 24 * 3600)
@@ -100,6 +106,7 @@ class ProjectPatch(Strict):
     strategy: StrategySpec | None = None
     batch_size: int | None = Field(None, ge=1, le=1000)
     budget: int | None = Field(None, ge=1, le=MAX_INT)
+    budget_unit: Literal["items", "cost"] | None = None
     target: TargetSpec | None = None
     retrain_every: int | None = Field(None, ge=1, le=MAX_INT)
     lease_seconds: int | None = Field(None, ge=1, le=7 * 24 * 3600)

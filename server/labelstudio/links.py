@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from server.store.items import counts
+from server.store.budget import exhausted
 from server.store.projects import get_project, resume_project
 
 __all__ = ["link", "linked_item", "update_label", "delete_labels"]
@@ -54,7 +54,6 @@ def delete_labels(conn: sqlite3.Connection, project_id: int, annotation_ids: lis
         )
     project = get_project(conn, project_id)
     if removed and project.state == "done" and project.stop_reason in ("budget_exhausted", "pool_exhausted"):
-        c = counts(conn, project_id, time.time())
-        if project.budget is None or c["labeled"] < project.budget:
+        if not exhausted(conn, project):
             resume_project(conn, project_id)
     return removed

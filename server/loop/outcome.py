@@ -19,9 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from server.loop.stopping import stop_reason
+from server.loop.stopping import pool_state, stop_reason
 from server.store.db import Store
-from server.store.items import has_unlabeled, labeled_count
 from server.store.projects import get_project, stop_project
 from server.store.rounds import (
     CHUNK_ROWS,
@@ -119,10 +118,7 @@ def record_training(
     current = get_project(conn, project_id)
     if current.state == "running":
         window = (current.stabilize or {}).get("rounds", 1)
-        # the stop rules read only these two counts; counting the whole pool (6 ms at 60k items)
-        # would hold up every request write queued behind this one
-        seen = {"labeled": labeled_count(conn, project_id), "unlabeled": int(has_unlabeled(conn, project_id))}
-        reason = stop_reason(current, seen, fields["metrics"], agreements(conn, project_id, window))
+        reason = stop_reason(current, pool_state(conn, current), fields["metrics"], agreements(conn, project_id, window))
         if reason:
             stop_project(conn, project_id, reason)
     return recorded

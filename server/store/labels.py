@@ -10,8 +10,9 @@ from typing import Any
 
 from server.errors import Invalid, NotFound
 from server.schemas import LabelIn
+from server.store.budget import ROUNDING, exhausted, item_cost, spent
 from server.store.db import Store
-from server.store.items import has_unlabeled, labeled_count, lookup_items
+from server.store.items import has_unlabeled, lookup_items
 from server.store.projects import Project, get_project, stop_project
 from server.store.votes import cast_votes, votes_by_item
 
@@ -31,8 +32,8 @@ def _validate(project: Project, labels: Sequence[LabelIn], items: dict[str, dict
 
 
 def check_stop(conn: sqlite3.Connection, project: Project) -> None:
-    """Stop the campaign if its final labels reach the budget or no pool item is left unlabeled."""
-    if project.budget is not None and labeled_count(conn, project.id) >= project.budget:
+    """Stop the campaign if its final labels spent the budget or no pool item is left unlabeled."""
+    if exhausted(conn, project):
         stop_project(conn, project.id, "budget_exhausted")
     elif not has_unlabeled(conn, project.id):
         stop_project(conn, project.id, "pool_exhausted")
@@ -101,16 +102,20 @@ def _write_labels(
     conn: sqlite3.Connection, project: Project, labels: Sequence[LabelIn], items: dict[str, dict[str, Any]], now: float
 ) -> dict[str, Any]:
     """Without overlap (k = 1): each answer is the item's final label."""
-    room = (project.budget - labeled_count(conn, project.id)) if project.budget is not None else len(labels)
+    room = None if project.budget is None else project.budget - spent(conn, project)
     accepted, duplicates, rejected = 0, 0, []
     for entry in labels:
-        idx = items[str(entry.item_id)]["idx"]
+        item = items[str(entry.item_id)]
+        idx = item["idx"]
         if conn.execute("SELECT 1 FROM labels WHERE item_idx = ?", (idx,)).fetchone():
             duplicates += 1
             continue
-        if accepted >= room:
-            rejected.append({"item_id": entry.item_id, "reason": "budget_exhausted"})
-            continue
+        if room is not None:
+            cost = item_cost(project, item["cost"])
+            if cost > room + ROUNDING:
+                rejected.append({"item_id": entry.item_id, "reason": "budget_exhausted"})
+                continue
+            room -= cost
         lease = conn.execute(
             "SELECT model_version, score, strategy, batch_id FROM leases WHERE item_idx = ?", (idx,)
         ).fetchone()

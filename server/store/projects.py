@@ -42,6 +42,7 @@ class Project:
     updated_at: float
     stopped_at: float | None
     labels_per_item: int = 1
+    budget_unit: str = "items"
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Project:
@@ -56,7 +57,7 @@ class Project:
             "budget": self.budget, "target": self.target, "retrain_every": self.retrain_every,
             "lease_seconds": self.lease_seconds, "seed": self.seed, "cold_start": self.cold_start,
             "stabilize": self.stabilize, "encoder": self.encoder, "n_features": self.n_features,
-            "labels_per_item": self.labels_per_item,
+            "labels_per_item": self.labels_per_item, "budget_unit": self.budget_unit,
         }
 
 

@@ -169,37 +169,46 @@ def _v7(db: sqlite_utils.Database) -> None:
 
 
 def _v8(db: sqlite_utils.Database) -> None:
-    """The open pool by index: ``items.labeled`` and ``pool_counts.labeled``, kept by triggers on ``labels``.
+    """The open pool by index, and budgets in cost.
 
-    /next past the ranking, and the checks for an unlabeled item, read a partial index over
-    the unlabeled pool in serving order instead of scanning past every labeled item (25 ms per
-    /next at 20k labels, inside the writer transaction); the labeled count is one row, not a
-    count over the project's labels. Triggers keep both exact whatever writes a label.
+    ``items.labeled``, and ``pool_counts`` (labeled items and their summed cost per project),
+    are kept by triggers on ``labels``, so they stay exact whatever writes a label. /next past
+    the ranking, and the checks for an unlabeled item, read a partial index over the unlabeled
+    pool in serving order instead of scanning past every labeled item (25 ms per /next at 20k
+    labels, inside the writer transaction); what the budget has spent is one row, not a count
+    over the project's labels. ``projects.budget_unit`` counts the budget in items or in cost.
     """
+    db["projects"].add_column("budget_unit", str, not_null_default="items")
     db["items"].add_column("labeled", int, not_null_default=0)
     db.execute("UPDATE items SET labeled = 1 WHERE idx IN (SELECT item_idx FROM labels)")
     db["pool_counts"].create(
-        {"project_id": int, "labeled": int}, pk="project_id", foreign_keys=[("project_id", "projects", "id")],
-        not_null={"labeled"},
+        {"project_id": int, "labeled": int, "spent": float}, pk="project_id",
+        foreign_keys=[("project_id", "projects", "id")], not_null={"labeled", "spent"},
     )
-    db.execute("INSERT INTO pool_counts (project_id, labeled) SELECT id, 0 FROM projects")
     db.execute(
-        "UPDATE pool_counts SET labeled = (SELECT COUNT(*) FROM labels b WHERE b.project_id = pool_counts.project_id)"
+        "INSERT INTO pool_counts (project_id, labeled, spent) SELECT p.id, "
+        "(SELECT COUNT(*) FROM labels b WHERE b.project_id = p.id), "
+        "(SELECT COALESCE(SUM(COALESCE(i.cost, 1.0)), 0.0) FROM labels b JOIN items i ON i.idx = b.item_idx "
+        "WHERE b.project_id = p.id) FROM projects p"
     )
     db.execute("CREATE INDEX items_open ON items (project_id, order_key) WHERE split = 'pool' AND labeled = 0")
     db.execute(
         "CREATE TRIGGER projects_count AFTER INSERT ON projects BEGIN "
-        "INSERT INTO pool_counts (project_id, labeled) VALUES (NEW.id, 0); END"
+        "INSERT INTO pool_counts (project_id, labeled, spent) VALUES (NEW.id, 0, 0.0); END"
     )
     db.execute(
         "CREATE TRIGGER labels_mark AFTER INSERT ON labels BEGIN "
         "UPDATE items SET labeled = 1 WHERE idx = NEW.item_idx; "
-        "UPDATE pool_counts SET labeled = labeled + 1 WHERE project_id = NEW.project_id; END"
+        "UPDATE pool_counts SET labeled = labeled + 1, "
+        "spent = spent + (SELECT COALESCE(cost, 1.0) FROM items WHERE idx = NEW.item_idx) "
+        "WHERE project_id = NEW.project_id; END"
     )
     db.execute(
         "CREATE TRIGGER labels_unmark AFTER DELETE ON labels BEGIN "
         "UPDATE items SET labeled = 0 WHERE idx = OLD.item_idx; "
-        "UPDATE pool_counts SET labeled = labeled - 1 WHERE project_id = OLD.project_id; END"
+        "UPDATE pool_counts SET labeled = labeled - 1, "
+        "spent = spent - (SELECT COALESCE(cost, 1.0) FROM items WHERE idx = OLD.item_idx) "
+        "WHERE project_id = OLD.project_id; END"
     )
 
 

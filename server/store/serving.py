@@ -3,7 +3,8 @@
 With overlap (``labels_per_item`` k > 1) an item may be leased to k distinct annotators at
 once, less the votes it already has, never twice to one annotator, and never to one who
 voted on it. /next first completes items others have started (best ranked first), then
-starts new ones while the budget, which counts items, allows.
+starts new ones while the budget allows (:mod:`server.store.budget`: in items, or in cost,
+where an item is leased only if its cost fits in what is left).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+from server.store.budget import ITEM_COST, ROUNDING, left
 from server.store.db import Store
-from server.store.items import labeled_count, leased_count
 from server.store.projects import Project, get_project
 from server.store.rounds import CURRENT_GEN
 
@@ -36,35 +37,50 @@ def _held(conn: sqlite3.Connection, project_id: int, annotator: str, now: float,
 _UNVOTED = {False: "", True: "AND NOT EXISTS (SELECT 1 FROM tallies t WHERE t.item_idx = {}) "}
 
 
+def _fitting(alias: str, max_cost: float | None) -> tuple[str, str, tuple[float, ...]]:
+    """(cost column, filter, its parameters): items whose cost fits in ``max_cost`` (None: any item, cost 1)."""
+    if max_cost is None:
+        return "1.0", "", ()
+    cost = ITEM_COST.format(alias)
+    return cost, f"AND {cost} <= ? ", (max_cost,)
+
+
 def _from_queue(
-    conn: sqlite3.Connection, project_id: int, now: float, n: int, overlap: bool = False
-) -> list[tuple[int, float | None]]:
+    conn: sqlite3.Connection, project_id: int, now: float, n: int, overlap: bool = False,
+    max_cost: float | None = None,
+) -> list[tuple[int, float | None, float]]:
+    """The top of the served ranking that nobody holds: (item, score, cost)."""
+    cost, fit, args = _fitting("i", max_cost)
+    join = "JOIN items i ON i.idx = q.item_idx " if max_cost is not None else ""
     rows = conn.execute(
-        "SELECT q.item_idx, q.score FROM queue q WHERE q.project_id = ? AND q.gen = " + CURRENT_GEN.format("?") + " "
+        f"SELECT q.item_idx, q.score, {cost} FROM queue q {join}WHERE q.project_id = ? AND q.gen = "
+        + CURRENT_GEN.format("?") + " "
         "AND NOT EXISTS (SELECT 1 FROM labels b WHERE b.item_idx = q.item_idx) "
         "AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.item_idx = q.item_idx AND l.expires_at > ?) "
-        + _UNVOTED[overlap].format("q.item_idx") + "ORDER BY q.rank LIMIT ?",
-        (project_id, project_id, now, n),
+        + _UNVOTED[overlap].format("q.item_idx") + fit + "ORDER BY q.rank LIMIT ?",
+        (project_id, project_id, now, *args, n),
     )
-    return [(r[0], r[1]) for r in rows]
+    return [(r[0], r[1], r[2]) for r in rows]
 
 
 def _from_pool(
-    conn: sqlite3.Connection, project_id: int, now: float, n: int, taken: set[int], overlap: bool = False
-) -> list[tuple[int, float | None]]:
+    conn: sqlite3.Connection, project_id: int, now: float, n: int, taken: set[int], overlap: bool = False,
+    max_cost: float | None = None,
+) -> list[tuple[int, float | None, float]]:
     """Past the stored ranking: the rest of the pool in its seeded random order, unscored.
 
     Walks the open-pool index (unlabeled items in serving order), so it reads past live leases
     only, never past labeled items.
     """
+    cost, fit, args = _fitting("i", max_cost)
     rows = conn.execute(
-        "SELECT i.idx FROM items i INDEXED BY items_open WHERE i.project_id = ? AND i.split = 'pool' "
+        f"SELECT i.idx, {cost} FROM items i INDEXED BY items_open WHERE i.project_id = ? AND i.split = 'pool' "
         "AND i.labeled = 0 AND i.row IS NOT NULL "
         "AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.item_idx = i.idx AND l.expires_at > ?) "
-        + _UNVOTED[overlap].format("i.idx") + "ORDER BY i.order_key LIMIT ?",
-        (project_id, now, n + len(taken)),
+        + _UNVOTED[overlap].format("i.idx") + fit + "ORDER BY i.order_key LIMIT ?",
+        (project_id, now, *args, n + len(taken)),
     )
-    return [(r[0], None) for r in rows if r[0] not in taken][:n]
+    return [(r[0], None, r[1]) for r in rows if r[0] not in taken][:n]
 
 
 def _ranking(conn: sqlite3.Connection, project_id: int) -> tuple[int | None, str | None]:
@@ -74,21 +90,31 @@ def _ranking(conn: sqlite3.Connection, project_id: int) -> tuple[int | None, str
     return (row[0], row[1]) if row else (None, None)
 
 
-def _allowance(conn: sqlite3.Connection, project: Project, now: float) -> int:
-    """New items that may still be leased without overrunning the budget."""
-    if project.budget is None:
-        return 1 << 30
-    return max(0, project.budget - labeled_count(conn, project.id) - leased_count(conn, project.id, now))
-
-
 def _new_items(
-    conn: sqlite3.Connection, project_id: int, now: float, want: int, overlap: bool = False
+    conn: sqlite3.Connection, project: Project, now: float, want: int, room: float | None, overlap: bool = False
 ) -> list[tuple[int, float | None]]:
-    """Up to ``want`` items nobody holds: the top of the ranking, then the pool."""
-    fresh = _from_queue(conn, project_id, now, want, overlap) if want > 0 else []
+    """Up to ``want`` items nobody holds, within ``room`` of the budget: the top of the ranking, then the pool.
+
+    In cost, an item is taken when its cost still fits in what is left after the ones before
+    it, so near the end of a budget a batch can come back short while cheaper items remain.
+    """
+    by_cost = room is not None and project.budget_unit == "cost"
+    if room is not None and not by_cost:
+        want = min(want, int(room))
+    if want <= 0 or (by_cost and room <= 0):
+        return []
+    max_cost = room if by_cost else None
+    fresh = _from_queue(conn, project.id, now, want, overlap, max_cost)
     if len(fresh) < want:
-        fresh += _from_pool(conn, project_id, now, want - len(fresh), {i for i, _ in fresh}, overlap)
-    return fresh
+        fresh += _from_pool(conn, project.id, now, want - len(fresh), {i for i, _, _ in fresh}, overlap, max_cost)
+    chosen = []
+    for idx, score, cost in fresh:
+        if by_cost:
+            if cost > room + ROUNDING:
+                continue
+            room -= cost
+        chosen.append((idx, score))
+    return chosen
 
 
 # Started items (some votes or a live lease, no final label): slots used (votes plus live
@@ -122,10 +148,8 @@ def _overlap_fresh(
     open_ = [r for r in started if not r["mine"] and r["used"] < project.labels_per_item]
     open_.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, r["order_key"]))
     fresh = [(r["item_idx"], r["score"]) for r in open_[:want]]
-    allowance = want - len(fresh)
-    if project.budget is not None:  # the budget counts items: started ones are already spoken for
-        allowance = min(allowance, project.budget - labeled_count(conn, project.id) - len(started))
-    return fresh + _new_items(conn, project.id, now, allowance, overlap=True)
+    # started items are already spoken for in the budget (what is left counts them as held)
+    return fresh + _new_items(conn, project, now, want - len(fresh), left(conn, project, now), overlap=True)
 
 
 def claim_next(store: Store, project_id: int, annotator: str, n: int | None, now: float) -> dict[str, Any]:
@@ -156,7 +180,7 @@ def _claim(conn: sqlite3.Connection, project_id: int, annotator: str, n: int | N
     if project.labels_per_item > 1:
         fresh = _overlap_fresh(conn, project, annotator, now, n - len(held))
     else:
-        fresh = _new_items(conn, project_id, now, min(n - len(held), _allowance(conn, project, now)))
+        fresh = _new_items(conn, project, now, n - len(held), left(conn, project, now))
     batch_id = None
     if fresh:
         batch_id = conn.execute(

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from server.schemas import LabelIn
-from server.store.items import labeled_count
+from server.store.budget import ROUNDING, item_cost, left
 from server.store.projects import Project
 
 __all__ = ["MAJORITY", "annotator_agreement", "cast_votes", "decide_ready", "majority", "vote_summary", "votes_by_item"]
@@ -69,16 +69,6 @@ def _open_items(conn: sqlite3.Connection, project_id: int) -> int:
     return conn.execute("SELECT COUNT(*) FROM tallies WHERE project_id = ?", (project_id,)).fetchone()[0]
 
 
-def _started_items(conn: sqlite3.Connection, project_id: int, now: float) -> int:
-    """Undecided items with some votes or a live lease: each will take one unit of the budget."""
-    return conn.execute(
-        "SELECT COUNT(*) FROM (SELECT item_idx FROM tallies WHERE project_id = :p UNION "
-        "SELECT item_idx FROM leases l WHERE l.project_id = :p AND l.expires_at > :now "
-        "AND NOT EXISTS (SELECT 1 FROM labels b WHERE b.item_idx = l.item_idx))",
-        {"p": project_id, "now": now},
-    ).fetchone()[0]
-
-
 def _started(conn: sqlite3.Connection, idx: int, now: float) -> tuple[int, bool]:
     """The item's votes so far, and whether it is started (some votes or a live lease)."""
     tally = conn.execute("SELECT votes FROM tallies WHERE item_idx = ?", (idx,)).fetchone()
@@ -112,17 +102,16 @@ def cast_votes(
 ) -> dict[str, Any]:
     """Record validated answers as votes; ``decided`` counts the items that got their final label.
 
-    A vote on a decided item, or a second vote by the same annotator, is a duplicate. The budget
-    counts items, and a started item (some votes, or leased by /next) already holds its unit: a
-    vote on it is always taken, while a vote that would start an item is rejected once the
-    decided items plus the started ones reach the budget.
+    A vote on a decided item, or a second vote by the same annotator, is a duplicate. A started
+    item (some votes, or leased by /next) already holds its share of the budget: a vote on it is
+    always taken, while a vote that would start an item is rejected once its cost (1 in items)
+    no longer fits beside the decided items and the started ones.
     """
-    room = None
-    if project.budget is not None:
-        room = project.budget - labeled_count(conn, project.id) - _started_items(conn, project.id, now)
+    room = left(conn, project, now)  # started items are held already
     accepted, duplicates, decided, rejected = 0, 0, 0, []
     for entry in labels:
-        idx = items[str(entry.item_id)]["idx"]
+        item = items[str(entry.item_id)]
+        idx = item["idx"]
         voted = conn.execute(
             "SELECT EXISTS (SELECT 1 FROM labels WHERE item_idx = ?) "
             "OR EXISTS (SELECT 1 FROM votes WHERE item_idx = ? AND annotator = ?)",
@@ -133,10 +122,11 @@ def cast_votes(
             continue
         votes, started = _started(conn, idx, now)
         if not started and room is not None:
-            if room <= 0:
+            cost = item_cost(project, item["cost"])
+            if cost > room + ROUNDING:
                 rejected.append({"item_id": entry.item_id, "reason": "budget_exhausted"})
                 continue
-            room -= 1
+            room -= cost
         decided += _vote(conn, project, idx, entry, votes, now)
         accepted += 1
     return {"accepted": accepted, "duplicates": duplicates, "rejected": rejected, "decided": decided}

@@ -50,6 +50,16 @@ def test_labels_set_the_flag_and_the_count_and_deletions_undo_them(store, pid):
                                                         (pid,)).fetchone()[0]
 
 
+def test_spent_cost_follows_labels(store, settings):
+    project = campaign.create_project(store, settings, ProjectCreate(name="c", labels=["a", "b"], budget=None))
+    import_items(store, project.id, "pool", [ItemIn(id=i, features=[float(i)], cost=c) for i, c in enumerate([2.0, None, 0.5])])
+    label(store, project.id, [0, 1, 2])
+    with store.write() as conn:
+        conn.execute("DELETE FROM labels WHERE item_idx = (SELECT idx FROM items WHERE ext_id = '0' AND project_id = ?)",
+                     (project.id,))
+        assert conn.execute("SELECT spent FROM pool_counts WHERE project_id = ?", (project.id,)).fetchone()[0] == 1.5
+
+
 def test_counts_are_per_project(store, settings, pid):
     other = campaign.create_project(store, settings, ProjectCreate(name="p", labels=["a", "b"], budget=None)).id
     import_items(store, other, "pool", [ItemIn(id=i, features=[float(i), 1.0]) for i in range(5)])
@@ -92,8 +102,9 @@ def test_a_version_7_database_upgrades_with_flags_and_counts_backfilled(settings
         conn.execute("INSERT INTO projects (id, name, labels, input, model, strategy, state, batch_size, lease_seconds, "
                      "seed, retrain_every) VALUES (?, 'old', '[\"x\", \"y\"]', 'vector', '{}', '{}', 'running', 10, 60, "
                      "0, 10)", (project,))
-    conn.executemany("INSERT INTO items (idx, project_id, ext_id, split, row, order_key) VALUES (?, ?, ?, 'pool', ?, ?)",
-                     [(k, 1 if k < 4 else 2, f"i{k}", k, k / 10) for k in range(6)])
+    conn.executemany("INSERT INTO items (idx, project_id, ext_id, split, row, order_key, cost) "
+                     "VALUES (?, ?, ?, 'pool', ?, ?, ?)",
+                     [(k, 1 if k < 4 else 2, f"i{k}", k, k / 10, 2.5 if k == 2 else None) for k in range(6)])
     conn.executemany("INSERT INTO labels (project_id, item_idx, label, annotator, created_at) VALUES (?, ?, 'x', 'a', 0)",
                      [(1, 0), (1, 2), (2, 5)])
     conn.commit()
@@ -105,6 +116,9 @@ def test_a_version_7_database_upgrades_with_flags_and_counts_backfilled(settings
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert [r[0] for r in db.execute("SELECT idx FROM items WHERE labeled = 1 ORDER BY idx")] == [0, 2, 5]
         assert (labeled_count(db, 1), labeled_count(db, 2)) == (2, 1)
+        assert [tuple(r) for r in db.execute("SELECT project_id, spent FROM pool_counts ORDER BY project_id")] == [
+            (1, 3.5), (2, 1.0)]
+        assert {r[0] for r in db.execute("SELECT budget_unit FROM projects")} == {"items"}
         got = [i["id"] for i in claim_next(store, 1, "a", 5, time.time())["items"]]
         assert got == ["i1", "i3"]
     finally:

@@ -1,0 +1,80 @@
+"""The budget, counted in items (the default) or in labeling cost: what is spent, held and left.
+
+An item's cost is its ``cost`` (NULL counts 1), so a campaign whose items carry no cost spends
+the same in either unit. What final labels spent is one row of ``pool_counts`` that triggers
+on ``labels`` keep (schema v8). What is held is what started items will spend: items under a
+live lease, and with overlap the items that have votes but no final label yet (a small set).
+/next leases a new item only while it fits in what is left, so a budget is never overrun by
+the items in annotators' hands.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from server.store.projects import Project
+
+__all__ = ["ROUNDING", "UNITS", "exhausted", "held", "item_cost", "left", "spent"]
+
+UNITS = ("items", "cost")
+ROUNDING = 1e-9
+"""Slack when a cost fits exactly in what is left (sums of float costs round)."""
+ITEM_COST = "COALESCE({}.cost, 1.0)"
+"""SQL for one item's cost in budget terms (``{}``: the items alias)."""
+
+
+def _by_cost(project: Project) -> bool:
+    return project.budget_unit == "cost"
+
+
+def spent(conn: sqlite3.Connection, project: Project) -> float:
+    """What final labels have spent: their number, or their summed cost."""
+    row = conn.execute("SELECT labeled, spent FROM pool_counts WHERE project_id = ?", (project.id,)).fetchone()
+    if row is None:
+        return 0.0
+    return float(row[1] if _by_cost(project) else row[0])
+
+
+def held(conn: sqlite3.Connection, project: Project, now: float) -> float:
+    """What started items will spend: live leases and, with overlap, items with votes, none labeled."""
+    measure = "SUM(" + ITEM_COST.format("i") + ")" if _by_cost(project) else "COUNT(*)"
+    row = conn.execute(
+        f"SELECT {measure} FROM items i WHERE i.idx IN ("
+        "SELECT item_idx FROM tallies WHERE project_id = :p UNION "
+        "SELECT item_idx FROM leases l WHERE l.project_id = :p AND l.expires_at > :now) AND i.labeled = 0",
+        {"p": project.id, "now": now},
+    ).fetchone()
+    return float(row[0] or 0.0)
+
+
+def left(conn: sqlite3.Connection, project: Project, now: float) -> float | None:
+    """What new items may still take (never below 0); None without a budget."""
+    if project.budget is None:
+        return None
+    return max(0.0, project.budget - spent(conn, project) - held(conn, project, now))
+
+
+def item_cost(project: Project, cost: float | None) -> float:
+    """What labeling one item takes from this project's budget."""
+    return 1.0 if not _by_cost(project) or cost is None else float(cost)
+
+
+def exhausted(conn: sqlite3.Connection, project: Project) -> bool:
+    """Whether the budget is spent: reached, or (in cost) no unlabeled item fits in what is left.
+
+    Items under lease fit by construction, so a campaign with labels still to come is not
+    exhausted.
+    """
+    if project.budget is None:
+        return False
+    rest = project.budget - spent(conn, project)
+    if rest <= ROUNDING:
+        return True
+    if not _by_cost(project):
+        return False
+    fits = conn.execute(
+        "SELECT 1 FROM items i INDEXED BY items_open WHERE i.project_id = ? AND i.split = 'pool' AND i.labeled = 0 "
+        "AND " + ITEM_COST.format("i") + " <= ? LIMIT 1",
+        (project.id, rest + ROUNDING),
+    ).fetchone()
+    return fits is None
