@@ -8,6 +8,8 @@
   sampled round-robin from the smallest cluster up.
 - prefilter: the top-m candidates of a pointwise strategy, then a batch (diversity)
   strategy among them (e.g. Ash et al. 2020 and Citovsky et al. 2021 for large pools).
+- TCM: Doucet et al. (2024), "Bridging Diversity and Uncertainty in Active Learning with
+  Self-Supervised Pre-Training": TypiClust while labels are few, then margin.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from strategies.base import StrategyInputs, select_top_k
 from strategies._kmeans import cluster_labels
 from strategies.registry import register
 
-__all__ = ["cluster_margin", "information_density", "prefilter", "subset"]
+__all__ = ["cluster_margin", "information_density", "prefilter", "subset", "tcm"]
 
 SIMILARITIES = ("cosine", "inverse_euclidean", "inverse_cosine")
 DENSITY_EXACT = 20_000
@@ -231,3 +233,45 @@ def prefilter(
         diversify, subset(inputs, top), k, rng=rng, params=diversify_params
     )
     return top[picked], scores
+
+
+@register(
+    "tcm",
+    kind="batch",
+    needs={"probs", "embeddings"},
+    params={"per_class": 10, "switch_at": None, "first": "typiclust", "then": "margin"},
+    wraps=("first", "then"),
+)
+def tcm(
+    inputs: StrategyInputs,
+    k: int,
+    *,
+    rng: np.random.Generator,
+    per_class: float = 10,
+    switch_at: int | None = None,
+    first: str = "typiclust",
+    then: str = "margin",
+) -> tuple[np.ndarray, np.ndarray]:
+    """TCM (Doucet et al., 2024): a diversity strategy while labels are few, then uncertainty.
+
+    Strategy ``first`` (TypiClust) covers the data while fewer than ``switch_at`` items are
+    labeled (default ``per_class`` times the number of classes); from then on ``then``
+    (margin) refines the decision boundary. The labeled count is the number of rows of
+    ``labeled_embeddings``, which campaigns hand over with the embeddings.
+
+    Returns
+    -------
+    indices : (min(k, n),) int64, best first
+    scores : (min(k, n),) float64, the scores of the strategy in charge this round
+    """
+    k = check_k(k)
+    if per_class <= 0:
+        raise ValueError(f"per_class must be > 0, got {per_class}")
+    if switch_at is not None and switch_at < 0:
+        raise ValueError(f"switch_at must be >= 0, got {switch_at}")
+    probs = inputs.probs
+    if probs is None:
+        raise ValueError("strategy 'tcm' needs probabilities to count the classes")
+    labeled = 0 if inputs.labeled_embeddings is None else int(np.asarray(inputs.labeled_embeddings).shape[0])
+    limit = switch_at if switch_at is not None else int(np.ceil(per_class * probs.shape[1]))
+    return registry.rank(first if labeled < limit else then, inputs, k, rng=rng)

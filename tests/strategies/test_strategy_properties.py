@@ -178,6 +178,22 @@ def test_prefilter_picks_only_among_the_top_m() -> None:
     assert set(chosen.tolist()) <= set(top.tolist())
 
 
+@pytest.mark.parametrize(("m", "follows"), [(3, "typiclust"), (39, "typiclust"), (40, "margin"), (90, "margin")])
+def test_tcm_follows_typiclust_below_per_class_labels_then_margin(m: int, follows: str) -> None:
+    inputs = make_inputs(200, m=m)  # 4 classes, per_class 10: the switch is at 40 labeled
+    chosen, scores = rank("tcm", inputs, 12, rng=np.random.default_rng(3))
+    want, want_scores = rank(follows, inputs, 12, rng=np.random.default_rng(3))
+    np.testing.assert_array_equal(chosen, want)
+    np.testing.assert_allclose(scores, want_scores)
+
+
+def test_tcm_switch_at_overrides_per_class_and_wrapped_strategies_are_configurable() -> None:
+    inputs = make_inputs(100, m=5)
+    chosen, _ = rank("tcm", inputs, 8, rng=np.random.default_rng(0), params={"switch_at": 5, "then": "entropy"})
+    want, _ = rank("entropy", inputs, 8, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(chosen, want)
+
+
 @pytest.mark.parametrize(
     ("name", "params", "message"),
     [
@@ -189,6 +205,8 @@ def test_prefilter_picks_only_among_the_top_m() -> None:
         ("cluster_margin", {"margin_mult": 0.5}, "margin_mult"),
         ("per_cost", {"power": -1.0}, "power"),
         ("average_kl", {"eps": 0.0}, "eps"),
+        ("tcm", {"per_class": 0}, "per_class"),
+        ("tcm", {"switch_at": -1}, "switch_at"),
     ],
 )
 def test_bad_parameter_values_are_value_errors(name: str, params: dict, message: str) -> None:
