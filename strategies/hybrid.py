@@ -239,7 +239,7 @@ def prefilter(
     "tcm",
     kind="batch",
     needs={"probs", "embeddings"},
-    params={"per_class": 10, "switch_at": None, "first": "typiclust", "then": "margin"},
+    params={"per_class": 20, "switch_at": None, "first": "typiclust", "then": "margin"},
     wraps=("first", "then"),
 )
 def tcm(
@@ -247,7 +247,7 @@ def tcm(
     k: int,
     *,
     rng: np.random.Generator,
-    per_class: float = 10,
+    per_class: float = 20,
     switch_at: int | None = None,
     first: str = "typiclust",
     then: str = "margin",
@@ -258,6 +258,9 @@ def tcm(
     labeled (default ``per_class`` times the number of classes); from then on ``then``
     (margin) refines the decision boundary. The labeled count is the number of rows of
     ``labeled_embeddings``, which campaigns hand over with the embeddings.
+
+    ``per_class=20`` was chosen on seeds kept out of the published benchmark (100-104, digits
+    and ag_news, from 5, 10 and 20): best AUBC on ag_news, within noise of the best on digits.
 
     Returns
     -------

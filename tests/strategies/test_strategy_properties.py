@@ -178,9 +178,9 @@ def test_prefilter_picks_only_among_the_top_m() -> None:
     assert set(chosen.tolist()) <= set(top.tolist())
 
 
-@pytest.mark.parametrize(("m", "follows"), [(3, "typiclust"), (39, "typiclust"), (40, "margin"), (90, "margin")])
+@pytest.mark.parametrize(("m", "follows"), [(3, "typiclust"), (79, "typiclust"), (80, "margin"), (90, "margin")])
 def test_tcm_follows_typiclust_below_per_class_labels_then_margin(m: int, follows: str) -> None:
-    inputs = make_inputs(200, m=m)  # 4 classes, per_class 10: the switch is at 40 labeled
+    inputs = make_inputs(200, m=m)  # 4 classes, per_class 20: the switch is at 80 labeled
     chosen, scores = rank("tcm", inputs, 12, rng=np.random.default_rng(3))
     want, want_scores = rank(follows, inputs, 12, rng=np.random.default_rng(3))
     np.testing.assert_array_equal(chosen, want)
