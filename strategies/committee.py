@@ -31,7 +31,7 @@ import numpy as np
 from strategies._linalg import samples_3d, spans
 from strategies.base import StrategyInputs
 from strategies.registry import register
-from strategies.uncertainty import row_entropy
+from strategies.uncertainty import row_entropy, safe_log
 
 __all__ = ["average_kl", "bald", "consensus_entropy", "max_disagreement", "vote_entropy"]
 
@@ -65,8 +65,7 @@ def _class_sums(terms: np.ndarray) -> np.ndarray:
 
 def _plogp(p: np.ndarray) -> np.ndarray:
     """``sum_c p log p`` over the last axis (0 log 0 = 0): shape ``p.shape[:-1]``."""
-    terms = np.maximum(p, np.finfo(p.dtype).tiny)
-    np.log(terms, out=terms)
+    terms = safe_log(p)
     terms *= p
     return _class_sums(terms)
 
@@ -141,9 +140,7 @@ def consensus_entropy(inputs: StrategyInputs, *, rng: np.random.Generator) -> np
 def _kl_to_mean(chunk: np.ndarray) -> np.ndarray:
     """KL(p_s || mean p) (S, rows) = sum p log p - sum p log mean, 0 log 0 = 0."""
     mean = _mean(chunk)
-    log_mean = np.maximum(mean, np.finfo(mean.dtype).tiny)
-    np.log(log_mean, out=log_mean)
-    cross = chunk * log_mean[None]
+    cross = chunk * safe_log(mean)[None]
     return _plogp(chunk) - _class_sums(cross)
 
 
