@@ -11,7 +11,8 @@ async function load() {
       row.insertCell().textContent = p.id;
       row.insertCell().textContent = p.name;
       row.insertCell().textContent = p.state === "done" ? `done (${p.stop_reason})` : p.state;
-      row.insertCell().textContent = p.budget ? `${p.labeled} / ${p.budget}` : p.labeled;
+      const used = p.budget_unit === "cost" ? `${p.spent} / ${p.budget} cost` : `${p.labeled} / ${p.budget}`;
+      row.insertCell().textContent = p.budget ? used : p.labeled;
       const links = row.insertCell();
       links.innerHTML = `<a href="/ui/projects/${p.id}/label">label</a> · <a href="/ui/projects/${p.id}/dashboard">dashboard</a>`;
     }

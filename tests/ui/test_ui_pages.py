@@ -104,6 +104,18 @@ def test_the_page_asks_for_a_token_and_an_annotator_token_labels_as_its_name(
     assert (row["label"], row["annotator"]) == ("bird", "bob")
 
 
+def test_dashboard_and_index_show_a_budget_in_cost(page: Page, server: ServerProcess) -> None:
+    pid, gold = campaign(server.url, budget=20, budget_unit="cost")  # items without a cost count 1
+    with Client(server.url) as client:
+        batch = client.next(pid, "oracle", n=5)["items"]
+        client.label(pid, [{"item_id": it["id"], "label": gold[it["id"]], "annotator": "oracle"} for it in batch])
+    page.goto(f"{server.url}/ui/projects/{pid}/dashboard")
+    expect(page.locator("#stat-budget")).to_have_text("5 / 20 cost")
+    expect(page.locator("#stat-left")).to_have_text("15")
+    page.goto(f"{server.url}/ui/")
+    expect(page.locator("#projects")).to_contain_text("5 / 20 cost")
+
+
 def test_dashboard_shows_budget_state_curve_and_class_balance(
     page: Page, server: ServerProcess, tmp_path: Path
 ) -> None:
