@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from server.simulate.datasets import DataRef, shared_data_dir
 from server.simulate.grid import Grid, parse_strategy, split_strategies, strategy_label
 from server.simulate.peers import PEERS
-from server.simulate.pipeline import load_raw, results_markdown, save_raw, simulate, write_outputs
+from server.simulate.pipeline import load_raw, readme_lines, results_markdown, save_raw, simulate, write_outputs
 from server.simulate.summary import BASELINE
 
 DATASETS = ("digits", "mnist", "breast_cancer", "letter", "sms_spam", "trec6", "sst2", "ag_news")
@@ -219,6 +219,22 @@ def _add_seeds(args: argparse.Namespace, results: list[dict[str, Any]]) -> list[
     return results
 
 
+README_MARKS = ("<!-- results table: scripts/bench_label_efficiency.py writes this -->", "<!-- results table end -->")
+
+
+def _update_readme(payload: dict[str, Any]) -> bool:
+    """Put the results table between the README's markers (when the README has them)."""
+    readme = ROOT / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    start, end = README_MARKS
+    if start not in text or end not in text:
+        return False
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    readme.write_text("\n".join([head + start, *readme_lines(payload), end]) + tail, encoding="utf-8")
+    return True
+
+
 def main() -> None:
     args = _args()
     started = time.time()
@@ -239,6 +255,8 @@ def main() -> None:
     payload = write_outputs(args.out, results, started=started, command=command, compact=True)
     text = _document(args.out, payload, results)
     (args.out.parent / "results.md").write_text(text, encoding="utf-8")
+    if args.out.resolve() == (ROOT / "docs" / "results").resolve() and _update_readme(payload):
+        print("README.md results table updated")
     print(results_markdown(payload).split("\n\nPer method")[0])
     print("\n".join(_reference_lines(payload)))
     print(f"\nwrote {args.out} and {args.out.parent / 'results.md'}; baseline: {BASELINE}")

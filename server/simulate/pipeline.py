@@ -162,6 +162,61 @@ def _verdict_lines(payload: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _ci(stat: dict[str, Any] | None, fmt: str = "{:.0f}", scale: float = 1.0) -> str:
+    """``mean [lo, hi]`` of a summary statistic; ``–`` when there is none."""
+    if not stat or stat.get("mean") is None:
+        return "–"
+    mean, lo, hi = (scale * stat[k] for k in ("mean", "lo", "hi"))
+    return f"{fmt.format(mean)} [{fmt.format(lo)}, {fmt.format(hi)}]"
+
+
+def _name(method: str) -> str:
+    return method.removeprefix("alloop:")
+
+
+def readme_lines(payload: dict[str, Any], fixed: tuple[str, ...] = ("margin", "tcm")) -> list[str]:
+    """The README's results table: per dataset, random's labels to target beside alloop's leanest
+    strategy and the best AUBCs; then what each of the ``fixed`` strategies alone needs of random's labels."""
+    rows = {(r["dataset"], r["batch_size"], r["method"]): r for r in payload["rows"]}
+    lines = [
+        "| dataset | full-data acc. | random: labels to 95% | best alloop AUBC | best peer AUBC "
+        "| leanest alloop: labels to 95% | saved vs random | labels ÷ random's | vs peer / vs random |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    alone: dict[str, list[str]] = {name: [] for name in fixed}
+    for d in payload["datasets"]:
+        refs = [r["accuracy"] for r in d["references"]]
+        title = d["dataset"] + (" (MiniLM)" if d["encoder"] == "minilm" else "")
+        for batch, v in d["verdicts"].items():
+            if not v:
+                continue
+            random = rows.get((d["dataset"], int(batch), "alloop:random"), {})
+            lean = v.get("leanest_alloop")
+            lean_row = rows.get((d["dataset"], int(batch), lean), {}) if lean else {}
+            ratio = v.get("label_ratio")
+            lines.append(
+                f"| {title} | {sum(refs) / len(refs):.3f} | {_ci(random.get('labels_to_target'))} | "
+                f"{v['aubc']['mean']:.3f} ({_name(v['best_alloop'])}) | "
+                f"{v.get('peer_aubc', {}).get('mean', float('nan')):.3f} ({v.get('best_peer', '–')}) | "
+                f"{_ci(lean_row.get('labels_to_target'))} ({_name(lean) if lean else '–'}) | "
+                f"{_ci((lean_row.get('saved_vs_random') or {}).get('share'), '{:.0f}%', 100.0)} | "
+                f"{'–' if ratio is None else f'{ratio:.2f}'} | "
+                f"{v.get('vs_peer', {}).get('call', '–')} / {v.get('vs_random', {}).get('call', '–')} |"
+            )
+            for name in fixed:
+                row = rows.get((d["dataset"], int(batch), f"alloop:{name}"))
+                if row is None:
+                    alone[name].append(f"{d['dataset']} not run")
+                    continue
+                reached = row["reached"] == row["seeds"] and random.get("reached") == random.get("seeds")
+                value = (row["labels_to_target"]["mean"] / random["labels_to_target"]["mean"]) if reached else None
+                alone[name].append(f"{d['dataset']} {'–' if value is None else f'{value:.2f}'}")
+    lines.append("")
+    lines.append("Labels ÷ random's for one strategy fixed in advance (– where it missed the target on a seed): "
+                 + "; ".join(f"{name}: " + ", ".join(values) for name, values in alone.items()) + ".")
+    return lines
+
+
 def _forecast_lines(payload: dict[str, Any]) -> list[str]:
     lines = [
         (

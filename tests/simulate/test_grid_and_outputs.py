@@ -11,7 +11,7 @@ from server.cli import app
 from server.simulate.datasets import DataRef
 from server.simulate.grid import Grid, run_grid
 from server.simulate.peers import peer_jobs
-from server.simulate.pipeline import load_raw, write_outputs
+from server.simulate.pipeline import load_raw, readme_lines, write_outputs
 from server.simulate.summary import evaluate_forecasts, summarize, verdicts
 
 pytest.importorskip("matplotlib")
@@ -100,6 +100,12 @@ def test_outputs(iris_result, tmp_path):
     assert stored["rows"][0]["dataset"] == "iris" and payload["target_share"] == 0.95
     assert load_raw(tmp_path)[0]["campaigns"][0]["curve"] == iris_result["campaigns"][0]["curve"]
     assert "| iris | 6 | alloop:margin |" in (tmp_path / "results.md").read_text()
+    table = readme_lines(payload, fixed=("margin", "badge"))
+    assert table[0].startswith("| dataset | full-data acc. | random: labels to 95% |")
+    (row,) = [line for line in table if line.startswith("| iris |")]
+    assert row.count("|") == 10 and row.rstrip("| ").split("| ")[-1].count("/") == 1
+    assert table[-1].startswith("Labels ÷ random's for one strategy fixed in advance")
+    assert "margin: iris " in table[-1] and "badge: iris not run" in table[-1]
 
 
 def test_parallel_workers_give_the_same_curves(iris_result):
