@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import sqlite_utils
 from fastapi.testclient import TestClient
+
+from server.store.schema import MIGRATIONS
+
+
+def database_at(data_dir: Path, version: int) -> sqlite3.Connection:
+    """A store database in ``data_dir`` as schema ``version`` left it (for upgrade tests); the caller commits."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(data_dir / "alloop.db")
+    for step in MIGRATIONS[:version]:
+        step(sqlite_utils.Database(conn))
+    conn.execute(f"PRAGMA user_version={version}")
+    return conn
 
 
 def project_body(**overrides: Any) -> dict[str, Any]:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 import pytest
-import sqlite_utils
+from helpers import database_at
 
 from server import campaign
 from server.schemas import ItemIn, LabelIn, ProjectCreate
 from server.store import Store
 from server.store.items import has_unlabeled, import_items, labeled_count
 from server.store.labels import submit_labels
-from server.store.schema import MIGRATIONS, SCHEMA_VERSION
+from server.store.schema import SCHEMA_VERSION
 from server.store.serving import claim_next
 
 POOL = 60
@@ -92,12 +91,7 @@ def test_has_unlabeled_until_the_last_item_is_labeled(store, pid):
 
 
 def test_a_version_7_database_upgrades_with_flags_and_counts_backfilled(settings):
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(settings.data_dir / "alloop.db")
-    db = sqlite_utils.Database(conn)
-    for step in MIGRATIONS[:7]:
-        step(db)
-    conn.execute("PRAGMA user_version=7")
+    conn = database_at(settings.data_dir, 7)
     for project in (1, 2):
         conn.execute("INSERT INTO projects (id, name, labels, input, model, strategy, state, batch_size, lease_seconds, "
                      "seed, retrain_every) VALUES (?, 'old', '[\"x\", \"y\"]', 'vector', '{}', '{}', 'running', 10, 60, "

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 
 import numpy as np
 import pytest
-import sqlite_utils
+from helpers import database_at
 
 from server import campaign
 from server.schemas import ItemIn, LabelIn, ProjectCreate
@@ -16,7 +15,7 @@ from server.store import Store
 from server.store.features import FeatureFile
 from server.store.items import counts, import_items
 from server.store.labels import submit_labels
-from server.store.schema import MIGRATIONS, SCHEMA_VERSION
+from server.store.schema import SCHEMA_VERSION
 from server.store.serving import claim_next
 
 
@@ -101,11 +100,7 @@ def test_migrations_run_once_and_reopen_cleanly(settings):
 @pytest.mark.parametrize("lazy_table", [False, True])
 def test_a_version_2_database_upgrades(settings, lazy_table):
     """Version 3 adds the Label Studio link table, which older servers created on first use."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(settings.data_dir / "alloop.db")
-    for step in MIGRATIONS[:2]:
-        step(sqlite_utils.Database(conn))
-    conn.execute("PRAGMA user_version=2")
+    conn = database_at(settings.data_dir, 2)
     if lazy_table:
         conn.execute(
             "CREATE TABLE labelstudio_links (project_id INTEGER NOT NULL, annotation_id INTEGER NOT NULL, "

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 import sqlite_utils
+from helpers import database_at
 
 from server import campaign
 from server.schemas import ItemIn, LabelIn, ProjectCreate, ProjectPatch
@@ -13,7 +12,7 @@ from server.store import Store
 from server.store.items import counts, import_items
 from server.store.labels import iter_export, submit_labels
 from server.store.projects import get_project
-from server.store.schema import MIGRATIONS, SCHEMA_VERSION
+from server.store.schema import SCHEMA_VERSION
 from server.store.serving import claim_next
 from server.store.votes import majority, vote_summary
 
@@ -203,12 +202,7 @@ def test_lowering_k_decides_items_that_have_enough_votes(store, settings):
 
 
 def test_a_version_4_database_upgrades_in_place(settings):
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(settings.data_dir / "alloop.db")
-    db = sqlite_utils.Database(conn)
-    for step in MIGRATIONS[:4]:
-        step(db)
-    conn.execute("PRAGMA user_version=4")
+    conn = database_at(settings.data_dir, 4)
     conn.execute("INSERT INTO projects (id, name, labels, input, model, strategy, state, batch_size, lease_seconds, "
                  "seed, retrain_every) VALUES (1, 'old', '[\"x\", \"y\"]', 'vector', '{}', '{}', 'running', 10, 60, 0, 10)")
     conn.executemany("INSERT INTO items (idx, project_id, ext_id, split, row, order_key) VALUES (?, 1, ?, 'pool', NULL, ?)",
