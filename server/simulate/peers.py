@@ -5,7 +5,9 @@ Same split (:func:`~server.simulate.datasets.make_split`), same first labels (th
 server's random cold start: ``default_rng([seed, 0]).permutation(pool)``), same model
 (the estimator :func:`models.build_model` builds), same batch size and budget, and the
 same eval metrics (:func:`server.loop.metrics.evaluate`). Only the loop and the query
-strategy are the peer's.
+strategy are the peer's. Where the first labels hold one class only (sms_spam, seed 6: twenty
+'ham'), the peers' estimator does what alloop's model adapter does, predicting that class with
+certainty until a second class arrives; a plain scikit-learn estimator refuses to fit there.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from server.loop.coldstart import cold_start_order
 from server.loop.metrics import evaluate
@@ -48,13 +50,47 @@ PEERS: dict[str, dict[str, str]] = {
 _SMALL_TEXT_ARGS: dict[str, dict[str, Any]] = {"GreedyCoreset": {"distance_metric": "euclidean"}}
 
 
+class OneClassSafe(ClassifierMixin, BaseEstimator):
+    """``estimator``, except that labels of one class make it predict that class with certainty.
+
+    Then ``classes_`` is every class and ``predict_proba`` has ``n_classes`` columns (what
+    alloop's :class:`models.sklearn.SklearnModel` answers), so margin-style strategies, which
+    need two columns, still run. With two classes or more it is ``estimator`` itself.
+    """
+
+    def __init__(self, estimator: Any = None, n_classes: int = 2) -> None:
+        self.estimator = estimator
+        self.n_classes = n_classes
+
+    def fit(self, X: np.ndarray, y: np.ndarray, **fit_params: Any) -> OneClassSafe:
+        y = np.asarray(y)
+        seen = np.unique(y)
+        if seen.size < 2:
+            self.fitted_, self.only_ = None, seen[0]
+            self.classes_ = np.arange(self.n_classes)
+        else:
+            self.fitted_ = clone(self.estimator).fit(X, y, **fit_params)
+            self.classes_ = self.fitted_.classes_
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        if self.fitted_ is not None:
+            return self.fitted_.predict_proba(X)
+        out = np.zeros((np.asarray(X).shape[0], self.n_classes))
+        out[:, self.only_] = 1.0
+        return out
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
 def _estimator(model: dict[str, Any], n_classes: int, seed: int) -> Any:
     from models import build_model
 
     template = getattr(build_model(model, n_classes, seed), "template", None)
     if template is None:
         raise ValueError(f"peers need a scikit-learn model; {model.get('name')!r} is not one")
-    return clone(template)
+    return OneClassSafe(clone(template), n_classes)
 
 
 def _point(estimator: Any, split: Split, labels: int) -> dict[str, Any]:

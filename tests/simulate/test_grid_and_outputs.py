@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -207,3 +208,18 @@ def test_cli_on_the_catalog_and_on_a_user_file(tmp_path):
 def test_cli_rejects_bad_input_clearly(tmp_path, args, message):
     r = CliRunner().invoke(app, ["simulate", *args, "--workers", "1", "--out", str(tmp_path)])
     assert r.exit_code != 0 and message in r.output
+
+
+def test_peers_run_from_first_labels_of_one_class():
+    """sms_spam, seed 6: the first twenty labels are all 'ham'; the peers' loops must still run."""
+    from sklearn.base import clone
+    from sklearn.linear_model import LogisticRegression
+
+    from server.simulate.peers import OneClassSafe
+
+    X = np.arange(12, dtype=float).reshape(6, 2)
+    model = clone(OneClassSafe(LogisticRegression(), n_classes=3)).fit(X[:3], np.array([1, 1, 1]))
+    np.testing.assert_array_equal(model.predict_proba(X[:2]), [[0, 1, 0], [0, 1, 0]])
+    assert model.classes_.tolist() == [0, 1, 2] and model.predict(X[:1]).tolist() == [1]
+    model.fit(X, np.array([0, 0, 0, 2, 2, 2]), sample_weight=np.ones(6))
+    assert model.classes_.tolist() == [0, 2] and model.predict_proba(X).shape == (6, 2)
