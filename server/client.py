@@ -134,13 +134,20 @@ class Client:
     def wait_until_settled(self, project_id: int, timeout: float = 300.0) -> dict[str, Any]:
         """Poll until the campaign is done and its final model covers every label."""
 
-        def settled(status: dict[str, Any]) -> bool:
-            if status["state"] != "done":
-                return False
-            curve = self.metrics(project_id)
-            return bool(curve) and curve[-1]["labels"] == status["labeled"]
+        return self._wait(project_id, lambda status: self._settled(project_id, status), timeout, 0.2,
+                          "did not settle")
 
-        return self._wait(project_id, settled, timeout, 0.2, "did not settle")
+    def _settled(self, project_id: int, status: dict[str, Any]) -> bool:
+        """Done, and ``status``'s model is the newest and trained on every label."""
+        if status["state"] != "done":
+            return False
+        if status["labeled"] == 0:
+            return True
+        # Two reads: a round recorded between them would leave ``status`` one version behind a
+        # curve that already covers every label, so both must name the same version.
+        curve = self.metrics(project_id)
+        return (bool(curve) and curve[-1]["labels"] == status["labeled"]
+                and curve[-1]["model_version"] == status["model_version"])
 
     def _wait(self, project_id: int, done: Callable[[dict[str, Any]], bool], timeout: float, interval: float,
               failure: str) -> dict[str, Any]:
@@ -194,11 +201,7 @@ class Client:
         last: tuple[Any, ...] | None = None
         while True:
             status = self.project(project_id)
-            settled = False
-            if status["state"] == "done":
-                curve = self.metrics(project_id)
-                settled = status["labeled"] == 0 or bool(curve and curve[-1]["labels"] == status["labeled"])
-                status = self.project(project_id) if settled else status  # as of the final model
+            settled = self._settled(project_id, status)
             seen = (status["labeled"], status["model_version"], status["state"], status.get("activity"))
             if seen != last:
                 last = seen

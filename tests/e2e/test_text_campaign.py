@@ -35,9 +35,10 @@ def test_sms_campaign_with_minilm_learns_spam(tmp_path):
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             status = client.get(f"/projects/{pid}").json()
-            if status["state"] == "done" and status["model_version"] and \
-                    client.get(f"/projects/{pid}/metrics").json()["curve"][-1]["labels"] == status["labeled"]:
-                break
+            if status["state"] == "done" and status["model_version"]:
+                last = client.get(f"/projects/{pid}/metrics").json()["curve"][-1]
+                if (last["labels"], last["model_version"]) == (status["labeled"], status["model_version"]):
+                    break
             batch = client.post(f"/projects/{pid}/next", json={"annotator": "a"}).json()
             if batch["items"]:
                 client.post(f"/projects/{pid}/labels", json={"labels": [
