@@ -16,7 +16,6 @@ from server.schemas import LabelIn
 from server.store.db import Store
 from server.store.items import lookup_items
 from server.store.labels import submit_labels
-from server.store.projects import get_project
 
 __all__ = ["annotation_label", "annotator_name", "handle_event"]
 
@@ -49,12 +48,12 @@ def _annotation_id(annotation: dict[str, Any]) -> int | None:
 
 
 def _update(store: Store, project_id: int, annotation_id: int, label: str, annotator: str) -> dict[str, Any] | None:
-    """Apply an edit to the label this annotation gave; None when alloop has no such link."""
+    """Apply an edit to the label or vote this annotation gave; None when alloop has no such link."""
     with store.write() as conn:
-        item_idx = links.linked_item(conn, project_id, annotation_id)
-        if item_idx is None:
+        found = links.linked(conn, project_id, annotation_id)
+        if found is None:
             return None
-        changed = links.update_label(conn, item_idx, label, annotator)
+        changed = links.edit_annotation(conn, found, label, annotator)
     return {"status": "updated", "changed": changed}
 
 
@@ -77,32 +76,23 @@ def _upsert(store: Store, project_id: int, payload: dict[str, Any], now: float, 
     if result["accepted"] and annotation_id is not None:
         with store.write() as conn:
             idx = lookup_items(conn, project_id, [item_id])[item_id]["idx"]
-            links.link(conn, project_id, annotation_id, idx)
+            links.link(conn, project_id, annotation_id, idx, annotator)
     return {"status": "labeled", **result}
-
-
-def _overlapping(store: Store, project_id: int) -> bool:
-    with store.read() as conn:
-        return get_project(conn, project_id).labels_per_item > 1
 
 
 def handle_event(store: Store, project_id: int, payload: dict[str, Any], now: float) -> dict[str, Any]:
     """Apply one webhook; answers what happened. ``wake`` says whether the loop has new work."""
     action = payload.get("action")
-    if action in (_UPDATED, _DELETED) and _overlapping(store, project_id):
-        # With labels_per_item > 1 an annotation is one vote among several; alloop does not yet
-        # take votes back or change them, so say so rather than touch the decided label.
-        log.warning("project %s: Label Studio %s ignored (labels_per_item > 1 keeps votes as given)",
-                    project_id, action)
-        return {"status": "ignored", "action": action, "wake": False,
-                "reason": "edits and deletions are not applied when labels_per_item > 1"}
     if action in (_CREATED, _UPDATED):
         answer = _upsert(store, project_id, payload, now, edited=action == _UPDATED)
     elif action == _DELETED:
         ids = [a.get("id") for a in payload.get("annotations") or [] if isinstance(a, dict)]
         with store.write() as conn:
-            removed = links.delete_labels(conn, project_id, [i for i in ids if isinstance(i, int)])
-        answer = {"status": "deleted", "removed": removed}
+            taken = links.delete_annotations(conn, project_id, [i for i in ids if isinstance(i, int)])
+        if taken["unresolved"]:
+            log.warning("project %s: %s Label Studio vote(s) linked before schema v9 not taken back "
+                        "(their annotator is unknown)", project_id, taken["unresolved"])
+        answer = {"status": "deleted", **taken}
     elif action == "START_TRAINING":
         answer = {"status": "training_requested"}
     else:

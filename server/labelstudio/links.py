@@ -1,59 +1,86 @@
-"""Which Label Studio annotation gave which alloop label: needed to apply updates and deletions.
+"""Which Label Studio annotation gave which alloop label or vote: needed to apply edits and deletions.
 
 Label Studio's ANNOTATIONS_DELETED webhook names only annotation ids, so alloop keeps the link
-in its own table (schema migration v3, in the same database as the labels).
+in its own table (schema migration v3, in the same database as the labels), with the annotator
+the annotation spoke for (v9): with ``labels_per_item`` > 1 an annotation is that annotator's
+vote, and an edit or deletion changes the vote, and the item's majority label with it.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
+from typing import NamedTuple
 
-from server.store.budget import exhausted
-from server.store.projects import get_project, resume_project
+from server.store.budget import resume_if_room
+from server.store.projects import get_project
+from server.store.votes import change_vote, has_vote, withdraw_vote
 
-__all__ = ["link", "linked_item", "update_label", "delete_labels"]
+__all__ = ["Link", "delete_annotations", "edit_annotation", "link", "linked"]
 
-def link(conn: sqlite3.Connection, project_id: int, annotation_id: int, item_idx: int) -> None:
-    """Remember that ``annotation_id`` labeled ``item_idx``."""
+
+class Link(NamedTuple):
+    item_idx: int
+    annotator: str | None  # None for links made before schema v9
+
+
+def link(conn: sqlite3.Connection, project_id: int, annotation_id: int, item_idx: int, annotator: str) -> None:
+    """Remember that ``annotation_id`` labeled (or voted on) ``item_idx`` for ``annotator``."""
     conn.execute(
-        "INSERT OR REPLACE INTO labelstudio_links (project_id, annotation_id, item_idx, created_at) "
-        "VALUES (?, ?, ?, ?)",
-        (project_id, annotation_id, item_idx, time.time()),
+        "INSERT OR REPLACE INTO labelstudio_links (project_id, annotation_id, item_idx, created_at, annotator) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (project_id, annotation_id, item_idx, time.time(), annotator),
     )
 
 
-def linked_item(conn: sqlite3.Connection, project_id: int, annotation_id: int) -> int | None:
-    """The item an annotation labeled, or None."""
+def linked(conn: sqlite3.Connection, project_id: int, annotation_id: int) -> Link | None:
+    """The item an annotation labeled and whom for, or None."""
     row = conn.execute(
-        "SELECT item_idx FROM labelstudio_links WHERE project_id = ? AND annotation_id = ?",
+        "SELECT item_idx, annotator FROM labelstudio_links WHERE project_id = ? AND annotation_id = ?",
         (project_id, annotation_id),
     ).fetchone()
-    return row[0] if row else None
+    return Link(row[0], row[1]) if row else None
 
 
-def update_label(conn: sqlite3.Connection, item_idx: int, label: str, annotator: str) -> bool:
-    """Change a stored label (an annotation was edited); True if it changed."""
+def edit_annotation(conn: sqlite3.Connection, found: Link, label: str, annotator: str) -> bool:
+    """Apply an edit: to the annotator's vote if the annotation was one, else to the item's label.
+
+    True if anything changed.
+    """
+    voter = found.annotator or annotator
+    if has_vote(conn, found.item_idx, voter):
+        return change_vote(conn, found.item_idx, voter, label)
     cursor = conn.execute(
         "UPDATE labels SET label = ?, annotator = ? WHERE item_idx = ? AND label != ?",
-        (label, annotator, item_idx, label),
+        (label, annotator, found.item_idx, label),
     )
     return cursor.rowcount > 0
 
 
-def delete_labels(conn: sqlite3.Connection, project_id: int, annotation_ids: list[int]) -> int:
-    """Remove the labels these annotations gave; a campaign stopped by budget or pool resumes."""
-    removed = 0
+def delete_annotations(conn: sqlite3.Connection, project_id: int, annotation_ids: list[int]) -> dict[str, int]:
+    """Take back what these annotations gave: a label, or a vote (an item it decided is reopened).
+
+    Answers ``removed`` (labels or votes taken back) and ``unresolved`` (votes linked before
+    schema v9, whose annotator is unknown, left as they are). A campaign stopped because its
+    budget or pool ran out resumes once there is room again.
+    """
+    project = get_project(conn, project_id)
+    removed = unresolved = 0
     for annotation_id in annotation_ids:
-        item_idx = linked_item(conn, project_id, annotation_id)
-        if item_idx is None:
+        found = linked(conn, project_id, annotation_id)
+        if found is None:
             continue
-        removed += conn.execute("DELETE FROM labels WHERE item_idx = ?", (item_idx,)).rowcount
+        voted = conn.execute("SELECT 1 FROM votes WHERE item_idx = ? LIMIT 1", (found.item_idx,)).fetchone()
+        if not voted:  # a label given directly (labels_per_item = 1)
+            removed += conn.execute("DELETE FROM labels WHERE item_idx = ?", (found.item_idx,)).rowcount
+        elif found.annotator is None:
+            unresolved += 1
+            continue  # keep the link: the vote is still there
+        else:  # False if this annotator's vote is gone already
+            removed += withdraw_vote(conn, project, found.item_idx, found.annotator)
         conn.execute(
             "DELETE FROM labelstudio_links WHERE project_id = ? AND annotation_id = ?", (project_id, annotation_id)
         )
-    project = get_project(conn, project_id)
-    if removed and project.state == "done" and project.stop_reason in ("budget_exhausted", "pool_exhausted"):
-        if not exhausted(conn, project):
-            resume_project(conn, project_id)
-    return removed
+    if removed:
+        resume_if_room(conn, project)
+    return {"removed": removed, "unresolved": unresolved}

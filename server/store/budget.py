@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import sqlite3
 
-from server.store.projects import Project
+from server.store.projects import Project, resume_project
 
-__all__ = ["ROUNDING", "UNITS", "exhausted", "held", "item_cost", "left", "spent"]
+__all__ = ["ROUNDING", "UNITS", "exhausted", "held", "item_cost", "left", "resume_if_room", "spent"]
 
 UNITS = ("items", "cost")
 ROUNDING = 1e-9
@@ -78,3 +78,11 @@ def exhausted(conn: sqlite3.Connection, project: Project) -> bool:
         (project.id, rest + ROUNDING),
     ).fetchone()
     return fits is None
+
+
+def resume_if_room(conn: sqlite3.Connection, project: Project) -> None:
+    """Labels were taken back: a campaign stopped because its budget or pool ran out runs again."""
+    if project.state != "done" or project.stop_reason not in ("budget_exhausted", "pool_exhausted"):
+        return
+    if not exhausted(conn, project):
+        resume_project(conn, project.id)

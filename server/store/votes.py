@@ -16,10 +16,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from server.schemas import LabelIn
-from server.store.budget import ROUNDING, item_cost, left
+from server.store.budget import ROUNDING, item_cost, left, resume_if_room
 from server.store.projects import Project
 
-__all__ = ["MAJORITY", "annotator_agreement", "cast_votes", "decide_ready", "majority", "vote_summary", "votes_by_item"]
+__all__ = [
+    "MAJORITY", "annotator_agreement", "cast_votes", "change_vote", "decide_ready", "has_vote", "majority",
+    "vote_summary", "votes_by_item", "withdraw_vote",
+]
 
 MAJORITY = "majority"  # the ``annotator`` of a final label decided by votes
 
@@ -140,6 +143,69 @@ def decide_ready(conn: sqlite3.Connection, project: Project, now: float) -> int:
     for idx in ready:
         _decide(conn, project.id, idx, now)
     return len(ready)
+
+
+def _labels_of(conn: sqlite3.Connection, idx: int) -> list[str]:
+    return [row[0] for row in conn.execute("SELECT label FROM votes WHERE item_idx = ? ORDER BY id", (idx,))]
+
+
+def _redecide(conn: sqlite3.Connection, idx: int) -> None:
+    """Recompute a decided item's majority label and agreement from its votes as they are now."""
+    label, agreement = majority(_labels_of(conn, idx))
+    conn.execute(
+        "UPDATE labels SET label = ?, agreement = ? WHERE item_idx = ? AND annotator = ?",
+        (label, agreement, idx, MAJORITY),
+    )
+
+
+def has_vote(conn: sqlite3.Connection, idx: int, annotator: str) -> bool:
+    """Whether ``annotator`` voted on the item."""
+    row = conn.execute("SELECT 1 FROM votes WHERE item_idx = ? AND annotator = ?", (idx, annotator)).fetchone()
+    return row is not None
+
+
+def change_vote(conn: sqlite3.Connection, idx: int, annotator: str, label: str) -> bool:
+    """An annotator changed their answer; a decided item's final label and agreement follow.
+
+    Returns whether the vote changed (False when it already said ``label`` or never existed).
+    """
+    changed = conn.execute(
+        "UPDATE votes SET label = ? WHERE item_idx = ? AND annotator = ? AND label != ?", (label, idx, annotator, label)
+    ).rowcount
+    if changed:
+        _redecide(conn, idx)
+    return changed > 0
+
+
+def withdraw_vote(conn: sqlite3.Connection, project: Project, idx: int, annotator: str) -> bool:
+    """An annotator took their answer back; returns whether there was one.
+
+    An undecided item just has one vote less. A decided item left with fewer than
+    ``labels_per_item`` votes loses its final label and is started again, so the next
+    annotator who never saw it completes it; one that still has enough votes (k was
+    lowered) is decided again from the rest.
+    """
+    if not conn.execute("DELETE FROM votes WHERE item_idx = ? AND annotator = ?", (idx, annotator)).rowcount:
+        return False
+    rest = len(_labels_of(conn, idx))
+    decided = conn.execute("SELECT annotator FROM labels WHERE item_idx = ?", (idx,)).fetchone()
+    if decided is not None:
+        if decided[0] != MAJORITY:  # a label given directly, not decided by these votes
+            return True
+        if rest >= project.labels_per_item:
+            _redecide(conn, idx)
+            return True
+        conn.execute("DELETE FROM labels WHERE item_idx = ?", (idx,))  # the triggers give back its budget
+        resume_if_room(conn, project)
+    if rest:
+        conn.execute(
+            "INSERT INTO tallies (item_idx, project_id, votes) VALUES (?, ?, ?) "
+            "ON CONFLICT (item_idx) DO UPDATE SET votes = excluded.votes",
+            (idx, project.id, rest),
+        )
+    else:
+        conn.execute("DELETE FROM tallies WHERE item_idx = ?", (idx,))
+    return True
 
 
 def votes_by_item(conn: sqlite3.Connection, project_id: int) -> dict[int, list[dict[str, Any]]]:

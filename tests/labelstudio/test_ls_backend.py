@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,7 +144,7 @@ def test_webhook_created_updated_deleted_and_training(client: TestClient, blobs)
     skipped = client.post(hook, json=event("ANNOTATION_CREATED", 4, "a", 41, was_cancelled=True)).json()
     assert skipped["status"] == "skipped"
     deleted = client.post(hook, json={"action": "ANNOTATIONS_DELETED", "annotations": [{"id": 31}, {"id": 999}]})
-    assert deleted.json() == {"status": "deleted", "removed": 1, "action": "ANNOTATIONS_DELETED"}
+    assert deleted.json() == {"status": "deleted", "removed": 1, "unresolved": 0, "action": "ANNOTATIONS_DELETED"}
     assert client.get(f"/projects/{pid}").json()["labeled"] == 0
     assert client.post(hook, json={"action": "START_TRAINING", "project": {"id": 1}}).json()["status"] == (
         "training_requested")
@@ -230,17 +231,60 @@ def test_project_tokens_reach_only_their_own_backend(secured: TestClient) -> Non
     assert secured.get(f"/projects/{two}/labelstudio/health", headers=basic(token["token"])).status_code == 403
 
 
-def test_with_overlap_each_annotation_is_a_vote_and_edits_are_refused(client: TestClient, blobs) -> None:
+def _exported(client: TestClient, pid: int) -> list[tuple[str, str, float | None, list[str]]]:
+    rows = [json.loads(line) for line in client.get(f"/projects/{pid}/export").iter_lines()]
+    return [(r["item_id"], r["label"], r["agreement"], [v["label"] for v in r["votes"]]) for r in rows]
+
+
+def test_with_overlap_an_annotation_is_a_vote_that_edits_and_deletions_change(client: TestClient, blobs) -> None:
     pid = make_project(client, blobs, labels_per_item=2)
     hook = f"/projects/{pid}/labelstudio/webhook"
     client.post(hook, json=event("ANNOTATION_CREATED", 3, "a", 31, completed_by=7))
     assert client.get(f"/projects/{pid}").json()["labeled"] == 0  # one vote of two
     client.post(hook, json=event("ANNOTATION_CREATED", 3, "a", 32, completed_by=8))
-    rows = [json.loads(line) for line in client.get(f"/projects/{pid}/export").iter_lines()]
-    assert [(r["label"], r["agreement"], len(r["votes"])) for r in rows] == [("a", 1.0, 2)]
-    for body in (event("ANNOTATION_UPDATED", 3, "b", 31, completed_by=7),
-                 {"action": "ANNOTATIONS_DELETED", "annotations": [{"id": 32}]}):
-        answer = client.post(hook, json=body).json()
-        assert answer["status"] == "ignored" and "labels_per_item" in answer["reason"]
-    rows = [json.loads(line) for line in client.get(f"/projects/{pid}/export").iter_lines()]
-    assert [(r["label"], len(r["votes"])) for r in rows] == [("a", 2)]
+    assert _exported(client, pid) == [("i3", "a", 1.0, ["a", "a"])]
+
+    # An edit changes its author's vote; the majority follows (a tie goes to the first vote).
+    answer = client.post(hook, json=event("ANNOTATION_UPDATED", 3, "b", 31, completed_by=7)).json()
+    assert (answer["status"], answer["changed"]) == ("updated", True)
+    assert _exported(client, pid) == [("i3", "b", 0.5, ["b", "a"])]
+
+    # A deletion takes the vote back: the item loses its final label and waits for a new annotator.
+    answer = client.post(hook, json={"action": "ANNOTATIONS_DELETED", "annotations": [{"id": 31}]}).json()
+    assert (answer["status"], answer["removed"], answer["unresolved"]) == ("deleted", 1, 0)
+    status = client.get(f"/projects/{pid}").json()
+    assert (status["labeled"], status["partial_items"], _exported(client, pid)) == (0, 1, [])
+    served = client.post(f"/projects/{pid}/next", json={"annotator": "labelstudio:8", "n": 5}).json()
+    assert served["items"] and "i3" not in [item["id"] for item in served["items"]]  # 8 has its vote on it
+    served = client.post(f"/projects/{pid}/next", json={"annotator": "someone", "n": 6}).json()
+    assert "i3" in [item["id"] for item in served["items"]]  # started items come first
+    client.post(hook, json=event("ANNOTATION_CREATED", 3, "c", 33, completed_by=9))
+    assert _exported(client, pid) == [("i3", "a", 0.5, ["a", "c"])]
+
+    # Deleting an annotation of an open item takes only that vote; a deleted one is gone for good.
+    client.post(hook, json=event("ANNOTATION_CREATED", 4, "a", 41, completed_by=7))
+    for removed in (1, 0):
+        answer = client.post(hook, json={"action": "ANNOTATIONS_DELETED", "annotations": [{"id": 41}]}).json()
+        assert answer["removed"] == removed
+    assert client.get(f"/projects/{pid}").json()["partial_items"] == 0
+
+
+def test_votes_linked_before_the_annotator_was_kept_are_left_as_they_are(tmp_path, blobs) -> None:
+    settings = Settings(data_dir=tmp_path / "data", worker="thread", worker_poll_seconds=0.05)
+    with TestClient(create_app(settings)) as client:
+        pid = make_project(client, blobs, labels_per_item=2)
+        hook = f"/projects/{pid}/labelstudio/webhook"
+        for annotation, who in ((51, 7), (52, 8)):
+            client.post(hook, json=event("ANNOTATION_CREATED", 5, "a", annotation, completed_by=who))
+    conn = sqlite3.connect(settings.data_dir / "alloop.db")
+    conn.execute("UPDATE labelstudio_links SET annotator = NULL")  # as links made before schema v9 are
+    conn.commit()
+    conn.close()
+    with TestClient(create_app(settings)) as client:
+        hook = f"/projects/{pid}/labelstudio/webhook"
+        answer = client.post(hook, json={"action": "ANNOTATIONS_DELETED", "annotations": [{"id": 52}]}).json()
+        assert (answer["removed"], answer["unresolved"]) == (0, 1)
+        assert _exported(client, pid) == [("i5", "a", 1.0, ["a", "a"])]
+        # An edit still finds the vote: the annotation's own author is the voter.
+        client.post(hook, json=event("ANNOTATION_UPDATED", 5, "b", 52, completed_by=8))
+        assert _exported(client, pid) == [("i5", "a", 0.5, ["a", "b"])]

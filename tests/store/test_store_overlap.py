@@ -14,7 +14,7 @@ from server.store.labels import iter_export, submit_labels
 from server.store.projects import get_project
 from server.store.schema import SCHEMA_VERSION
 from server.store.serving import claim_next
-from server.store.votes import majority, vote_summary
+from server.store.votes import change_vote, majority, vote_summary, votes_by_item, withdraw_vote
 
 NOW = 1_000_000.0
 LEASE = 60
@@ -199,6 +199,84 @@ def test_lowering_k_decides_items_that_have_enough_votes(store, settings):
     assert vote(store, pid, "1", "z", "b")["decided"] == 1  # now 2 votes decide
     campaign.patch_project(store, pid, ProjectPatch(labels_per_item=4))
     assert vote(store, pid, "2", "x", "a")["decided"] == 0
+
+
+def _final(store, pid):
+    with store.read() as conn:
+        return {r[0]: (r[1], r[2]) for r in conn.execute(
+            "SELECT i.ext_id, b.label, b.agreement FROM labels b JOIN items i ON i.idx = b.item_idx "
+            "WHERE b.project_id = ?", (pid,))}
+
+
+def _idx(store, item):
+    return store.conn().execute("SELECT idx FROM items WHERE ext_id = ?", (item,)).fetchone()[0]
+
+
+def test_a_changed_vote_moves_the_majority(store, settings):
+    pid = make(store, settings, k=3)
+    for who, label in (("a", "x"), ("b", "y"), ("c", "x")):
+        vote(store, pid, "0", label, who)
+    assert _final(store, pid) == {"0": ("x", pytest.approx(2 / 3))}
+    with store.write() as conn:
+        assert change_vote(conn, _idx(store, "0"), "c", "y")
+        assert not change_vote(conn, _idx(store, "0"), "c", "y")  # already says so
+        assert not change_vote(conn, _idx(store, "0"), "nobody", "z")
+    assert _final(store, pid) == {"0": ("y", pytest.approx(2 / 3))}
+    vote(store, pid, "1", "x", "a")
+    with store.write() as conn:  # an undecided item just keeps the new vote
+        assert change_vote(conn, _idx(store, "1"), "a", "z")
+    assert _final(store, pid).keys() == {"0"}
+    assert [v["label"] for v in _votes_of(store, pid, "1")] == ["z"]
+
+
+def _votes_of(store, pid, item):
+    with store.read() as conn:
+        return votes_by_item(conn, pid)[_idx(store, item)]
+
+
+def test_a_withdrawn_vote_reopens_a_decided_item_for_someone_new(store, settings):
+    pid = make(store, settings, k=2, pool=3, budget=1)
+    vote(store, pid, "0", "x", "a")
+    vote(store, pid, "0", "y", "b")
+    assert _final(store, pid) == {"0": ("x", 0.5)}
+    assert get_project(store.conn(), pid).stop_reason == "budget_exhausted"
+    project = get_project(store.conn(), pid)
+    with store.write() as conn:
+        assert withdraw_vote(conn, project, _idx(store, "0"), "a")
+        assert not withdraw_vote(conn, project, _idx(store, "0"), "a")
+    assert _final(store, pid) == {}
+    with store.read() as conn:
+        assert counts(conn, pid, NOW)["labeled"] == 0
+        assert vote_summary(conn, project, 0, NOW)["partial_items"] == 1
+    # The reopened item still holds the budget's one unit: it is what /next serves, to a new annotator only.
+    assert ids(claim_next(store, pid, "b", 5, NOW)) == []
+    assert ids(claim_next(store, pid, "c", 5, NOW)) == ["0"]
+    assert vote(store, pid, "0", "x", "c")["decided"] == 1
+    assert _final(store, pid) == {"0": ("y", 0.5)}  # b voted before c: b's label wins the tie
+
+
+def test_a_withdrawn_vote_on_an_open_item_frees_its_slot(store, settings):
+    pid = make(store, settings, k=3, pool=1)
+    project = get_project(store.conn(), pid)
+    vote(store, pid, "0", "x", "a")
+    vote(store, pid, "0", "y", "b")
+    with store.write() as conn:
+        withdraw_vote(conn, project, _idx(store, "0"), "b")
+        assert conn.execute("SELECT votes FROM tallies").fetchone()[0] == 1
+        withdraw_vote(conn, project, _idx(store, "0"), "a")
+        assert conn.execute("SELECT COUNT(*) FROM tallies").fetchone()[0] == 0
+    assert ids(claim_next(store, pid, "a", 1, NOW)) == ["0"]  # no vote left: a may answer again
+
+
+def test_a_withdrawn_vote_after_k_was_lowered_redecides_from_the_rest(store, settings):
+    pid = make(store, settings, k=3)
+    for who, label in (("a", "y"), ("b", "x"), ("c", "x")):
+        vote(store, pid, "0", label, who)
+    campaign.patch_project(store, pid, ProjectPatch(labels_per_item=2))
+    project = get_project(store.conn(), pid)
+    with store.write() as conn:
+        withdraw_vote(conn, project, _idx(store, "0"), "c")
+    assert _final(store, pid) == {"0": ("y", 0.5)}  # two votes still decide at k = 2
 
 
 def test_a_version_4_database_upgrades_in_place(settings):
