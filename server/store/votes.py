@@ -182,8 +182,8 @@ def withdraw_vote(conn: sqlite3.Connection, project: Project, idx: int, annotato
 
     An undecided item just has one vote less. A decided item left with fewer than
     ``labels_per_item`` votes loses its final label and is started again, so the next
-    annotator who never saw it completes it; one that still has enough votes (k was
-    lowered) is decided again from the rest.
+    annotator who never saw it completes it (and a campaign stopped by its budget or pool
+    resumes); one that still has enough votes (k was lowered) is decided again from the rest.
     """
     if not conn.execute("DELETE FROM votes WHERE item_idx = ? AND annotator = ?", (idx, annotator)).rowcount:
         return False
