@@ -65,22 +65,22 @@ def delete_annotations(conn: sqlite3.Connection, project_id: int, annotation_ids
     budget or pool ran out resumes once there is room again.
     """
     project = get_project(conn, project_id)
-    removed = unresolved = 0
+    removed = unresolved = labels_removed = 0
     for annotation_id in annotation_ids:
         found = linked(conn, project_id, annotation_id)
         if found is None:
             continue
         voted = conn.execute("SELECT 1 FROM votes WHERE item_idx = ? LIMIT 1", (found.item_idx,)).fetchone()
         if not voted:  # a label given directly (labels_per_item = 1)
-            removed += conn.execute("DELETE FROM labels WHERE item_idx = ?", (found.item_idx,)).rowcount
+            labels_removed += conn.execute("DELETE FROM labels WHERE item_idx = ?", (found.item_idx,)).rowcount
         elif found.annotator is None:
             unresolved += 1
             continue  # keep the link: the vote is still there
-        else:  # False if this annotator's vote is gone already
+        else:  # False if this annotator's vote is gone already; resumes the campaign itself
             removed += withdraw_vote(conn, project, found.item_idx, found.annotator)
         conn.execute(
             "DELETE FROM labelstudio_links WHERE project_id = ? AND annotation_id = ?", (project_id, annotation_id)
         )
-    if removed:
+    if labels_removed:
         resume_if_room(conn, project)
-    return {"removed": removed, "unresolved": unresolved}
+    return {"removed": removed + labels_removed, "unresolved": unresolved}

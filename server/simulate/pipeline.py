@@ -162,14 +162,6 @@ def _verdict_lines(payload: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _ci(stat: dict[str, Any] | None, fmt: str = "{:.0f}", scale: float = 1.0) -> str:
-    """``mean [lo, hi]`` of a summary statistic; ``–`` when there is none."""
-    if not stat or stat.get("mean") is None:
-        return "–"
-    mean, lo, hi = (scale * stat[k] for k in ("mean", "lo", "hi"))
-    return f"{fmt.format(mean)} [{fmt.format(lo)}, {fmt.format(hi)}]"
-
-
 def _name(method: str) -> str:
     return method.removeprefix("alloop:")
 
@@ -204,11 +196,11 @@ def readme_lines(payload: dict[str, Any], fixed: tuple[str, ...] = ("margin", "t
                     shown = f"{_name(lean_row['method'])}, {lean_row['reached']}/{lean_row['seeds']} seeds"
                     ratio = f"{lean_row['saved_vs_random']['ratio']:.2f}*"
             lines.append(
-                f"| {title} | {sum(refs) / len(refs):.3f} | {_ci(random.get('labels_to_target'))} | "
+                f"| {title} | {sum(refs) / len(refs):.3f} | {report.fmt_ci(random.get('labels_to_target'), digits=0)} | "
                 f"{v['aubc']['mean']:.3f} ({_name(v['best_alloop'])}) | "
                 f"{v.get('peer_aubc', {}).get('mean', float('nan')):.3f} ({v.get('best_peer', '–')}) | "
-                f"{_ci(lean_row.get('labels_to_target'))} ({shown}) | "
-                f"{_ci((lean_row.get('saved_vs_random') or {}).get('share'), '{:.0f}%', 100.0)} | "
+                f"{report.fmt_ci(lean_row.get('labels_to_target'), digits=0)} ({shown}) | "
+                f"{report.fmt_pct((lean_row.get('saved_vs_random') or {}).get('share'))} | "
                 f"{ratio or '–'} | "
                 f"{v.get('vs_peer', {}).get('call', '–')} / {v.get('vs_random', {}).get('call', '–')} |"
             )

@@ -13,6 +13,12 @@ const Alloop = {
     return match ? Number(match[1]) : null;
   },
 
+  /** "used / budget", in items, or in cost for a budget counted in labeling cost. */
+  budgetText(status) {
+    if (!status.budget) return `${status.labeled} (no budget)`;
+    return status.budget_unit === "cost" ? `${status.spent} / ${status.budget} cost` : `${status.labeled} / ${status.budget}`;
+  },
+
   /** A key that makes a retried label submission count once. */
   newKey() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();

@@ -5,18 +5,12 @@ const projectId = Alloop.projectId();
 const $ = (id) => document.getElementById(id);
 let timer = null;
 
-/** "used / budget", in items, or in cost for a budget counted in labeling cost. */
-function budgetText(status) {
-  if (!status.budget) return `${status.labeled} (no budget)`;
-  return status.budget_unit === "cost" ? `${status.spent} / ${status.budget} cost` : `${status.labeled} / ${status.budget}`;
-}
-
 function renderStatus(status) {
   $("project-name").textContent = status.name;
   const state = status.state === "done" ? `done: ${status.stop_reason || "stopped"}` : status.state;
   $("stat-state").textContent = state;
   $("stat-state").className = `state-${status.state}`;
-  $("stat-budget").textContent = budgetText(status);
+  $("stat-budget").textContent = Alloop.budgetText(status);
   $("stat-left").textContent = status.budget_left === null || status.budget_left === undefined ? "∞" : status.budget_left;
   $("stat-model").textContent = status.model_version ? `v${status.model_version}` : "none yet";
   const metric = (status.target && status.target.metric) || "accuracy";

@@ -11,8 +11,7 @@ async function load() {
       row.insertCell().textContent = p.id;
       row.insertCell().textContent = p.name;
       row.insertCell().textContent = p.state === "done" ? `done (${p.stop_reason})` : p.state;
-      const used = p.budget_unit === "cost" ? `${p.spent} / ${p.budget} cost` : `${p.labeled} / ${p.budget}`;
-      row.insertCell().textContent = p.budget ? used : p.labeled;
+      row.insertCell().textContent = p.budget ? Alloop.budgetText(p) : p.labeled;
       const links = row.insertCell();
       links.innerHTML = `<a href="/ui/projects/${p.id}/label">label</a> · <a href="/ui/projects/${p.id}/dashboard">dashboard</a>`;
     }
