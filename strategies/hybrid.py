@@ -239,7 +239,14 @@ def prefilter(
     "tcm",
     kind="batch",
     needs={"probs", "embeddings"},
-    params={"per_class": 20, "switch_at": None, "first": "typiclust", "then": "margin"},
+    params={
+        "per_class": 20,
+        "switch_at": None,
+        "first": "typiclust",
+        "then": "margin",
+        "first_params": None,
+        "then_params": None,
+    },
     wraps=("first", "then"),
 )
 def tcm(
@@ -251,12 +258,15 @@ def tcm(
     switch_at: int | None = None,
     first: str = "typiclust",
     then: str = "margin",
+    first_params: dict[str, Any] | None = None,
+    then_params: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """TCM (Doucet et al., 2024): a diversity strategy while labels are few, then uncertainty.
 
     Strategy ``first`` (TypiClust) covers the data while fewer than ``switch_at`` items are
     labeled (default ``per_class`` times the number of classes); from then on ``then``
-    (margin) refines the decision boundary. The labeled count is the number of rows of
+    (margin) refines the decision boundary; ``first_params`` and ``then_params`` configure
+    them. The labeled count is the number of rows of
     ``labeled_embeddings``, which campaigns hand over with the embeddings.
 
     ``per_class=20`` was chosen on seeds kept out of the published benchmark (100-104, digits
@@ -277,4 +287,6 @@ def tcm(
         raise ValueError("strategy 'tcm' needs probabilities to count the classes")
     labeled = 0 if inputs.labeled_embeddings is None else int(np.asarray(inputs.labeled_embeddings).shape[0])
     limit = switch_at if switch_at is not None else int(np.ceil(per_class * probs.shape[1]))
-    return registry.rank(first if labeled < limit else then, inputs, k, rng=rng)
+    if labeled < limit:
+        return registry.rank(first, inputs, k, rng=rng, params=first_params)
+    return registry.rank(then, inputs, k, rng=rng, params=then_params)

@@ -151,13 +151,25 @@ def get(name: str) -> Strategy:
 
 
 def check_params(strategy: Strategy, params: dict[str, Any]) -> None:
-    """Raise ValueError naming any parameter the strategy does not accept."""
+    """Raise ValueError naming any parameter the strategy, or a strategy it wraps, does not accept.
+
+    A wrapped strategy's own parameters (``then_params`` of ``tcm``) are checked against
+    it, so a typo fails when the campaign is configured, not at its first ranking.
+    """
     unknown = set(params) - set(strategy.params)
     if unknown:
         accepted = ", ".join(sorted(strategy.params)) or "none"
         raise ValueError(
             f"strategy {strategy.name!r} does not accept {sorted(unknown)}; accepted: {accepted}"
         )
+    for key in strategy.wraps:
+        inner = params.get(key, strategy.params[key])
+        inner_params = params.get(f"{key}_params")
+        if inner is None:
+            continue
+        if inner_params is not None and not isinstance(inner_params, dict):
+            raise ValueError(f"{strategy.name}: {key}_params must be an object, got {inner_params!r}")
+        check_params(get(inner), inner_params or {})
 
 
 def needs(name: str, params: dict[str, Any] | None = None) -> frozenset[str]:

@@ -194,6 +194,19 @@ def test_tcm_switch_at_overrides_per_class_and_wrapped_strategies_are_configurab
     np.testing.assert_array_equal(chosen, want)
 
 
+@pytest.mark.parametrize(("m", "phase"), [(5, "first"), (90, "then")])
+def test_tcm_passes_each_phase_its_own_parameters(m: int, phase: str) -> None:
+    inputs = make_inputs(200, m=m)  # the switch is at 80 labeled
+    inner = {"diversify": "typiclust", "m": 40}
+    params = {"first": "prefilter", "then": "prefilter", f"{phase}_params": inner}
+    chosen, scores = rank("tcm", inputs, 10, rng=np.random.default_rng(4), params=params)
+    want, want_scores = rank("prefilter", inputs, 10, rng=np.random.default_rng(4), params=inner)
+    plain, _ = rank("prefilter", inputs, 10, rng=np.random.default_rng(4))
+    np.testing.assert_array_equal(chosen, want)
+    np.testing.assert_allclose(scores, want_scores)
+    assert chosen.tolist() != plain.tolist()  # the parameters reached the inner strategy
+
+
 @pytest.mark.parametrize(
     ("name", "params", "message"),
     [
