@@ -194,7 +194,13 @@ def cluster_margin(
     "prefilter",
     kind="batch",
     needs=set(),
-    params={"base": "margin", "m": None, "diversify": "kcenter_greedy", "diversify_params": None},
+    params={
+        "base": "margin",
+        "m": None,
+        "m_mult": 10,
+        "diversify": "kcenter_greedy",
+        "diversify_params": None,
+    },
     wraps=("base", "diversify"),
 )
 def prefilter(
@@ -204,12 +210,13 @@ def prefilter(
     rng: np.random.Generator,
     base: str = "margin",
     m: int | None = None,
+    m_mult: float = 10,
     diversify: str = "kcenter_greedy",
     diversify_params: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Prefilter-then-diversify: batch strategy ``diversify`` among the top ``m`` of ``base``.
 
-    ``m`` defaults to ``10 * k``. The cost of the diversity step then depends on
+    ``m`` defaults to ``m_mult * k`` (10 k). The cost of the diversity step then depends on
     ``m``, not on the pool size. An ``m`` below ``k`` is raised to ``k``: a server ranks
     deeper than one batch (``queue_depth``), and a configured ``m`` must not make that fail.
 
@@ -221,7 +228,9 @@ def prefilter(
     k = check_k(k)
     if m is not None and m < 1:
         raise ValueError(f"m must be >= 1, got {m}")
-    m = max(10 * k if m is None else m, k)
+    if m_mult < 1:
+        raise ValueError(f"m_mult must be >= 1, got {m_mult}")
+    m = max(int(np.ceil(m_mult * k)) if m is None else m, k)
     strategy = registry.get(diversify)
     if strategy.kind != "batch":
         raise ValueError(f"diversify must name a batch strategy, {diversify!r} is pointwise")

@@ -171,6 +171,16 @@ def test_prefilter_raises_m_to_k_rather_than_failing() -> None:
     assert sorted(chosen.tolist()) == sorted(top.tolist())
 
 
+def test_prefilter_m_mult_sizes_the_candidates_by_k() -> None:
+    inputs = make_inputs(300)
+    params = {"diversify": "typiclust"}
+    by_mult, _ = rank("prefilter", inputs, 10, rng=np.random.default_rng(2), params={**params, "m_mult": 20})
+    by_m, _ = rank("prefilter", inputs, 10, rng=np.random.default_rng(2), params={**params, "m": 200})
+    np.testing.assert_array_equal(by_mult, by_m)
+    top, _ = rank("margin", inputs, 200, rng=np.random.default_rng(2))
+    assert set(by_mult.tolist()) <= set(top.tolist())
+
+
 def test_prefilter_picks_only_among_the_top_m() -> None:
     inputs = make_inputs(200)
     top, _ = rank("margin", inputs, 30, rng=np.random.default_rng(0))
@@ -218,6 +228,7 @@ def test_tcm_passes_each_phase_its_own_parameters(m: int, phase: str) -> None:
         ("cluster_margin", {"margin_mult": 0.5}, "margin_mult"),
         ("per_cost", {"power": -1.0}, "power"),
         ("average_kl", {"eps": 0.0}, "eps"),
+        ("prefilter", {"m_mult": 0.5}, "m_mult"),
         ("tcm", {"per_class": 0}, "per_class"),
         ("tcm", {"switch_at": -1}, "switch_at"),
     ],
