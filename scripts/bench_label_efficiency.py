@@ -43,7 +43,11 @@ STRATEGIES = (
     "typiclust",
     "kcenter_greedy",
     "ranked_batch",
+    "tcm",
+    "prefilter[diversify=typiclust,m_mult=20]",  # m_mult chosen on held-out seeds 100-129 of ag_news
 )
+FIXED = ("margin", "tcm", "prefilter[diversify=typiclust,m_mult=20]")
+"""Strategies whose labels ÷ random's the README states on every dataset (chosen before these seeds ran)."""
 # the issue's reference figures: digits, logistic regression, plain scikit-learn loop
 REFERENCE = {"random": {200: 0.923, 300: 0.930}, "margin": {200: 0.949, 300: 0.959}, "full": 0.968}
 
@@ -231,7 +235,7 @@ def _update_readme(payload: dict[str, Any]) -> bool:
         return False
     head, rest = text.split(start, 1)
     tail = rest.split(end, 1)[1]
-    readme.write_text("\n".join([head + start, *readme_lines(payload), end]) + tail, encoding="utf-8")
+    readme.write_text("\n".join([head + start, *readme_lines(payload, FIXED), end]) + tail, encoding="utf-8")
     return True
 
 
@@ -248,6 +252,8 @@ def main() -> None:
             if grid.data.title() not in done:
                 results += simulate([grid], workers=args.workers, peers=peers)
                 save_raw(args.out, results, compact=True)  # a checkpoint per dataset
+        order = {grid.data.title(): i for i, grid in enumerate(_grids(args))}
+        results.sort(key=lambda r: order.get(r["dataset"], len(order)))  # a rerun set keeps its place
     if args.extend:
         results = _extend(args, results)
     if args.add_seeds:

@@ -154,7 +154,8 @@ def _ag_news() -> tuple[list[str], list[Any]]:
 
 
 # name -> (loader, kind, needs the shared folder, protocol). Budgets are set so that margin
-# sampling reaches 95% of full-data accuracy within them on most seeds; random runs longer
+# sampling reaches 95% of full-data accuracy within them on every seed of the published run
+# (trec6 went from 800 to 1200 when margin missed it on 2 of 10 seeds); random runs longer
 # (``random_factor``) so that its labels-to-target is measured rather than censored.
 CATALOG: dict[str, tuple[Callable[[], tuple[Any, list[Any]]], str, bool, Protocol]] = {
     "iris": (
@@ -198,7 +199,7 @@ CATALOG: dict[str, tuple[Callable[[], tuple[Any, list[Any]]], str, bool, Protoco
         _trec6,
         "text",
         True,
-        Protocol(eval_size=1000, budget=800, pool_size=4000, batch_size=25, random_factor=3.0),
+        Protocol(eval_size=1000, budget=1200, pool_size=4000, batch_size=25),
     ),
     "sst2": (
         _sst2,

@@ -216,7 +216,7 @@ def readme_lines(payload: dict[str, Any], fixed: tuple[str, ...] = ("margin", "t
     lines.append("\\* no strategy reached the target on every seed within the budget: the one that did on most "
                  "seeds, its labels and ratio over the seeds where it and random both did.")
     lines.append("")
-    lines.append("Labels ÷ random's for one strategy fixed in advance (– where it missed the target on a seed): "
+    lines.append("Labels ÷ random's for each strategy fixed in advance (– where it missed the target on a seed): "
                  + "; ".join(f"{name}: " + ", ".join(values) for name, values in alone.items()) + ".")
     return lines
 

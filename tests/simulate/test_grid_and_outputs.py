@@ -105,7 +105,7 @@ def test_outputs(iris_result, tmp_path):
     assert table[0].startswith("| dataset | full-data acc. | random: labels to 95% |")
     (row,) = [line for line in table if line.startswith("| iris |")]
     assert row.count("|") == 10 and row.rstrip("| ").split("| ")[-1].count("/") == 1
-    assert table[-1].startswith("Labels ÷ random's for one strategy fixed in advance")
+    assert table[-1].startswith("Labels ÷ random's for each strategy fixed in advance")
     assert "margin: iris " in table[-1] and "badge: iris not run" in table[-1]
 
 
