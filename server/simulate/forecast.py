@@ -131,6 +131,7 @@ def _answer(
         "level": level,
         "model": None,
         "fit_points": int(n.size),
+        "never": False,
         "reason": None,
     }
 
@@ -159,10 +160,10 @@ def forecast(
 
     Returns
     -------
-    dict: ``labels_needed`` (more labels, None when unknown or never), ``total_labels``,
-    ``interval`` ``[lo, hi]`` of more labels (``hi`` None: possibly never), ``model``
-    (formula and fitted ``a, b, c``), ``fit_points``, ``reached``, and ``reason`` when
-    there is no estimate.
+    dict: ``labels_needed`` (more labels, None when unknown or never; ``never`` tells which),
+    ``total_labels``, ``interval`` ``[lo, hi]`` of more labels (``hi`` None: possibly never),
+    ``model`` (formula and fitted ``a, b, c``), ``fit_points``, ``reached``, and ``reason``
+    when there is no estimate (a curve that has not moved since its first point gets none).
     """
     n, y = _points(curve, metric)
     out = _answer(metric, target, n, y, level)
@@ -177,6 +178,9 @@ def forecast(
     if n.size < min_points:
         return {**out, "reason": f"not enough points yet: the fit needs {min_points} model versions "
                                  f"at distinct label counts, there are {n.size}"}  # fmt: skip
+    if np.ptp(y) == 0.0:
+        return {**out, "reason": "the curve has not moved since its first point (the model may still predict "
+                                 "a single class): no forecast until it rises"}  # fmt: skip
     params = fit_curve(n, y)
     if params is None:
         return {**out, "reason": "the learning curve could not be fitted"}
@@ -201,5 +205,6 @@ def _estimate(n: np.ndarray, y: np.ndarray, params: np.ndarray, target: float, r
     # curves it halved the median error on digits and cut it on 6 of 7 sets (docs/results.md)
     total = float(np.median(boot))
     if math.isinf(total):
-        return {**out, "reason": f"most simulated futures never reach the target (fitted plateau a = {params[0]:.4f})"}
+        return {**out, "never": True,
+                "reason": f"most simulated futures never reach the target (fitted plateau a = {params[0]:.4f})"}
     return {**out, "labels_needed": more(total), "total_labels": max(current, math.ceil(total))}

@@ -36,10 +36,10 @@ DEFAULT_MODEL: dict[str, Any] = {"name": "logistic_regression", "params": {}}
 
 
 def split_strategies(text: str) -> tuple[str, ...]:
-    """``"margin,prefilter[diversify=typiclust,m=200]"`` -> the two entries (commas in brackets stay)."""
+    """``"margin,prefilter[diversify=typiclust,m=200]"`` -> the two entries (commas in brackets or braces stay)."""
     entries, depth, current = [], 0, []
     for char in text:
-        depth += (char == "[") - (char == "]")
+        depth += (char in "[{") - (char in "]}")
         if char == "," and depth == 0:
             entries.append("".join(current).strip())
             current = []
@@ -52,7 +52,8 @@ def split_strategies(text: str) -> tuple[str, ...]:
 def parse_strategy(entry: str) -> tuple[str, dict[str, Any]]:
     """``"prefilter[diversify=typiclust,m=200]"`` -> ``("prefilter", {"diversify": "typiclust", "m": 200})``.
 
-    A value is read as JSON when it parses (numbers, true, null), else kept as a string.
+    A value is read as JSON when it parses (numbers, true, null, objects such as
+    ``then_params={"diversify":"typiclust","m_mult":20}``), else kept as a string.
     """
     name, bracket, rest = entry.strip().partition("[")
     if not bracket:
@@ -60,7 +61,7 @@ def parse_strategy(entry: str) -> tuple[str, dict[str, Any]]:
     if not rest.endswith("]"):
         raise ValueError(f"{entry!r}: parameters go in one pair of brackets, name[key=value,...]")
     params: dict[str, Any] = {}
-    for pair in (p for p in rest[:-1].split(",") if p.strip()):
+    for pair in split_strategies(rest[:-1]):
         key, eq, value = pair.partition("=")
         if not eq or not key.strip():
             raise ValueError(f"{entry!r}: expected key=value, got {pair!r}")

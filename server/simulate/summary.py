@@ -162,6 +162,7 @@ def _one_forecast(
         "lo": total(lo),
         "hi": total(hi),
         "reason": f["reason"],
+        "never": f["never"],
     }
 
 
@@ -185,10 +186,10 @@ def _score(records: list[dict[str, Any]], budget: int) -> dict[str, Any]:
         "median_abs_error": float(np.median(errors)) if errors else None,
         "median_rel_error": float(np.median(relative)) if relative else None,
         "interval_coverage": len(covered) / reached if reached else None,
-        "no_estimate": sum(r["predicted"] is None for r in records),
+        "no_estimate": sum(r["predicted"] is None and not r.get("never") for r in records),
         "censored": len(censored),
         "censored_called_right": sum(
-            r["predicted"] is None or r["predicted"] > budget for r in censored
+            bool(r.get("never")) or (r["predicted"] is not None and r["predicted"] > budget) for r in censored
         ),
     }
 
@@ -201,7 +202,7 @@ def evaluate_forecasts(
     Campaigns that reached the target before the forecast point are skipped. ``interval_coverage`` is
     the share of campaigns that reached the target within the budget whose actual count fell inside the
     forecast interval; ``censored_called_right`` counts campaigns that never reached it whose forecast
-    said "past the budget" or "never".
+    said "past the budget" or "never" (no forecast, e.g. on a curve that has not moved yet, is not a call).
     """
     goal = targets(result, share)
     budget = result["protocol"]["budget"]

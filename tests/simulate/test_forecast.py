@@ -59,6 +59,28 @@ def test_target_above_the_plateau_has_no_estimate():
     answer = forecast(ipl_curve(), 0.99)
     assert answer["labels_needed"] is None and "plateau" in answer["reason"]
     assert answer["interval"][1] is None  # the bootstrap agrees: possibly never
+    assert answer["never"]
+
+
+def test_a_curve_that_has_not_moved_gets_no_forecast_rather_than_never():
+    # a model stuck on the majority class scores the same for rounds, then jumps (sms_spam, 13% spam)
+    flat = [{"labels": n, "accuracy": 0.866} for n in (20, 40, 60, 80, 100)]
+    answer = forecast(flat, 0.93)
+    assert answer["labels_needed"] is None and answer["interval"] is None and answer["model"] is None
+    assert not answer["never"] and "has not moved" in answer["reason"]
+    risen = forecast([*flat[:-1], {"labels": 100, "accuracy": 0.9}], 0.93)
+    assert risen["model"] is not None and "has not moved" not in (risen["reason"] or "")
+
+
+def test_a_flat_campaign_that_never_reaches_the_target_is_not_counted_as_called_right():
+    from server.simulate.summary import _score
+
+    def record(predicted, never):
+        return {"actual": None, "predicted": predicted, "lo": None, "hi": None, "never": never}
+
+    score = _score([record(None, True), record(None, False), record(900, False), record(200, False)], budget=300)
+    assert score["censored"] == 4 and score["censored_called_right"] == 2  # "never" and "past the budget"
+    assert score["no_estimate"] == 1
 
 
 def test_other_metric_and_deterministic():

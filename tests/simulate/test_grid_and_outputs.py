@@ -128,6 +128,9 @@ def test_strategy_entries_carry_parameters():
     assert parse_strategy(entries[1]) == ("prefilter", {"diversify": "typiclust", "m": 40})
     assert parse_strategy("information_density[beta=0.5,similarity=cosine]")[1] == {"beta": 0.5, "similarity": "cosine"}
     assert strategy_label(*parse_strategy(entries[1])) == entries[1]
+    nested = 'tcm[then=prefilter,then_params={"diversify":"typiclust","m_mult":20}]'
+    assert split_strategies(f"margin,{nested}") == ("margin", nested)
+    assert parse_strategy(nested) == ("tcm", {"then": "prefilter", "then_params": {"diversify": "typiclust", "m_mult": 20}})
     with pytest.raises(ValueError, match="brackets"):
         parse_strategy("prefilter[m=4")
 
