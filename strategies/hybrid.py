@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any
 
@@ -230,7 +231,7 @@ def prefilter(
         raise ValueError(f"m must be >= 1, got {m}")
     if m_mult < 1:
         raise ValueError(f"m_mult must be >= 1, got {m_mult}")
-    m = max(int(np.ceil(m_mult * k)) if m is None else m, k)
+    m = max(math.ceil(m_mult * k) if m is None else m, k)
     strategy = registry.get(diversify)
     if strategy.kind != "batch":
         raise ValueError(f"diversify must name a batch strategy, {diversify!r} is pointwise")
@@ -275,8 +276,8 @@ def tcm(
     Strategy ``first`` (TypiClust) covers the data while fewer than ``switch_at`` items are
     labeled (default ``per_class`` times the number of classes); from then on ``then``
     (margin) refines the decision boundary; ``first_params`` and ``then_params`` configure
-    them. The labeled count is the number of rows of
-    ``labeled_embeddings``, which campaigns hand over with the embeddings.
+    them. The labeled count is the number of rows of ``labeled_embeddings``, which
+    campaigns hand over with the embeddings.
 
     ``per_class=20`` was chosen on seeds kept out of the published benchmark (100-104, digits
     and ag_news, from 5, 10 and 20): best AUBC on ag_news, within noise of the best on digits.

@@ -14,7 +14,7 @@ They are loaded lazily, the first time a name is looked up and not found.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import import_module
 from importlib.metadata import entry_points
@@ -162,6 +162,12 @@ def check_params(strategy: Strategy, params: dict[str, Any]) -> None:
         raise ValueError(
             f"strategy {strategy.name!r} does not accept {sorted(unknown)}; accepted: {accepted}"
         )
+    for inner, inner_params in _wrapped(strategy, params):
+        check_params(get(inner), inner_params)
+
+
+def _wrapped(strategy: Strategy, params: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each strategy ``strategy`` wraps as configured by ``params``: its name and its own parameters."""
     for key in strategy.wraps:
         inner = params.get(key, strategy.params[key])
         inner_params = params.get(f"{key}_params")
@@ -169,7 +175,7 @@ def check_params(strategy: Strategy, params: dict[str, Any]) -> None:
             continue
         if inner_params is not None and not isinstance(inner_params, dict):
             raise ValueError(f"{strategy.name}: {key}_params must be an object, got {inner_params!r}")
-        check_params(get(inner), inner_params or {})
+        yield inner, inner_params or {}
 
 
 def needs(name: str, params: dict[str, Any] | None = None) -> frozenset[str]:
@@ -181,10 +187,8 @@ def needs(name: str, params: dict[str, Any] | None = None) -> frozenset[str]:
     strategy = get(name)
     params = params or {}
     found = set(strategy.needs)
-    for key in strategy.wraps:
-        inner = params.get(key, strategy.params[key])
-        if inner is not None:
-            found |= needs(inner, params.get(f"{key}_params"))
+    for inner, inner_params in _wrapped(strategy, params):
+        found |= needs(inner, inner_params)
     return frozenset(found)
 
 

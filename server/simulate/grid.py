@@ -36,7 +36,12 @@ DEFAULT_MODEL: dict[str, Any] = {"name": "logistic_regression", "params": {}}
 
 
 def split_strategies(text: str) -> tuple[str, ...]:
-    """``"margin,prefilter[diversify=typiclust,m=200]"`` -> the two entries (commas in brackets or braces stay)."""
+    """``"margin,prefilter[diversify=typiclust,m=200]"`` -> the two entries."""
+    return _split_top_level(text)
+
+
+def _split_top_level(text: str) -> tuple[str, ...]:
+    """``text`` split at commas outside brackets and braces, blank parts dropped."""
     entries, depth, current = [], 0, []
     for char in text:
         depth += (char in "[{") - (char in "]}")
@@ -61,7 +66,7 @@ def parse_strategy(entry: str) -> tuple[str, dict[str, Any]]:
     if not rest.endswith("]"):
         raise ValueError(f"{entry!r}: parameters go in one pair of brackets, name[key=value,...]")
     params: dict[str, Any] = {}
-    for pair in split_strategies(rest[:-1]):
+    for pair in _split_top_level(rest[:-1]):
         key, eq, value = pair.partition("=")
         if not eq or not key.strip():
             raise ValueError(f"{entry!r}: expected key=value, got {pair!r}")

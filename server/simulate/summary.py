@@ -186,10 +186,10 @@ def _score(records: list[dict[str, Any]], budget: int) -> dict[str, Any]:
         "median_abs_error": float(np.median(errors)) if errors else None,
         "median_rel_error": float(np.median(relative)) if relative else None,
         "interval_coverage": len(covered) / reached if reached else None,
-        "no_estimate": sum(r["predicted"] is None and not r.get("never") for r in records),
+        "no_estimate": sum(r["predicted"] is None and not r["never"] for r in records),
         "censored": len(censored),
         "censored_called_right": sum(
-            bool(r.get("never")) or (r["predicted"] is not None and r["predicted"] > budget) for r in censored
+            r["never"] or (r["predicted"] is not None and r["predicted"] > budget) for r in censored
         ),
     }
 
