@@ -28,7 +28,9 @@ ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "gradient_boosting": ("sklearn.ensemble.HistGradientBoostingClassifier", {}),
     "knn": ("sklearn.neighbors.KNeighborsClassifier", {}),
     "naive_bayes": ("sklearn.naive_bayes.GaussianNB", {}),
-    "svm": ("sklearn.svm.SVC", {"probability": True}),
+    # no probability=True (deprecated in scikit-learn 1.9, gone in 1.11): SklearnModel calibrates
+    # an estimator without predict_proba itself, as scikit-learn now recommends
+    "svm": ("sklearn.svm.SVC", {}),
     "linear_svm": ("sklearn.svm.LinearSVC", {}),
     "mlp": ("sklearn.neural_network.MLPClassifier", {"max_iter": 500}),
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,11 +11,14 @@ import numpy as np
 import pytest
 
 from models import Model, build_model, input_kind, load_model
+from models.registry import TORCH_MODELS
 
 N_CLASSES = 3  # class 2 is never labeled
 
 SPECS: dict[str, dict[str, Any]] = {
     "logistic_regression": {"name": "logistic_regression"},
+    "extra_trees": {"name": "extra_trees", "params": {"n_estimators": 20}},
+    "svm": {"name": "svm"},
     "torch_mlp": {"name": "torch_mlp", "params": {"hidden": [32], "max_steps": 150}},
     "torch_ensemble": {"name": "torch_ensemble", "params": {"hidden": [32], "members": 3, "max_steps": 150}},
     "transformer": {"name": "transformer", "params": {"epochs": 2, "lr": 1e-3, "batch_size": 8}},
@@ -40,7 +44,7 @@ class Case:
 @pytest.fixture(params=sorted(SPECS))
 def case(request: pytest.FixtureRequest, vectors, texts) -> Case:
     spec = {**SPECS[request.param], "params": dict(SPECS[request.param].get("params", {}))}
-    if spec["name"] != "logistic_regression":
+    if spec["name"] in TORCH_MODELS:
         pytest.importorskip("torch")
     if spec["name"] == "transformer":
         spec["params"]["path"] = str(request.getfixturevalue("tiny_bert"))
@@ -108,3 +112,14 @@ def test_an_unfitted_model_saves_and_loads(case: Case, tmp_path: Path) -> None:
     case.build().save(tmp_path / "v0.model")
     loaded = load_model(case.spec, N_CLASSES, tmp_path / "v0.model")
     np.testing.assert_allclose(loaded.predict_proba(case.test), 1.0 / N_CLASSES)
+
+
+@pytest.mark.parametrize("name", ["svm", "logistic_regression", "extra_trees"])
+def test_scikit_learn_aliases_use_no_deprecated_parameter(name: str, vectors) -> None:
+    X, y, test = vectors
+    model = build_model({"name": name}, N_CLASSES, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        warnings.simplefilter("error", DeprecationWarning)
+        model.fit(X, y)
+        model.predict_proba(test)
