@@ -22,6 +22,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -193,6 +194,28 @@ def _progress(quiet: bool) -> Progress:
     )
 
 
+def _advance(progress: Progress, task: TaskID) -> None:
+    """One job done. Where the bar cannot redraw (output to a log or a pipe), a line at every tenth."""
+    progress.advance(task)
+    if progress.disable or progress.console.is_terminal:
+        return
+    state = progress.tasks[0]
+    done, total = int(state.completed), int(state.total or 0)
+    if done % max(1, total // 10) and done != total:
+        return
+    elapsed = state.elapsed or 0.0
+    left = elapsed / done * (total - done) if done else 0.0
+    progress.console.print(
+        f"{state.description}: {done}/{total} jobs, {_clock(elapsed)} elapsed, ~{_clock(left)} left",
+        highlight=False,
+    )
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+
+
 def run_jobs(
     jobs: list[Job], *, workers: int = 1, description: str = "simulating", quiet: bool = False
 ) -> list[dict[str, Any]]:
@@ -210,7 +233,7 @@ def run_jobs(
             with threadpool_limits(1):
                 for i, job in enumerate(jobs):
                     results[i] = job.fn(*job.args)
-                    progress.advance(task)
+                    _advance(progress, task)
         else:
             futures: dict[Future[dict[str, Any]], int] = {
                 pool.submit(j.fn, *j.args): i for i, j in enumerate(jobs)
@@ -221,7 +244,7 @@ def run_jobs(
                     results[i] = future.result()
                 except Exception as exc:  # noqa: BLE001  (collected, raised below after the rest)
                     errors.append(f"{jobs[i].key}: {type(exc).__name__}: {exc}")
-                progress.advance(task)
+                _advance(progress, task)
     if errors:
         raise RuntimeError(f"{len(errors)} simulation job(s) failed; first: {errors[0]}")
     return [r for r in results if r is not None]

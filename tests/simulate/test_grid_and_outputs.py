@@ -164,6 +164,9 @@ def test_cli_on_the_catalog_and_on_a_user_file(tmp_path):
     )
     assert r.exit_code == 0, r.output
     assert (tmp_path / "wine" / "wine-b6.png").is_file() and "alloop:margin" in r.output
+    # not a terminal: progress comes as plain lines a log keeps, ending with the last job
+    lines = [line for line in r.output.splitlines() if " jobs, " in line]
+    assert len(lines) >= 2 and lines[-1].startswith("wine: 6/6 jobs") and "left" in lines[-1]
     from sklearn.datasets import load_iris
 
     X, y = load_iris(return_X_y=True)
