@@ -125,7 +125,8 @@ def simulate(
     eval_size: int | None = typer.Option(None, min=1, help="Eval split size."),
     pool_size: int | None = typer.Option(None, min=1, help="Cap on the pool (a random subset per seed)."),
     random_factor: float | None = typer.Option(None, min=1.0, help="Random runs to this multiple of the budget."),
-    model: str = typer.Option("logistic_regression", help="Model name (alloop's registry)."),
+    model: str | None = typer.Option(None, help="Model name (alloop's registry); default: the dataset's protocol "
+                                     "(logistic regression; extra trees on letter)."),
     cold_start: str = typer.Option("random", help="'random' (the benchmark protocol) or 'kmeans++'."),
     peers: str = typer.Option("", help="'all', or e.g. 'modAL:margin_sampling,small-text:BreakingTies'."),
     label_column: str = typer.Option("label", help="User files: the label column."),

@@ -10,7 +10,7 @@ from typing import Any
 
 import strategies
 from server.simulate.datasets import CATALOG, DataRef
-from server.simulate.grid import DEFAULT_MODEL, Grid, parse_strategy, split_strategies
+from server.simulate.grid import Grid, parse_strategy, split_strategies
 from server.simulate.peers import PEERS
 from server.simulate.pipeline import simulate, write_outputs
 from server.simulate.report import fmt_ci, fmt_pct
@@ -135,10 +135,8 @@ def run_command(
 ) -> dict[str, Any]:
     """Run the grid on every source, write everything under ``out``, print the summary table."""
     started = time.time()
-    model = {
-        "name": options.pop("model", DEFAULT_MODEL["name"]),
-        "params": options.pop("model_params", {}),
-    }
+    name, params = options.pop("model", None), options.pop("model_params", {})
+    model = {"name": name, "params": params} if name else None  # None: each dataset's protocol
     ref_options = {
         k: options.pop(k) for k in ("label_column", "text_column", "encoder", "cache_dir")
     }

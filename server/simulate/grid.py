@@ -33,9 +33,6 @@ from server.simulate.runner import CampaignSpec, run_campaign
 
 __all__ = ["Grid", "Job", "campaign_job", "parse_strategy", "reference_job", "run_grid", "run_jobs", "split_strategies"]
 
-DEFAULT_MODEL: dict[str, Any] = {"name": "logistic_regression", "params": {}}
-
-
 def split_strategies(text: str) -> tuple[str, ...]:
     """``"margin,prefilter[diversify=typiclust,m=200]"`` -> the two entries."""
     return _split_top_level(text)
@@ -98,7 +95,7 @@ class Grid:
     initial: int | None = None
     eval_size: int | None = None
     pool_size: int | None = None
-    model: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_MODEL))
+    model: dict[str, Any] | None = None  # None: the protocol's model
     cold_start: str = "random"
     random_factor: float | None = None
 
@@ -116,6 +113,10 @@ class Grid:
             if v is not None
         }
         return replace(base, **changes)
+
+    def model_for(self, protocol: Protocol) -> dict[str, Any]:
+        """``{"name", "params"}``: this grid's model, else the one the dataset's protocol names."""
+        return dict(self.model) if self.model else {"name": protocol.model, "params": {}}
 
 
 @dataclass(frozen=True)
@@ -252,8 +253,9 @@ def run_jobs(
 
 def grid_jobs(grid: Grid, protocol: Protocol, workdir: str | None = None) -> list[Job]:
     """The reference jobs (one per seed) and the campaign jobs of a grid."""
+    model = grid.model_for(protocol)
     jobs = [
-        Job(("reference", s), reference_job, (grid.data, protocol, s, grid.model))
+        Job(("reference", s), reference_job, (grid.data, protocol, s, model))
         for s in grid.seeds
     ]
     for batch in grid.batch_sizes or (protocol.batch_size,):
@@ -271,7 +273,7 @@ def grid_jobs(grid: Grid, protocol: Protocol, workdir: str | None = None) -> lis
                     budget=budget,
                     initial=protocol.initial,
                     cold_start=grid.cold_start,
-                    model=dict(grid.model),
+                    model=dict(model),
                 )
                 jobs.append(
                     Job(
@@ -308,7 +310,7 @@ def run_grid(
         "n_items": int(data.y.size),
         "labels": data.labels,
         "protocol": asdict(protocol),
-        "model": grid.model,
+        "model": grid.model_for(protocol),
         "cold_start": grid.cold_start,
         "seeds": list(grid.seeds),
         "batch_sizes": list(grid.batch_sizes or (protocol.batch_size,)),

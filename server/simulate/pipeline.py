@@ -47,7 +47,7 @@ def simulate(
                 protocol,
                 grid.seeds,
                 grid.batch_sizes or (protocol.batch_size,),
-                grid.model,
+                grid.model_for(protocol),
                 peers,
             )
         results.append(

@@ -125,3 +125,22 @@ def test_encoder_choice():
     assert choose_encoder("auto") in ("minilm", "hashing")
     with pytest.raises(ValueError, match="auto"):
         choose_encoder("bert")
+
+
+def test_the_protocol_names_the_model_unless_the_run_does():
+    from models import check_model
+    from server.simulate.grid import Grid, grid_jobs
+
+    for name, (_, _, _, protocol) in CATALOG.items():
+        check_model({"name": protocol.model}, 3)  # every protocol's model builds
+    letter = CATALOG["letter"][3]
+    assert letter.model == "extra_trees" and CATALOG["digits"][3].model == "logistic_regression"
+
+    def models(grid: Grid) -> set[str]:
+        jobs = grid_jobs(grid, letter)
+        reference = {j.args[3]["name"] for j in jobs if j.key[0] == "reference"}
+        return reference | {j.args[2].model["name"] for j in jobs if j.key[0] == "campaign"}
+
+    assert models(Grid(data=DataRef(name="letter"), seeds=(0, 1))) == {"extra_trees"}
+    chosen = Grid(data=DataRef(name="letter"), seeds=(0,), model={"name": "knn", "params": {}})
+    assert models(chosen) == {"knn"}

@@ -31,7 +31,7 @@ def iris_result():
         protocol,
         GRID.seeds,
         (protocol.batch_size,),
-        GRID.model,
+        GRID.model_for(protocol),
         {"modAL": ("margin_sampling",), "small-text": ("BreakingTies", "RandomSampling")},
     )
     return run_grid(GRID, workers=1, extra_jobs=extra, quiet=True)
