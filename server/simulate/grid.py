@@ -15,7 +15,8 @@ import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 from rich.progress import (
@@ -200,21 +201,17 @@ def _advance(progress: Progress, task: TaskID) -> None:
     progress.advance(task)
     if progress.disable or progress.console.is_terminal:
         return
-    state = progress.tasks[0]
+    state = next(t for t in progress.tasks if t.id == task)
     done, total = int(state.completed), int(state.total or 0)
     if done % max(1, total // 10) and done != total:
         return
     elapsed = state.elapsed or 0.0
     left = elapsed / done * (total - done) if done else 0.0
     progress.console.print(
-        f"{state.description}: {done}/{total} jobs, {_clock(elapsed)} elapsed, ~{_clock(left)} left",
+        f"{state.description}: {done}/{total} jobs, {timedelta(seconds=round(elapsed))} elapsed, "
+        f"~{timedelta(seconds=round(left))} left",
         highlight=False,
     )
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
 
 
 def run_jobs(

@@ -131,7 +131,7 @@ def test_the_protocol_names_the_model_unless_the_run_does():
     from models import check_model
     from server.simulate.grid import Grid, grid_jobs
 
-    for name, (_, _, _, protocol) in CATALOG.items():
+    for _, _, _, protocol in CATALOG.values():
         check_model({"name": protocol.model}, 3)  # every protocol's model builds
     letter = CATALOG["letter"][3]
     assert letter.model == "extra_trees" and CATALOG["digits"][3].model == "logistic_regression"
