@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.utils.validation import has_fit_parameter
 
 __all__ = ["SklearnModel"]
 
@@ -37,7 +38,13 @@ class SklearnModel:
         self.fitted: Any = None
         self.classes_: np.ndarray = np.empty(0, dtype=np.int64)
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> None:
+    @property
+    def takes_sample_weight(self) -> bool:
+        """Whether :meth:`fit` hands ``sample_weight`` to the estimator (its ``fit`` takes one)."""
+        return has_fit_parameter(self.template, "sample_weight")
+
+    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> None:
+        """Fit on ``y``; ``sample_weight`` reaches the estimator where it takes one (else it is ignored)."""
         y = np.asarray(y, dtype=np.int64)
         self.classes_ = np.unique(y)
         if self.classes_.size < 2:  # one class seen: predict it with certainty
@@ -48,7 +55,10 @@ class SklearnModel:
             smallest = int(np.bincount(y)[self.classes_].min())
             if smallest >= 2:
                 estimator = CalibratedClassifierCV(estimator, cv=min(3, smallest), method="sigmoid")
-        estimator.fit(X, y)
+        if sample_weight is not None and self.takes_sample_weight:
+            estimator.fit(X, y, sample_weight=sample_weight)
+        else:
+            estimator.fit(X, y)
         self.fitted = estimator
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:

@@ -53,8 +53,11 @@ def phase(name: str, retrain: bool, args: argparse.Namespace) -> dict:
         try:
             with Client(server.url) as client:
                 model = {"name": "random_forest", "params": {"n_estimators": 300}} if retrain else {}
+                # Serving under load is what is measured: /next never waits for a round here
+                # (scripts/bench_fast_labelers.py measures the loop keeping pace).
                 pid = client.create_project(name=name, labels=["a", "b"], lease_seconds=LEASE, stabilize=None,
-                                            retrain_every=50 if retrain else 10**9, **({"model": model} if model else {}))["id"]
+                                            retrain_every=50 if retrain else 10**9, max_stale_labels=None,
+                                            **({"model": model} if model else {}))["id"]
                 client.add_items(pid, [{"id": f"i{k}", "features": [k % 17, k % 5, k % 3]} for k in range(args.pool)])
                 client.wait_until_ready(pid)
             server_cpu, client_cpu, worker_cpu = server.cpu_seconds(), _own_cpu(), server.children_cpu_seconds()

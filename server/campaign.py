@@ -27,7 +27,10 @@ from server.store.projects import (
 from server.store.rounds import agreements, latest_version
 from server.store.votes import decide_ready, vote_summary
 
-__all__ = ["create_project", "project_status", "all_statuses", "patch_project"]
+__all__ = ["create_project", "default_max_stale", "project_status", "all_statuses", "patch_project"]
+
+NULLABLE = ("budget", "target", "max_stale_labels")
+"""Settings a PATCH may clear with null (no budget, no target, never wait for a fresh ranking)."""
 
 
 # strategies and models are imported where a configuration is checked, not at import time:
@@ -37,7 +40,8 @@ __all__ = ["create_project", "project_status", "all_statuses", "patch_project"]
 def _check_strategy(spec: StrategySpec, model: dict[str, Any]) -> None:
     """The strategy exists, takes these parameters, and reads only what a campaign with ``model`` provides."""
     import strategies
-    from models import gives_samples, names as model_names
+    from models import gives_samples
+    from models import names as model_names
 
     try:
         strategies.registry.check_params(strategies.get(spec.name), spec.params)
@@ -68,6 +72,21 @@ def _check_encoder(body: ProjectCreate) -> dict[str, Any] | None:
     return spec
 
 
+def _check_staleness(max_stale_labels: int | None, retrain_every: int) -> None:
+    """A ranking falls ``retrain_every`` labels behind before the next retrain is even due."""
+    if max_stale_labels is not None and max_stale_labels < retrain_every:
+        raise Invalid(
+            f"max_stale_labels ({max_stale_labels}) must be at least retrain_every ({retrain_every}): the served "
+            "ranking falls that far behind before the next retrain is due, so /next would wait for a round "
+            "that never starts (null: never wait)"
+        )
+
+
+def default_max_stale(retrain_every: int) -> int:
+    """The staleness cap a project gets unless it names one: two retrain intervals."""
+    return 2 * retrain_every
+
+
 def create_project(store: Store, settings: Settings, body: ProjectCreate) -> Project:
     """Validate the configuration against the registries and store a running project."""
     from models import MissingDependency, UnknownModel, check_model
@@ -78,6 +97,9 @@ def create_project(store: Store, settings: Settings, body: ProjectCreate) -> Pro
     except (UnknownModel, MissingDependency) as exc:
         raise Invalid(f"model: {exc}") from None
     fields = body.model_dump(exclude={"stabilize", "cold_start", "encoder"})
+    if "max_stale_labels" not in body.model_fields_set:
+        fields["max_stale_labels"] = default_max_stale(body.retrain_every)
+    _check_staleness(fields["max_stale_labels"], body.retrain_every)
     fields["encoder"] = _check_encoder(body)
     fields["cold_start"] = body.cold_start or settings.cold_start
     if "stabilize" in body.model_fields_set:
@@ -93,13 +115,71 @@ def _number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else round(value, 6)
 
 
+ACTIVITY = {"embed": "embedding", "train": "training", "cold_start": "cold_start"}
+"""The loop's round kinds as status shows them."""
+
+
+def _loop(conn: Any, project: Project, controller: Controller, labeled: int, latest: Any,
+          to_embed: int) -> dict[str, Any]:
+    """What the loop is doing for the project, and whether a done campaign's figures are final.
+
+    ``activity``: ``embedding`` while items wait for their vectors, ``cold_start``,
+    ``training``, or ``final_round``: a done campaign is ``settled`` once its newest model (the
+    curve's last point) was trained on every label; until then the round on the final labels is
+    pending or running (``training: true`` too).
+    """
+    busy = controller.busy.get(project.id)
+    trained = latest["n_labels"] if latest else 0
+    final = project.state == "done" and labeled > trained
+    if final and busy in (None, "train"):
+        activity = "final_round"
+    elif busy:
+        activity = ACTIVITY[busy]
+    else:
+        activity = "embedding" if to_embed else None
+    after_stop = 0
+    if project.stopped_at is not None:
+        after_stop = conn.execute(
+            "SELECT COUNT(*) FROM labels WHERE project_id = ? AND created_at > ?", (project.id, project.stopped_at)
+        ).fetchone()[0]
+    return {
+        "training": busy == "train" or final,
+        "activity": activity,
+        "settled": project.state == "done" and not final,
+        "labeled_after_stop": after_stop,
+    }
+
+
+def _embedding(conn: Any, project: Project, controller: Controller) -> dict[str, Any]:
+    """Text projects: how far the pool's embedding is, at what rate, and when it should be done."""
+    progress = embedding_progress(conn, project.id)
+    rate = controller.embedding_rate(project.id)
+    waiting = progress["to_embed"]
+    return {**progress, "embedding": {
+        "done": progress["embedded"], "total": progress["embedded"] + waiting,
+        "rate_per_second": None if rate is None else round(rate, 1),
+        "eta_seconds": 0.0 if not waiting else None if rate is None else round(waiting / rate, 1),
+    }}
+
+
+def _ranking(conn: Any, project_id: int, labeled: int) -> dict[str, Any] | None:
+    """The ranking /next serves: its model version, strategy, size, and how many labels behind it is."""
+    row = conn.execute(
+        "SELECT model_version, strategy, created_at, size, n_labels FROM rankings WHERE project_id = ?", (project_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    ranking = dict(row)
+    ranking["labels"] = ranking.pop("n_labels")
+    ranking["stale_labels"] = labeled - ranking["labels"]
+    return ranking
+
+
 def _status(conn: Any, project: Project, controller: Controller) -> dict[str, Any]:
     now = time.time()
     c = counts(conn, project.id, now)
     latest = latest_version(conn, project.id)
-    ranking = conn.execute(
-        "SELECT model_version, strategy, created_at, size FROM rankings WHERE project_id = ?", (project.id,)
-    ).fetchone()
+    embedding = _embedding(conn, project, controller) if project.input == "text" else {}
     return {
         **project.config(),
         "state": project.state,
@@ -111,12 +191,11 @@ def _status(conn: Any, project: Project, controller: Controller) -> dict[str, An
         "budget_left": None if project.budget is None else _number(max(0.0, project.budget - used)),
         "model_version": latest["version"] if latest else None,
         "metrics": json.loads(latest["metrics"]) if latest else None,
-        "training": controller.busy.get(project.id) == "train",
-        "activity": controller.busy.get(project.id),
+        **_loop(conn, project, controller, c["labeled"], latest, embedding.get("to_embed", 0)),
         "last_error": controller.errors.get(project.id),
-        "ranking": dict(ranking) if ranking else None,
+        "ranking": _ranking(conn, project.id, c["labeled"]),
         **vote_summary(conn, project, c["labeled"], now),
-        **(embedding_progress(conn, project.id) if project.input == "text" else {}),
+        **embedding,
         "created_at": project.created_at,
         "stopped_at": project.stopped_at,
     }
@@ -145,10 +224,16 @@ def patch_project(store: Store, project_id: int, body: ProjectPatch) -> Project:
         with store.read() as conn:
             _check_strategy(body.strategy, get_project(conn, project_id).model)
     fields = body.model_dump(exclude_unset=True)
-    required = sorted(k for k, v in fields.items() if v is None and k not in ("budget", "target"))
+    required = sorted(k for k, v in fields.items() if v is None and k not in NULLABLE)
     if required:
-        raise Invalid(f"{', '.join(required)} cannot be null (only budget and target may be cleared)")
+        raise Invalid(f"{', '.join(required)} cannot be null (only {', '.join(NULLABLE)} may be cleared)")
     with store.write() as conn:
+        before = get_project(conn, project_id)
+        if "retrain_every" in fields and "max_stale_labels" not in fields \
+                and before.max_stale_labels == default_max_stale(before.retrain_every):
+            fields["max_stale_labels"] = default_max_stale(fields["retrain_every"])  # the default follows
+        _check_staleness(fields.get("max_stale_labels", before.max_stale_labels),
+                         fields.get("retrain_every", before.retrain_every))
         project = update_project(conn, project_id, fields)
         decided = "labels_per_item" in fields and decide_ready(conn, project, time.time())
         if decided or (project.state == "running" and {"budget", "budget_unit"} & set(fields)):

@@ -102,11 +102,14 @@ class Client:
             files = {"file": (path.rsplit("/", 1)[-1], handle)}
             return self.request("POST", f"/projects/{project_id}/items", files=files, data={"split": split}).json()
 
-    def next(self, project_id: int, annotator: str, n: int | None = None) -> dict[str, Any]:
-        """POST /projects/{id}/next."""
+    def next(self, project_id: int, annotator: str, n: int | None = None, *, wait: float | None = None) -> dict[str, Any]:
+        """POST /projects/{id}/next; ``wait``: seconds the server may hold the call for a fresh ranking
+        (None: the server's default, 0: answer at once)."""
         body: dict[str, Any] = {"annotator": annotator}
         if n is not None:
             body["n"] = n
+        if wait is not None:
+            body["wait"] = wait
         return self.request("POST", f"/projects/{project_id}/next", json=body).json()
 
     def label(self, project_id: int, labels: list[dict[str, Any]]) -> dict[str, Any]:
@@ -123,31 +126,18 @@ class Client:
         return [json.loads(line) for line in text.splitlines()]
 
     def wait_until_ready(self, project_id: int, timeout: float = 120.0) -> dict[str, Any]:
-        """Poll until the campaign has a ranking to serve (cold start or a model), or is done.
+        """Poll until the campaign has a ranking to serve (cold start or a model), or is done:
+        a text pool is embedded, and the first items are chosen.
 
-        ``/next`` answers before that too (from the pool in a seeded random order); a tool that
-        wants its first batch chosen by the cold-start rule waits here first.
+        ``/next`` waits for that by itself (up to its ``wait``); with ``max_stale_labels: null`` it
+        serves the pool in a seeded random order before it instead.
         """
         return self._wait(project_id, lambda status: status["ranking"] is not None or status["state"] == "done",
                           timeout, 0.1, "has no ranking")
 
     def wait_until_settled(self, project_id: int, timeout: float = 300.0) -> dict[str, Any]:
-        """Poll until the campaign is done and its final model covers every label."""
-
-        return self._wait(project_id, lambda status: self._settled(project_id, status), timeout, 0.2,
-                          "did not settle")
-
-    def _settled(self, project_id: int, status: dict[str, Any]) -> bool:
-        """Done, and ``status``'s model is the newest and trained on every label."""
-        if status["state"] != "done":
-            return False
-        if status["labeled"] == 0:
-            return True
-        # Two reads: a round recorded between them would leave ``status`` one version behind a
-        # curve that already covers every label, so both must name the same version.
-        curve = self.metrics(project_id)
-        return (bool(curve) and curve[-1]["labels"] == status["labeled"]
-                and curve[-1]["model_version"] == status["model_version"])
+        """Poll until the campaign is done and its final model covers every label (``settled``)."""
+        return self._wait(project_id, lambda status: status["settled"], timeout, 0.2, "did not settle")
 
     def _wait(self, project_id: int, done: Callable[[dict[str, Any]], bool], timeout: float, interval: float,
               failure: str) -> dict[str, Any]:
@@ -178,16 +168,20 @@ class Client:
 
     def poll_next(self, project_id: int, annotator: str, n: int | None = None, *, interval: float = 1.0,
                   timeout: float | None = None) -> dict[str, Any]:
-        """Like :meth:`next`, but wait while nothing is free (pool still embedding, all items leased):
-        answers a batch with items, or one with ``done: true``. ``TimeoutError`` after ``timeout``."""
+        """Like :meth:`next`, but keep asking until items come or the campaign is done: while the pool
+        is still embedding, the first ranking or a fresh one is being computed (the server holds each
+        call up to its ``wait``), or others hold every free item. Between calls it sleeps the
+        server's ``retry_after`` (at most ``interval`` seconds). ``TimeoutError`` after ``timeout``."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             batch = self.next(project_id, annotator, n)
             if batch["items"] or batch["done"]:
                 return batch
-            if deadline is not None and time.monotonic() + interval > deadline:
-                raise TimeoutError(f"no item free in project {project_id} within {timeout}s")
-            time.sleep(interval)
+            pause = min(interval, batch.get("retry_after") or interval)
+            if deadline is not None and time.monotonic() + pause > deadline:
+                raise TimeoutError(f"no item free in project {project_id} within {timeout}s "
+                                   f"(waiting for: {batch.get('reason')})")
+            time.sleep(pause)
 
     def labeling_info(self, project_id: int) -> dict[str, Any]:
         """A project's name, labels, input kind and state (an annotator token may read it)."""
@@ -201,12 +195,11 @@ class Client:
         last: tuple[Any, ...] | None = None
         while True:
             status = self.project(project_id)
-            settled = self._settled(project_id, status)
             seen = (status["labeled"], status["model_version"], status["state"], status.get("activity"))
             if seen != last:
                 last = seen
                 yield status
-            if settled:
+            if status["settled"]:
                 return
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"project {project_id} still {status['state']} after {timeout}s")

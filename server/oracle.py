@@ -30,6 +30,9 @@ class Ledger:
     duplicates: int = 0
     rejected: int = 0
     done_reason: str | None = None
+    # every served batch: the ranking it came from (labels behind when served), its items' provenance
+    batches: list[dict] = field(default_factory=list)
+    waits: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # empty answers, by reason
 
     def overlapping_holds(self) -> list[str]:
         """Items that two annotators held at the same moment (must be empty)."""
@@ -63,9 +66,16 @@ def annotate(client: Client, project_id: int, name: str, gold: dict[str, str], l
                 ledger.done_reason = answer["reason"]
                 return
             if not answer["items"]:
-                time.sleep(0.05)
+                with ledger.lock:
+                    ledger.waits[str(answer.get("reason"))] += 1
+                time.sleep(min(0.05, answer.get("retry_after") or 0.05))
                 continue
             leased_at = time.monotonic()
+            with ledger.lock:
+                ledger.batches.append({
+                    "annotator": name, "at": leased_at, "ranking": answer.get("ranking"),
+                    "items": [(it["id"], it.get("strategy"), it.get("model_version")) for it in answer["items"]],
+                })
             time.sleep(think_seconds * len(answer["items"]))
             labels = [{"item_id": it["id"], "label": gold[it["id"]], "annotator": name} for it in answer["items"]]
             started = time.perf_counter()

@@ -89,6 +89,12 @@ class ProjectCreate(Strict):
         1, ge=1, le=MAX_LABELS_PER_ITEM,
         description="Distinct annotators asked about each item; above 1 the final label is their majority.",
     )
+    max_stale_labels: int | None = Field(
+        None, ge=1, le=MAX_INT,
+        description="Most labels that may arrive after the ranking /next serves from was computed; past it "
+        "/next waits for the next ranking instead of serving stale or unranked items. Omitted: twice "
+        "retrain_every; null: never wait.",
+    )
 
     @field_validator("labels")
     @classmethod
@@ -113,6 +119,9 @@ class ProjectPatch(Strict):
     labels_per_item: int | None = Field(
         None, ge=1, le=MAX_LABELS_PER_ITEM,
         description="Raise: open items wait for more votes. Lower: items with enough votes are decided now.",
+    )
+    max_stale_labels: int | None = Field(
+        None, ge=1, le=MAX_INT, description="Most labels a served ranking may fall behind; null: never wait.",
     )
 
 
@@ -159,10 +168,16 @@ class ItemsImport(Strict):
 
 
 class NextRequest(Strict):
-    """Ask for up to ``n`` items to label; ``n`` omitted: the project's batch size."""
+    """Ask for up to ``n`` items to label; ``n`` omitted: the project's batch size.
+
+    ``wait``: seconds to wait for a fresh ranking when the served one is too stale (or the pool
+    is still embedding) before answering an empty batch with ``retry_after``; omitted: the
+    server's default (``ALLOOP_NEXT_WAIT_SECONDS``), 0: answer at once.
+    """
 
     annotator: str = Field("anonymous", min_length=1, max_length=200)
     n: int | None = Field(None, ge=-MAX_INT, le=MAX_INT)
+    wait: float | None = Field(None, allow_inf_nan=False)
 
 
 class LabelIn(Strict):

@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(64 * 1024 * 1024, description="Request bodies larger than this get 413.")
     max_next_n: int = Field(1000, description="Largest n a /next call may ask for.")
+    next_wait_seconds: float = Field(
+        5.0, ge=0.0,
+        description="How long /next waits by default for a fresh ranking when the served one is past the "
+        "project's max_stale_labels (or the pool is still embedding) before answering an empty batch.",
+    )
+    max_next_wait_seconds: float = Field(60.0, ge=0.0, description="Largest wait a /next call may ask for.")
     queue_depth: int = Field(
         5000,
         description="How many top-ranked items each ranking stores; past them /next serves the rest "

@@ -11,7 +11,14 @@ import numpy as np
 import sqlite_utils
 from fastapi.testclient import TestClient
 
+from server import campaign
+from server.schemas import ItemIn, ProjectCreate
+from server.settings import Settings
+from server.store import Store
+from server.store.items import import_items
 from server.store.schema import MIGRATIONS
+
+SMS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sms_spam" / "sms_spam.csv"
 
 
 def database_at(data_dir: Path, version: int) -> sqlite3.Connection:
@@ -73,3 +80,29 @@ def wait_for(client: TestClient, pid: int, predicate: Any, timeout: float = 30.0
 def wait_for_ranking(client: TestClient, pid: int) -> dict[str, Any]:
     """The project's status once its first ranking (cold start or a model) is stored."""
     return wait_for(client, pid, lambda status: status["ranking"] is not None)
+
+
+def store_campaign(store: Store, settings: Settings, digits: tuple[np.ndarray, np.ndarray], *, pool: int = 400,
+                   evals: int = 200, **overrides: Any) -> int:
+    """A digits project made straight in the store (no server): ``pool`` pool items, ``evals`` eval items."""
+    X, y = digits
+    fields = {"name": "t", "labels": [str(d) for d in range(10)], "batch_size": 10, "retrain_every": 20,
+              "budget": 200, **overrides}
+    project = campaign.create_project(store, settings, ProjectCreate(**fields))
+    import_items(store, project.id, "pool", [ItemIn(id=i, features=X[i].tolist()) for i in range(pool)])
+    if evals:
+        import_items(store, project.id, "eval",
+                     [ItemIn(id=i, features=X[i].tolist(), label=str(y[i])) for i in range(pool, pool + evals)])
+    return project.id
+
+
+def sms_rows(n: int) -> list[tuple[str, str]]:
+    """The first ``n`` (label, text) rows of the shared SMS spam set; skips the test where it is absent."""
+    import csv
+
+    import pytest
+
+    if not SMS.exists():
+        pytest.skip(f"shared data not found at {SMS}")
+    with open(SMS, newline="", encoding="utf-8") as handle:
+        return [(r["label"], r["text"]) for r in csv.DictReader(handle)][:n]

@@ -8,17 +8,21 @@ a restart.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
+import time
 from concurrent.futures.process import BrokenProcessPool
 
 from server.loop.embedding import embedding_progress
 from server.loop.outcome import RoundWrite, record_round_write
+from server.loop.signals import Changes
 from server.loop.worker import WorkerPool
 from server.settings import Settings
 from server.store.db import Store
 from server.store.items import has_unlabeled, labeled_count
 from server.store.projects import Project, list_projects
-from server.store.rounds import has_ranking, latest_version
+from server.store.rounds import latest_version
+from server.store.serving import COLD_START, queue_open
 
 __all__ = ["Controller"]
 
@@ -40,10 +44,15 @@ class Controller:
         self.settings = settings
         self.errors: dict[int, str] = {}
         self.busy: dict[int, str] = {}  # project id -> 'embed' | 'train' | 'cold_start', while it runs
+        self.changes = Changes()  # /next long-polls wait here for a project's next ranking
+        self._started: dict[int, float] = {}  # project id -> when its running round began (monotonic)
+        self._seconds: dict[tuple[int, str], float] = {}  # (project id, kind) -> how long its last round took
+        self._embedded: dict[int, tuple[int, float]] = {}  # project id -> (items embedded, seconds), this process
         self._failed_at: dict[int, int] = {}
         self._crashes: dict[int, int] = {}
         self.pool = WorkerPool(settings) if settings.worker == "process" else None
         self._wake = threading.Event()
+        self._urgent = threading.Event()  # a round is due: skip the coalescing gap
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -61,6 +70,7 @@ class Controller:
         """Ask the thread to finish its round and wait for it; False if it is still running."""
         self._stop.set()
         self._wake.set()
+        self._urgent.set()
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
@@ -70,43 +80,69 @@ class Controller:
             self.pool.reset()
         return True
 
-    def wake(self) -> None:
-        """Look for work now rather than at the next poll."""
+    def wake(self, urgent: bool = False) -> None:
+        """Look for work now rather than at the next poll; ``urgent`` (a round is due): without
+        waiting out the gap that coalesces wakes under load."""
         self._wake.set()
+        if urgent:
+            self._urgent.set()
 
     def _run(self) -> None:
+        ran = 0
         while not self._stop.is_set():
-            self._wake.wait(self.settings.worker_poll_seconds)
+            if not ran:  # after a round, look again at once: labels that came in meanwhile are due
+                self._wake.wait(self.settings.worker_poll_seconds)
             self._wake.clear()
+            ran = 0
             try:
-                self.run_pending()
+                ran = self.run_pending()
             except Exception:  # keep the loop alive; the error is logged and shown in status
                 log.exception("loop controller pass failed")
             # Every accepted /labels wakes the thread: under load that is hundreds of passes a
             # second, each a handful of queries holding the GIL the event loop needs. Wakes that
-            # arrive during the gap are coalesced into the next pass.
-            self._stop.wait(PASS_GAP_SECONDS)
+            # arrive during the gap are coalesced into the next pass. Right after a round there
+            # is no gap: fast annotators spend the fresh ranking within tens of milliseconds, and
+            # the next round should read their labels as soon as it is due.
+            if not ran:
+                self._urgent.wait(PASS_GAP_SECONDS)
+            self._urgent.clear()
 
     def _due(self, project: Project) -> tuple[str | None, int]:
-        """('embed' | 'train' | 'cold_start' | None, labels now) for one project."""
+        """('embed' | 'train' | 'cold_start' | None, labels now) for one project.
+
+        Training comes first once it is due, even while new text waits for its vectors (a long
+        import must not leave annotators waiting on a stale ranking); before the first ranking the
+        pool is embedded whole. A served ranking that runs out early (fast annotators, big
+        batches) is replaced at once: by a model round on the labels that arrived since, or, while
+        no model ranks, by the cold-start rule over what is left.
+        """
+        now = time.time()
         with self.store.read() as conn:
-            if project.input == "text" and embedding_progress(conn, project.id)["to_embed"]:
-                return (None if self._failed_at.get(project.id) == -1 else "embed"), 0
-        if project.n_features is None:
-            return None, 0
-        with self.store.read() as conn:
+            to_embed = project.input == "text" and embedding_progress(conn, project.id)["to_embed"] > 0
             labeled = labeled_count(conn, project.id)
-            open_pool = has_unlabeled(conn, project.id)
             latest = latest_version(conn, project.id)
-            ranked = has_ranking(conn, project.id)
+            ranking = conn.execute(
+                "SELECT strategy, n_labels FROM rankings WHERE project_id = ?", (project.id,)
+            ).fetchone()
+            open_pool = project.state == "running" and has_unlabeled(conn, project.id)
+            ran_out = (ranking is not None and open_pool and not queue_open(conn, project.id, now)
+                       and _unheld_item(conn, project.id, now))
         trained = latest["n_labels"] if latest else 0
-        if self._failed_at.get(project.id) == labeled:
-            return None, labeled  # failed on exactly these labels; wait for more
-        if labeled > 0 and (
+        failed = self._failed_at.get(project.id)
+        train_due = failed != labeled and labeled > 0 and (
             labeled - trained >= project.retrain_every or (project.state == "done" and labeled > trained)
-        ):
+        )
+        if to_embed and not (ranking is not None and train_due):
+            return (None if failed == -1 else "embed"), labeled
+        if project.n_features is None or failed == labeled:
+            return None, labeled  # nothing to work on yet, or failed on exactly these labels: wait for more
+        if train_due:
             return "train", labeled
-        if project.state == "running" and not ranked and open_pool:
+        if open_pool and ranking is None:
+            return "cold_start", labeled
+        if ran_out and labeled > ranking["n_labels"]:
+            return "train", labeled
+        if ran_out and str(ranking["strategy"]).startswith(COLD_START):
             return "cold_start", labeled
         return None, labeled
 
@@ -154,10 +190,30 @@ class Controller:
                 raise WorkerCrashed(f"the worker process died during the {due} round; retrying") from None
             raise
 
+    def eta(self, project_id: int, kind: str) -> float | None:
+        """Seconds until a round of ``kind`` for this project likely ends: the last one's duration,
+        less what the running one has taken; None before any round of that kind ran here."""
+        last = self._seconds.get((project_id, kind))
+        if last is None:
+            return None
+        started = self._started.get(project_id) if self.busy.get(project_id) == kind else None
+        return max(0.0, last - (time.monotonic() - started)) if started is not None else last
+
+    def embedding_rate(self, project_id: int) -> float | None:
+        """Items per second this server has embedded for the project so far (None before any)."""
+        items, seconds = self._embedded.get(project_id, (0, 0.0))
+        return items / seconds if items and seconds > 0 else None
+
     def _run_round(self, project_id: int, due: str, labeled: int) -> bool:
         self.busy[project_id] = due
+        self._started[project_id] = started = time.monotonic()
         try:
             result = self._execute(project_id, due)
+            elapsed = time.monotonic() - started
+            self._seconds[(project_id, due)] = elapsed
+            if due == "embed" and result.get("ran"):
+                items, seconds = self._embedded.get(project_id, (0, 0.0))
+                self._embedded[project_id] = (items + int(result.get("embedded", 0)), seconds + elapsed)
             if due == "train" and result.get("ran"):
                 log.info("project %s: model v%s on %s labels", project_id, result["version"], result["labels"])
             if due == "embed" and result.get("ran"):
@@ -177,3 +233,15 @@ class Controller:
             return False
         finally:
             self.busy.pop(project_id, None)
+            self._started.pop(project_id, None)
+            self.changes.notify(project_id)
+
+
+def _unheld_item(conn: sqlite3.Connection, project_id: int, now: float) -> bool:
+    """Whether some unlabeled pool item with its vector is free (under no live lease)."""
+    return conn.execute(
+        "SELECT 1 FROM items i INDEXED BY items_open WHERE i.project_id = ? AND i.split = 'pool' AND i.labeled = 0 "
+        "AND i.row IS NOT NULL AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.item_idx = i.idx AND l.expires_at > ?) "
+        "LIMIT 1",
+        (project_id, now),
+    ).fetchone() is not None

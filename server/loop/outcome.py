@@ -110,11 +110,17 @@ def _stage(pid: int, gen: int, start: int, rows: np.ndarray, scores: np.ndarray 
 
 
 def record_training(
-    project_id: int, fields: dict[str, Any], size: int, strategy: str, conn: sqlite3.Connection, *, gen: int
+    project_id: int, fields: dict[str, Any], size: int, strategy: str, n_labels: int, conn: sqlite3.Connection, *,
+    gen: int,
 ) -> int:
-    """Record a trained version, switch in its staged ranking and decide whether to stop; returns the version."""
+    """Record a trained version, switch in its staged ranking and decide whether to stop; returns the version.
+
+    ``n_labels`` is how many labels the project had when the round read them (the ranking's age
+    is counted from there).
+    """
     recorded = record_round(conn, project_id, fields)
-    switch_ranking(conn, project_id, gen, size=size, model_version=recorded, strategy=strategy, now=time.time())
+    switch_ranking(conn, project_id, gen, size=size, model_version=recorded, strategy=strategy, now=time.time(),
+                   n_labels=n_labels)
     current = get_project(conn, project_id)
     if current.state == "running":
         window = (current.stabilize or {}).get("rounds", 1)
@@ -124,6 +130,12 @@ def record_training(
     return recorded
 
 
-def record_cold_start(project_id: int, size: int, strategy: str, conn: sqlite3.Connection, *, gen: int) -> None:
-    """Switch in the staged cold-start ranking."""
-    switch_ranking(conn, project_id, gen, size=size, model_version=None, strategy=strategy, now=time.time())
+def record_cold_start(
+    project_id: int, size: int, strategy: str, n_labels: int, conn: sqlite3.Connection, *, gen: int
+) -> None:
+    """Switch in the staged cold-start ranking (the first one, or more of it while no model ranks)."""
+    version = conn.execute(
+        "SELECT MAX(version) FROM model_versions WHERE project_id = ?", (project_id,)
+    ).fetchone()[0]
+    switch_ranking(conn, project_id, gen, size=size, model_version=version, strategy=strategy, now=time.time(),
+                   n_labels=n_labels)

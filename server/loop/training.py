@@ -25,10 +25,11 @@ from server.loop.metrics import evaluate
 from server.loop.outcome import Ranking, RoundWrite, record_cold_start, record_training
 from server.settings import Settings
 from server.store.db import Store
-from server.store.items import feature_file
+from server.store.items import feature_file, labeled_count
 from server.store.labels import labeled_rows
 from server.store.projects import Project, get_project
 from server.store.rounds import latest_version
+from server.store.serving import COLD_START
 
 __all__ = ["RoundWrite", "Snapshot", "cold_start_round", "score_pool", "take_snapshot", "train_round"]
 
@@ -47,6 +48,7 @@ class Snapshot:
     eval_y: np.ndarray
     texts: dict[int, str] | None = None  # by feature row, for models that read text
     pool_costs: np.ndarray | None = None  # (len(pool_idx),) labeling costs, 1 where an item has none
+    n_labeled: int = 0  # the project's labels when the snapshot was taken (a ranking's age counts from here)
 
 
 def take_snapshot(store: Store, project_id: int) -> Snapshot | None:
@@ -68,6 +70,7 @@ def take_snapshot(store: Store, project_id: int) -> Snapshot | None:
             (project_id,),
         ).fetchall()
         texts = _texts(conn, project) if _text_model(project) else None
+        n_labeled = labeled_count(conn, project_id)
     as_int = lambda values: np.asarray(values, dtype=np.int64)
     return Snapshot(
         project=project,
@@ -80,6 +83,7 @@ def take_snapshot(store: Store, project_id: int) -> Snapshot | None:
         eval_y=as_int([position[r[1]] for r in ev]),
         texts=texts,
         pool_costs=np.asarray([1.0 if r[2] is None else r[2] for r in pool], dtype=np.float64),
+        n_labeled=n_labeled,
     )
 
 
@@ -148,35 +152,87 @@ def _rank(snap: Snapshot, probs: np.ndarray, depth: int, rng: np.random.Generato
     return snap.pool_idx[chosen], scores
 
 
+def _balanced_weights(y: np.ndarray) -> np.ndarray:
+    """Sample weights that give every labeled class the same total weight (scikit-learn's 'balanced')."""
+    counts = np.bincount(y)
+    present = np.count_nonzero(counts)
+    return (y.size / (present * counts[y])).astype(np.float64)
+
+
+def _takes_weights(model: Any) -> bool:
+    """Whether the adapter's ``fit`` passes ``sample_weight`` on to a model that uses it."""
+    return bool(getattr(model, "takes_sample_weight", False))
+
+
+def _fit(project: Project, snap: Snapshot, version: int, settings: Settings) -> tuple[Any, np.ndarray, bool, float]:
+    """Fit the project's model; (model, pool probabilities, whether it was refit with balanced
+    weights, seconds spent fitting).
+
+    A model that predicts one class for the whole pool although the labels show several (a small,
+    skewed first sample under a strongly regularized model) is refit once with balanced class
+    weights where the model takes sample weights.
+    """
+    started = time.perf_counter()
+    model = build_model(project.model, len(project.labels), project.seed + version)
+    X, y = model_inputs(snap, snap.labeled_rows), snap.labeled_y
+    model.fit(X, y)
+    fitting = time.perf_counter() - started
+    probs = score_pool(model, snap, snap.pool_rows, settings.score_chunk_rows)
+    if _one_class(probs) and np.unique(y).size > 1 and _takes_weights(model):
+        started = time.perf_counter()
+        model = build_model(project.model, len(project.labels), project.seed + version)
+        model.fit(X, y, sample_weight=_balanced_weights(y))
+        fitting += time.perf_counter() - started
+        return model, score_pool(model, snap, snap.pool_rows, settings.score_chunk_rows), True, fitting
+    return model, probs, False, fitting
+
+
+def _one_class(probs: np.ndarray) -> bool:
+    """Whether a model's predictions over the pool (more than one item) all name the same class."""
+    return probs.shape[0] > 1 and bool(np.all(probs.argmax(axis=1) == probs[0].argmax()))
+
+
 def train_round(store: Store, settings: Settings, snap: Snapshot) -> RoundWrite:
-    """Fit, evaluate, rescore and rank; the write records the version and swaps the queue."""
+    """Fit, evaluate, rescore and rank; the write records the version and swaps the queue.
+
+    A model whose predictions over the pool name one class only never ranks: it tells the
+    strategy nothing about where the classes meet. Its version and metrics are recorded, and the
+    cold-start rule ranks the rest of the pool instead, so labels keep covering the space.
+    """
     project = snap.project
     started = time.perf_counter()
     with store.read() as conn:
         previous = latest_version(conn, project.id)
     version = (previous["version"] + 1) if previous else 1
-    model = build_model(project.model, len(project.labels), project.seed + version)
-    model.fit(model_inputs(snap, snap.labeled_rows), snap.labeled_y)
-    trained = time.perf_counter()
+    model, probs, balanced, fit_seconds = _fit(project, snap, version, settings)
     metrics = evaluate(snap.eval_y, score_pool(model, snap, snap.eval_rows, settings.score_chunk_rows), project.labels)
-    probs = score_pool(model, snap, snap.pool_rows, settings.score_chunk_rows)
+    if balanced:
+        metrics["class_weight"] = "balanced"
     pdir = store.project_dir(project.id)
     agreement = _agreement(pdir / "predictions.npz", snap.pool_idx, probs.argmax(axis=1))
     rng = np.random.default_rng([project.seed, version])
-    ranked, scores = _rank(snap, probs, settings.queue_depth, rng,
-                           samples=lambda: sample_pool(model, snap, snap.pool_rows, settings.score_chunk_rows))
+    if _one_class(probs):
+        strategy = f"{COLD_START}{project.cold_start}"
+        order = cold_start_order(np.asarray(snap.X[snap.pool_rows]), _cold_start_k(project), rule=project.cold_start,
+                                 rng=rng)
+        ranked, scores = snap.pool_idx[order], None
+    else:
+        strategy = project.strategy["name"]
+        ranked, scores = _rank(snap, probs, settings.queue_depth, rng,
+                               samples=lambda: sample_pool(model, snap, snap.pool_rows, settings.score_chunk_rows))
     (pdir / "models").mkdir(exist_ok=True)
     artifact = pdir / "models" / f"v{version}"  # a file or a directory, as the adapter saves it
     model.save(artifact)
     _prune_artifacts(pdir / "models", keep=settings.keep_models)
     fields = {
         "created_at": time.time(), "n_labels": int(snap.labeled_rows.size), "metrics": metrics,
-        "agreement": agreement, "train_seconds": trained - started,
-        "score_seconds": time.perf_counter() - trained, "artifact": str(artifact.relative_to(store.data_dir)),
+        "agreement": agreement, "train_seconds": fit_seconds,
+        "score_seconds": time.perf_counter() - started - fit_seconds,
+        "artifact": str(artifact.relative_to(store.data_dir)),
     }
     return RoundWrite(
-        {"ran": True, "labels": int(snap.labeled_rows.size)},
-        functools.partial(record_training, project.id, fields, int(ranked.size), project.strategy["name"]),
+        {"ran": True, "labels": int(snap.labeled_rows.size), "one_class": scores is None},
+        functools.partial(record_training, project.id, fields, int(ranked.size), strategy, snap.n_labeled),
         Ranking(project.id, ranked, scores),
     )
 
@@ -191,14 +247,29 @@ def _prune_artifacts(folder: Path, keep: int) -> None:
         shutil.rmtree(old) if old.is_dir() else old.unlink(missing_ok=True)
 
 
+def _cold_start_k(project: Project) -> int:
+    """How many items a cold-start ranking orders: enough for a few retrain intervals."""
+    return max(100, 3 * max(project.batch_size, project.retrain_every))
+
+
 def cold_start_round(store: Store, settings: Settings, snap: Snapshot) -> RoundWrite:
-    """Rank the first items by the project's cold-start rule (no model yet)."""
+    """Rank the first items by the project's cold-start rule (no model yet, or none that can rank).
+
+    Run again when such a ranking runs out before a model can take over; its seed moves with the
+    labels so the new ranking is not the old one over what is left.
+    """
     project = snap.project
-    k = max(100, 3 * max(project.batch_size, project.retrain_every))
-    rng = np.random.default_rng([project.seed, 0])
-    order = cold_start_order(np.asarray(snap.X[snap.pool_rows]), k, rule=project.cold_start, rng=rng)
+    with store.read() as conn:  # items in annotators' hands are theirs: rank the free ones
+        held = np.fromiter((r[0] for r in conn.execute(
+            "SELECT item_idx FROM leases WHERE project_id = ? AND expires_at > ?", (project.id, time.time())
+        )), dtype=np.int64)
+    free = np.flatnonzero(~np.isin(snap.pool_idx, held))
+    rng = np.random.default_rng([project.seed, 0] if snap.n_labeled == 0 else [project.seed, 0, snap.n_labeled])
+    order = free[cold_start_order(np.asarray(snap.X[snap.pool_rows[free]]), _cold_start_k(project),
+                                  rule=project.cold_start, rng=rng)]
     return RoundWrite(
         {"ran": True},
-        functools.partial(record_cold_start, project.id, int(order.size), f"cold_start:{project.cold_start}"),
+        functools.partial(record_cold_start, project.id, int(order.size), f"{COLD_START}{project.cold_start}",
+                          snap.n_labeled),
         Ranking(project.id, snap.pool_idx[order], None),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from datetime import datetime, timezone
 from typing import Annotated, Any
@@ -12,15 +13,19 @@ from fastapi import APIRouter, Depends, Header, Response
 from server.auth import Caller, require_annotator
 from server.errors import Invalid
 from server.loop import Controller
+from server.loop.embedding import embedding_progress
 from server.routes import deps
 from server.schemas import LabelsRequest, NextRequest
 from server.settings import Settings
 from server.store import Store
 from server.store.items import feature_file
 from server.store.labels import label_write
-from server.store.serving import claim_write
+from server.store.serving import WAITABLE, claim_write, round_due
 
 router = APIRouter(tags=["labeling"])
+
+RECHECK_SECONDS = 0.5
+"""A waiting /next looks again at least this often (a stop, an expired lease) besides the loop's wake-ups."""
 
 
 def iso(timestamp: float | None) -> str | None:
@@ -30,7 +35,28 @@ def iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def _public(claim: dict[str, Any], store: Store) -> dict[str, Any]:
+def _retry_after(claim: dict[str, Any], store: Store, controller: Controller, project_id: int) -> float | None:
+    """Seconds until asking again is likely to get items: the loop's round or embedding, or the
+    first lease to expire; None when nothing is on its way (an empty pool)."""
+    reason = claim["waiting"]
+    if reason == "leased":
+        seconds = claim["next_expiry"] - time.time()
+    elif reason == "embedding":
+        with store.read() as conn:
+            waiting = embedding_progress(conn, project_id)["to_embed"]
+        rate = controller.embedding_rate(project_id)
+        seconds = waiting / rate if rate else controller.eta(project_id, "embed")
+    elif reason in ("training", "cold_start"):
+        seconds = controller.eta(project_id, "train" if reason == "training" else "cold_start")
+        seconds = 1.0 if seconds is None else seconds
+    elif reason == "awaiting_labels":  # others' labels first, then a round: no way to know, ask again soon
+        seconds = 1.0
+    else:
+        return None
+    return max(0.1, round(seconds, 1)) if seconds is not None else 1.0
+
+
+def _public(claim: dict[str, Any], store: Store, controller: Controller, project_id: int) -> dict[str, Any]:
     project = claim.get("project")
     vectors: dict[int, list[float]] = {}
     if project is not None and project.input == "vector" and claim["items"]:
@@ -40,7 +66,8 @@ def _public(claim: dict[str, Any], store: Store) -> dict[str, Any]:
             vectors = dict(zip(rows, features.read_rows(rows).tolist()))
     items = []
     for item in claim["items"]:
-        public = {"id": item["id"], "score": item["score"], "model_version": item["model_version"]}
+        public = {"id": item["id"], "score": item["score"], "model_version": item["model_version"],
+                  "strategy": item["strategy"]}
         if item["row"] in vectors:
             public["features"] = vectors[item["row"]]
         if item["text"] is not None:
@@ -48,8 +75,13 @@ def _public(claim: dict[str, Any], store: Store) -> dict[str, Any]:
         if item["meta"] is not None:
             public["meta"] = item["meta"]
         items.append(public)
-    return {"items": items, "lease_expires_at": iso(claim["expires_at"]), "done": claim["done"],
-            "reason": claim["reason"]}
+    answer = {"items": items, "lease_expires_at": iso(claim["expires_at"]), "done": claim["done"],
+              "reason": claim["reason"] if claim["done"] else claim["waiting"]}
+    if not claim["done"]:
+        answer["ranking"] = claim["ranking"]
+        if not items:
+            answer["retry_after"] = _retry_after(claim, store, controller, project_id)
+    return answer
 
 
 # Both calls are async: their one write goes to the store's group committer and is awaited
@@ -68,13 +100,38 @@ async def next_items(
     body: NextRequest,
     store: Store = Depends(deps.store),
     settings: Settings = Depends(deps.settings),
+    controller: Controller = Depends(deps.controller),
     caller: Caller = Depends(require_annotator),
 ) -> Response:
-    """Lease up to ``n`` of the most useful unlabeled items to ``annotator``."""
+    """Lease up to ``n`` of the most useful unlabeled items to ``annotator``.
+
+    When the ranking being served is more than the project's ``max_stale_labels`` behind (or
+    the first one is still being computed), waits up to ``wait`` seconds for the next one; then
+    answers an empty batch whose ``reason`` says what it waits for and ``retry_after`` when to ask
+    again (also as a ``Retry-After`` header).
+    """
     if body.n is not None and not 1 <= body.n <= settings.max_next_n:
         raise Invalid(f"n must be between 1 and {settings.max_next_n}, got {body.n}")
-    claim = await store.transact_async(claim_write(project_id, caller.annotator(body.annotator), body.n, time.time()))
-    return _json(_public(claim, store))
+    wait = settings.next_wait_seconds if body.wait is None else body.wait
+    if not 0 <= wait <= settings.max_next_wait_seconds:
+        raise Invalid(f"wait must be between 0 and {settings.max_next_wait_seconds:g} seconds, got {wait:g}")
+    annotator = caller.annotator(body.annotator)
+    deadline = time.monotonic() + wait
+    while True:
+        # While the loop's last round failed, serve what there is rather than wait for a round
+        # that may not come; the status shows the error.
+        fresh_only = project_id not in controller.errors
+        claim = await store.transact_async(claim_write(project_id, annotator, body.n, time.time(),
+                                                       fresh_only=fresh_only))
+        left = deadline - time.monotonic()
+        if claim["items"] or claim["done"] or claim["waiting"] not in WAITABLE or left <= 0:
+            break
+        await controller.changes.wait(project_id, min(left, RECHECK_SECONDS))
+    answer = _public(claim, store, controller, project_id)
+    response = _json(answer)
+    if answer.get("retry_after") is not None:
+        response.headers["Retry-After"] = str(math.ceil(answer["retry_after"]))
+    return response
 
 
 @router.post("/projects/{project_id}/labels", response_model=dict[str, Any])
@@ -96,6 +153,7 @@ async def add_labels(
               else entry.model_copy(update={"annotator": name}) for entry in body.labels]  # fmt: skip
     key = idempotency_key or body.submission_id
     result = await store.transact_async(label_write(project_id, labels, time.time(), submission_id=key))
-    if result["accepted"]:
-        controller.wake()
+    if result.get("accepted") or result.get("decided"):
+        with store.read() as conn:  # a round due now starts now, not after the wake-coalescing gap
+            controller.wake(urgent=round_due(conn, project_id))
     return _json(result)

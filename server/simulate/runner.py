@@ -33,7 +33,7 @@ from server.store.items import import_items
 from server.store.labels import iter_export, submit_labels
 from server.store.projects import get_project
 from server.store.rounds import curve
-from server.store.serving import claim_next
+from server.store.serving import WAITABLE, claim_next
 
 __all__ = ["CampaignSpec", "SimulationFailed", "Split", "run_campaign"]
 
@@ -58,6 +58,8 @@ class CampaignSpec:
     cold_start : ``"random"`` (the reference protocol) or ``"kmeans++"`` (the server default)
     model : ``{"name", "params"}`` as in a project body
     strategy_params : the strategy's parameters
+    retrain_every : labels between retrains; None: one batch (``min(initial, batch_size)``), the
+        reference protocol
     """
 
     strategy: str
@@ -70,6 +72,7 @@ class CampaignSpec:
         default_factory=lambda: {"name": "logistic_regression", "params": {}}
     )
     strategy_params: dict[str, Any] = field(default_factory=dict)
+    retrain_every: int | None = None
 
     def label(self) -> dict[str, Any]:
         """The spec as plain JSON-able fields."""
@@ -96,7 +99,7 @@ def _body(spec: CampaignSpec, labels: list[str]) -> ProjectCreate:
         strategy=StrategySpec(name=spec.strategy, params=dict(spec.strategy_params)),
         batch_size=spec.batch_size,
         budget=spec.budget,
-        retrain_every=min(spec.initial, spec.batch_size),
+        retrain_every=spec.retrain_every or min(spec.initial, spec.batch_size),
         seed=spec.seed,
         cold_start=spec.cold_start,
         stabilize=None,
@@ -131,8 +134,12 @@ def _drive(
         claim = claim_next(store, project_id, ORACLE, n, time.time())
         if claim["done"]:
             return str(claim["reason"])
+        if not claim["items"] and claim["waiting"] in WAITABLE:
+            controller.run_pending()  # the ranking ran out before the next retrain was due: as a server would
+            _check(controller, project_id)
+            claim = claim_next(store, project_id, ORACLE, n, time.time())
         if not claim["items"]:
-            raise SimulationFailed("the server served nothing to a running campaign")
+            raise SimulationFailed(f"the server served nothing to a running campaign ({claim['waiting']})")
         answers = [
             LabelIn(
                 item_id=item["id"],
@@ -163,9 +170,9 @@ def run_campaign(split: Split, spec: CampaignSpec, workdir: Path | None = None) 
     """
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="alloop-sim-", dir=workdir) as tmp:
-        settings = Settings(
-            data_dir=Path(tmp), queue_depth=spec.batch_size, synchronous="OFF", worker="thread"
-        )
+        # A ranking holds what is served before the next retrain: one batch in the reference protocol.
+        depth = spec.batch_size if spec.retrain_every is None else spec.batch_size + spec.retrain_every
+        settings = Settings(data_dir=Path(tmp), queue_depth=depth, synchronous="OFF", worker="thread")
         store = Store(settings.data_dir, synchronous=settings.synchronous)
         try:
             project = create_project(store, settings, _body(spec, split.labels))

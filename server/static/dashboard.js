@@ -17,6 +17,21 @@ function renderStatus(status) {
   const value = status.metrics ? status.metrics[metric] : null;
   $("stat-metric-name").textContent = status.target ? `${metric} (target ${status.target.value})` : metric;
   $("stat-metric").textContent = typeof value === "number" ? value.toFixed(3) : "–";
+  $("stat-activity").textContent = activityText(status);
+}
+
+/** What the loop is doing: embedding (with its progress), training, the final round, or settled. */
+function activityText(status) {
+  const e = status.embedding;
+  if (status.activity === "embedding" && e) {
+    const eta = e.eta_seconds === null || e.eta_seconds === undefined ? "" : `, ~${Math.ceil(e.eta_seconds)} s left`;
+    return `embedding ${e.done}/${e.total}${eta}`;
+  }
+  if (status.activity === "final_round") return "final round (figures not final yet)";
+  if (status.activity) return status.activity.replace(/_/g, " ");
+  if (status.state === "done") return status.settled ? "settled" : "settling";
+  const ranking = status.ranking;
+  return ranking ? `idle (ranking ${ranking.stale_labels} labels behind)` : "idle";
 }
 
 /** The forecast's fitted curve a - b * n^(-c), from the first point out to the labels it predicts. */

@@ -80,9 +80,25 @@ async function fetchNext() {
     showItem(batch.items[0]);
   } else {
     page.item = null;
+    $("waiting-text").textContent = waitingText(batch.reason, batch.retry_after);
     show("waiting");
-    page.waitTimer = setTimeout(() => fetchNext().catch(fail), 2000);
+    const seconds = Math.min(5, Math.max(0.5, batch.retry_after || 2));
+    page.waitTimer = setTimeout(() => fetchNext().catch(fail), seconds * 1000);
   }
+}
+
+/** Why no item came, as the server said (reason, retry_after in seconds). */
+function waitingText(reason, retryAfter) {
+  const when = retryAfter ? ` (about ${Math.ceil(retryAfter)} s)` : "";
+  const why = {
+    training: `The model is retraining on the newest labels${when}; the next items come from its ranking.`,
+    cold_start: `Choosing the first items to label${when}…`,
+    embedding: `The items are still being embedded${when}; labeling starts once they all are.`,
+    awaiting_labels: "The items chosen by the current model are all out with annotators; more come once some are labeled.",
+    leased: `Every free item is held by another annotator${when}.`,
+    empty: "The pool has no unlabeled item right now.",
+  }[reason];
+  return (why || "No item is free right now") + " Checking again shortly…";
 }
 
 async function submit(label) {

