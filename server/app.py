@@ -15,6 +15,7 @@ from server.heap import refreeze_on_imports
 from server.limits import BodyLimit
 from server.loop import Controller
 from server.labelstudio import routes as labelstudio
+from server.labelstudio.agent import Agent
 from server.routes import items, projects, results, serving, tokens, ui
 from server.routes import forecast
 from server.settings import Settings
@@ -28,15 +29,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     store = Store(settings.data_dir, synchronous=settings.synchronous, group_commit=True)
     controller = Controller(store, settings)
+    agent = Agent(store)  # Label Studio links: pushes, reconciliation, pausing
+    controller.listeners.append(agent.wake)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         controller.start()
+        agent.start()
         freezer = asyncio.create_task(refreeze_on_imports())
         try:
             yield
         finally:
             freezer.cancel()
+            agent.stop()
             if controller.stop():
                 store.close()
 
@@ -45,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = store
     app.state.controller = controller
+    app.state.labelstudio = agent
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 __all__ = [
-    "AlloopError", "NotFound", "Invalid", "Conflict", "Unauthorized", "Forbidden", "TooLarge", "install",
+    "AlloopError", "NotFound", "Invalid", "Conflict", "Unauthorized", "Forbidden", "TooLarge", "Upstream", "install",
 ]
 
 
@@ -56,6 +56,12 @@ class TooLarge(AlloopError):
     """A request body over the configured limit (413)."""
 
     status = 413
+
+
+class Upstream(AlloopError):
+    """A service alloop calls for this request (Label Studio) is unreachable or refused (502)."""
+
+    status = 502
 
 
 def _location(loc: tuple) -> str:

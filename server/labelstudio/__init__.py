@@ -1,9 +1,10 @@
-"""Label Studio integration: alloop as a Label Studio ML backend, and push/pull sync.
+"""Label Studio integration: alloop as a Label Studio ML backend, and a server-side link that keeps
+Label Studio's queue in alloop's order (:mod:`server.labelstudio.agent`).
 
 How Label Studio tasks map to alloop items
 ------------------------------------------
 A task's ``data.alloop_id`` is the alloop item id (the client's own id). Tasks that alloop
-or :mod:`server.labelstudio.sync` import carry it; tasks imported by hand must too. Text is
+or :mod:`server.labelstudio.connect` import carry it; tasks imported by hand must too. Text is
 shown from ``data.text`` (the ``<Text value="$text"/>`` of :func:`label_config`).
 
 What ``score`` means
@@ -14,8 +15,8 @@ newest ranking, so the item alloop most wants labeled has score 0.0 and items ou
 ranking (labeled, or past its depth) have 1.0. Lower = label sooner.
 
 Model versions are ``alloop-v<N>`` (``alloop-v0`` for the cold-start ranking, before any
-model). Label Studio does not advance a project's ``model_version`` by itself; the push
-sync sets it after each retrain.
+model). Label Studio does not advance a project's ``model_version`` by itself; a linked
+project's server pushes each new ranking and sets it (:mod:`server.labelstudio.push`).
 """
 
 from server.labelstudio.config import Control, choices_control, label_config

@@ -101,6 +101,30 @@ class LabelStudio:
         """Bulk-create predictions ``[{"task", "result", "score", "model_version"}]``."""
         return self.request("POST", f"/api/projects/{project_id}/import/predictions", json=predictions)
 
+    def model_versions(self, project_id: int) -> dict[str, int]:
+        """The prediction model versions a project holds, with their prediction counts."""
+        return self.request("GET", f"/api/projects/{project_id}/model-versions/") or {}
+
+    def delete_model_version(self, project_id: int, version: str) -> int:
+        """Delete every prediction of ``version`` in the project; answers how many."""
+        answer = self.request("DELETE", f"/api/projects/{project_id}/model-versions/", json={"model_version": version})
+        return int((answer or {}).get("deleted_predictions", 0))
+
+    def predictions(self, project_id: int) -> list[dict[str, Any]]:
+        """Every prediction of a project."""
+        return self.request("GET", "/api/predictions", params={"project": project_id})
+
+    def update_task(self, task_id: int, **fields: Any) -> dict[str, Any]:
+        """PATCH /api/tasks/{id}, e.g. ``is_labeled``."""
+        return self.request("PATCH", f"/api/tasks/{task_id}", json=fields)
+
+    def create_webhook(self, project_id: int, url: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+        """A webhook that sends every annotation event of the project, with its payload, to ``url``."""
+        return self.request("POST", "/api/webhooks", json={
+            "project": project_id, "url": url, "send_payload": True, "send_for_all_actions": True,
+            "headers": headers or {}, "is_active": True,
+        })
+
     def add_ml_backend(self, project_id: int, url: str, *, title: str = "alloop",
                        token: str | None = None) -> dict[str, Any]:
         """Connect an ML backend (Basic auth with the token as password when one is given)."""
@@ -108,6 +132,15 @@ class LabelStudio:
         if token:
             body.update(auth_method="BASIC_AUTH", basic_auth_user="alloop", basic_auth_pass=token)
         return self.request("POST", "/api/ml", json=body)
+
+    def ml_backends(self, project_id: int) -> list[dict[str, Any]]:
+        return self.request("GET", "/api/ml", params={"project": project_id})
+
+    def delete_ml_backend(self, backend_id: int) -> None:
+        self.request("DELETE", f"/api/ml/{backend_id}")
+
+    def delete_webhook(self, webhook_id: int) -> None:
+        self.request("DELETE", f"/api/webhooks/{webhook_id}")
 
     def webhooks(self, project_id: int) -> list[dict[str, Any]]:
         return self.request("GET", "/api/webhooks", params={"project": project_id})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from server.store.items import feature_file, lookup_items
 from server.store.projects import Project, get_project
 from server.store.rounds import CURRENT_GEN, latest_version
 
-__all__ = ["ModelCache", "alloop_id", "version_name", "current_version", "predict_tasks"]
+__all__ = ["ModelCache", "Predictions", "alloop_id", "current_version", "predict_tasks", "predictions", "version_name"]
 
 _CHUNK = 500
 
@@ -107,9 +108,26 @@ def _result(control: Control, label: str | None) -> list[dict[str, Any]]:
              "value": {"choices": [label]}}]
 
 
-def predict_tasks(store: Store, cache: ModelCache, project_id: int, tasks: list[dict[str, Any]],
-                  control: Control) -> dict[str, Any]:
-    """One prediction per task, in order: ``{"results": [...], "model_version"}``."""
+@dataclass
+class Predictions:
+    """One prediction per task, in order, all from one snapshot of the store.
+
+    ``results`` are what Label Studio takes (``result``, ``score``, ``model_version``);
+    ``items`` the alloop item of each task (None: not a pool item of the project); ``ranked``
+    whether the served ranking holds it (its score is below 1); ``ranking`` the ranking's
+    ``model_version``, ``strategy`` and ``gen``.
+    """
+
+    name: str
+    results: list[dict[str, Any]]
+    items: list[int | None]
+    ranked: list[bool]
+    ranking: dict[str, Any]
+
+
+def predictions(store: Store, cache: ModelCache, project_id: int, tasks: list[dict[str, Any]],
+                control: Control) -> Predictions:
+    """Predictions for ``tasks`` from the served ranking and the newest model, read in one transaction."""
     ids = [alloop_id(task) for task in tasks]
     with store.read() as conn:
         project = get_project(conn, project_id)
@@ -118,16 +136,29 @@ def predict_tasks(store: Store, cache: ModelCache, project_id: int, tasks: list[
         pool = [item for item in items.values() if item["split"] == "pool"]
         positions = _positions(conn, project_id, [item["idx"] for item in pool])
         labeled = _labeled(conn, [item["idx"] for item in pool])
-        ranking = conn.execute("SELECT model_version, size FROM rankings WHERE project_id = ?", (project_id,)).fetchone()
+        ranking = conn.execute(
+            "SELECT model_version, strategy, size, gen FROM rankings WHERE project_id = ?", (project_id,)
+        ).fetchone()
         latest = latest_version(conn, project_id)
     predicted = _predicted(store, cache, project, latest, pool)
     name = version_name(ranking["model_version"] if ranking else None)
     size = max(ranking["size"], 1) if ranking else 1
-    results = []
+    results, idxs, ranked = [], [], []
     for item_id in ids:
         item = items.get(item_id) if item_id is not None else None
-        idx = item["idx"] if item is not None else None
+        idx = item["idx"] if item is not None and item["split"] == "pool" else None
         rank = positions.get(idx) if idx is not None and idx not in labeled else None
         score = 1.0 if rank is None else rank / size
         results.append({"result": _result(control, predicted.get(idx)), "score": score, "model_version": name})
-    return {"results": results, "model_version": name}
+        idxs.append(idx)
+        ranked.append(rank is not None)
+    info = {"model_version": ranking["model_version"] if ranking else None,
+            "strategy": ranking["strategy"] if ranking else None, "gen": ranking["gen"] if ranking else 0}
+    return Predictions(name, results, idxs, ranked, info)
+
+
+def predict_tasks(store: Store, cache: ModelCache, project_id: int, tasks: list[dict[str, Any]],
+                  control: Control) -> dict[str, Any]:
+    """One prediction per task, in order: ``{"results": [...], "model_version"}`` (the ML backend's answer)."""
+    answer = predictions(store, cache, project_id, tasks, control)
+    return {"results": answer.results, "model_version": answer.name}

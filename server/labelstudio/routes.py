@@ -10,21 +10,28 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from typing import Any
+from typing import Any, Literal
 
+import httpx
 from fastapi import APIRouter, Body, Depends, Request
+from pydantic import Field
 
 from server.auth import Caller, require_token
-from server.errors import Invalid, Unauthorized
+from server.errors import Invalid, NotFound, Unauthorized, Upstream
 from server.labelstudio.config import check_labels, choices_control
+from server.labelstudio.connection import drop_link, get_link, public, save_link
 from server.labelstudio.ingest import handle_event
+from server.labelstudio.lsapi import LabelStudio, LabelStudioError
 from server.labelstudio.predict import ModelCache, current_version, predict_tasks, version_name
+from server.labelstudio.push import resume
 from server.loop import Controller
 from server.routes import deps
+from server.schemas import Strict
 from server.store import Store
 from server.store.projects import get_project
+from server.store.serving import round_due
 
-__all__ = ["router", "require_backend_token"]
+__all__ = ["require_backend_token", "router"]
 
 MAX_TASKS = 10_000
 
@@ -96,13 +103,15 @@ def predict(project_id: int, request: Request, payload: dict[str, Any] | None = 
 
 
 @router.post("/webhook")
-def webhook(project_id: int, payload: dict[str, Any] | None = Body(None), store: Store = Depends(deps.store),
-            controller: Controller = Depends(deps.controller)) -> dict[str, Any]:
+def webhook(project_id: int, request: Request, payload: dict[str, Any] | None = Body(None),
+            store: Store = Depends(deps.store), controller: Controller = Depends(deps.controller)) -> dict[str, Any]:
     """Annotation created/updated/deleted and START_TRAINING: one short write, retraining in the background."""
     _version(store, project_id)  # 404 first, whatever the event
     answer = handle_event(store, project_id, payload or {}, time.time())
     if answer.pop("wake"):
-        controller.wake()
+        with store.read() as conn:
+            controller.wake(urgent=round_due(conn, project_id))
+        _agent(request).wake()  # the label may have stopped the campaign: Label Studio stops serving
     return answer
 
 
@@ -124,3 +133,79 @@ def versions(project_id: int, store: Store = Depends(deps.store)) -> dict[str, A
             "SELECT version FROM model_versions WHERE project_id = ? ORDER BY version", (project_id,)
         ).fetchall()
     return {"versions": [version_name(None)] + [version_name(r[0]) for r in rows]}
+
+
+class LinkIn(Strict):
+    """Where the server reaches the Label Studio project it keeps in step, and with which token."""
+
+    url: str = Field(min_length=1, max_length=2000, description="Label Studio's base URL, as alloop reaches it.")
+    token: str = Field(min_length=1, max_length=4000, description="A Label Studio API token (kept by the server).")
+    ls_project: int = Field(ge=1, description="The Label Studio project id.")
+    mode: Literal["backend", "push"] = Field(
+        "backend", description="backend: Label Studio also calls alloop as its ML backend; push: webhook only.")
+
+
+def _agent(request: Request) -> Any:
+    return request.app.state.labelstudio
+
+
+def _link_of(store: Store, project_id: int) -> Any:
+    with store.read() as conn:
+        get_project(conn, project_id)
+        link = get_link(conn, project_id)
+    if link is None:
+        raise NotFound(f"project {project_id} has no Label Studio link; PUT one (alloop labelstudio connect does)")
+    return link
+
+
+@router.put("/link")
+def put_link(project_id: int, body: LinkIn, request: Request, store: Store = Depends(deps.store)) -> dict[str, Any]:
+    """Link the project to a Label Studio project: from now on the server pushes each ranking there,
+    reconciles annotations, and stops Label Studio serving while the campaign is stopped."""
+    _version(store, project_id)  # 404 first
+    try:
+        with LabelStudio(body.url, body.token, timeout=15.0) as ls:
+            ls.project(body.ls_project)
+    except LabelStudioError as exc:
+        raise Invalid(f"Label Studio at {body.url} refused project {body.ls_project}: {exc}") from None
+    except httpx.HTTPError as exc:
+        raise Invalid(f"Label Studio at {body.url} is unreachable from alloop: {exc}") from None
+    with store.write() as conn:
+        link = save_link(conn, project_id, body.url, body.token, body.ls_project, body.mode)
+    _agent(request).wake()
+    return public(link)
+
+
+@router.get("/link")
+def read_link(project_id: int, store: Store = Depends(deps.store)) -> dict[str, Any]:
+    """The link and what the server last did with it (the token is never shown)."""
+    return public(_link_of(store, project_id))
+
+
+@router.delete("/link")
+def delete_link(project_id: int, store: Store = Depends(deps.store)) -> dict[str, Any]:
+    """Stop keeping Label Studio in step. Tasks a stopped campaign had marked done there are
+    unmarked first (where Label Studio can be reached); all else in Label Studio stays as it is."""
+    link = _link_of(store, project_id)
+    answer: dict[str, Any] = {}
+    if link.paused:
+        try:
+            with LabelStudio(link.url, link.token, timeout=15.0) as ls:
+                answer["unmarked"] = resume(store, link, ls)
+        except (LabelStudioError, httpx.HTTPError) as exc:
+            answer["unmarked_error"] = f"{type(exc).__name__}: {exc}"[:500]
+    with store.write() as conn:
+        return {"deleted": drop_link(conn, project_id), **answer}
+
+
+@router.post("/sync")
+def sync(project_id: int, request: Request, _: dict[str, Any] | None = Body(None),
+         store: Store = Depends(deps.store)) -> dict[str, Any]:
+    """Reconcile annotations, pause or resume, and push the ranking now; answers what changed (no body)."""
+    link = _link_of(store, project_id)
+    try:
+        return _agent(request).step(link, force=True)
+    except LabelStudioError as exc:
+        raise Upstream(f"Label Studio at {link.url} refused: {exc}") from None
+    except httpx.HTTPError as exc:
+        raise Upstream(f"Label Studio at {link.url} is unreachable from alloop: {exc}") from None

@@ -11,6 +11,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 
 from server.loop.embedding import embedding_progress
@@ -45,6 +46,7 @@ class Controller:
         self.errors: dict[int, str] = {}
         self.busy: dict[int, str] = {}  # project id -> 'embed' | 'train' | 'cold_start', while it runs
         self.changes = Changes()  # /next long-polls wait here for a project's next ranking
+        self.listeners: list[Callable[[int], None]] = []  # told (project id) after each round, in this thread
         self._started: dict[int, float] = {}  # project id -> when its running round began (monotonic)
         self._seconds: dict[tuple[int, str], float] = {}  # (project id, kind) -> how long its last round took
         self._embedded: dict[int, tuple[int, float]] = {}  # project id -> (items embedded, seconds), this process
@@ -235,6 +237,8 @@ class Controller:
             self.busy.pop(project_id, None)
             self._started.pop(project_id, None)
             self.changes.notify(project_id)
+            for listener in self.listeners:
+                listener(project_id)
 
 
 def _unheld_item(conn: sqlite3.Connection, project_id: int, now: float) -> bool:

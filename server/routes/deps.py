@@ -6,7 +6,7 @@ its thread pool, a hop per dependency per request.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Path, Request
 
@@ -14,7 +14,7 @@ from server.loop import Controller
 from server.settings import Settings
 from server.store import Store
 
-__all__ = ["ProjectId", "store", "controller", "settings"]
+__all__ = ["ProjectId", "agent", "store", "controller", "settings"]
 
 ProjectId = Annotated[int, Path(ge=1, le=2**53, description="The project's id.")]
 
@@ -29,3 +29,8 @@ async def controller(request: Request) -> Controller:
 
 async def settings(request: Request) -> Settings:
     return request.app.state.settings
+
+
+async def agent(request: Request) -> Any:
+    """The Label Studio agent (:class:`server.labelstudio.agent.Agent`)."""
+    return request.app.state.labelstudio

@@ -141,6 +141,7 @@ async def add_labels(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     store: Store = Depends(deps.store),
     controller: Controller = Depends(deps.controller),
+    agent: Any = Depends(deps.agent),
     caller: Caller = Depends(require_annotator),
 ) -> Response:
     """Record labels (all or nothing); answers ``{"accepted", "duplicates", "rejected"}``.
@@ -156,4 +157,5 @@ async def add_labels(
     if result.get("accepted") or result.get("decided"):
         with store.read() as conn:  # a round due now starts now, not after the wake-coalescing gap
             controller.wake(urgent=round_due(conn, project_id))
+        agent.wake()  # a linked Label Studio stops serving as soon as the campaign stops
     return _json(result)

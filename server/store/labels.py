@@ -14,6 +14,7 @@ from server.store.budget import ROUNDING, exhausted, item_cost, spent
 from server.store.db import Store
 from server.store.items import has_unlabeled, lookup_items
 from server.store.projects import Project, get_project, stop_project
+from server.store.rounds import shown
 from server.store.votes import cast_votes, votes_by_item
 
 __all__ = ["check_stop", "iter_export", "label_write", "labeled_rows", "submit_labels"]
@@ -118,7 +119,7 @@ def _write_labels(
             room -= cost
         lease = conn.execute(
             "SELECT model_version, score, strategy, batch_id FROM leases WHERE item_idx = ?", (idx,)
-        ).fetchone()
+        ).fetchone() or shown(conn, idx)
         conn.execute(
             "INSERT INTO labels (project_id, item_idx, label, annotator, created_at, model_version, "
             "score, strategy, batch_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

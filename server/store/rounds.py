@@ -10,7 +10,7 @@ import numpy as np
 
 __all__ = [
     "CURRENT_GEN", "agreements", "begin_ranking", "clear_stale", "current_gen", "curve", "has_ranking",
-    "latest_version", "record_round", "stage_ranking", "switch_ranking",
+    "latest_version", "record_round", "record_shown", "shown", "stage_ranking", "switch_ranking",
 ]
 
 
@@ -125,3 +125,19 @@ def agreements(conn: sqlite3.Connection, project_id: int, last: int) -> list[flo
         (project_id, last),
     )
     return [r[0] for r in rows]
+
+
+def record_shown(conn: sqlite3.Connection, project_id: int, rows: list[tuple[int, int | None, float, str | None]]) -> None:
+    """What a linked labeling tool now shows: (item, model version, score, strategy) for each pushed
+    item; replaces what it showed before."""
+    conn.execute("DELETE FROM pushed WHERE project_id = ?", (project_id,))
+    conn.executemany(
+        "INSERT INTO pushed (item_idx, project_id, model_version, score, strategy) VALUES (?, ?, ?, ?, ?)",
+        [(idx, project_id, version, score, strategy) for idx, version, score, strategy in rows],
+    )
+
+
+def shown(conn: sqlite3.Connection, idx: int) -> tuple[int | None, float | None, str | None, None] | None:
+    """(model version, score, strategy, no batch) a linked tool was shown for the item, or None."""
+    row = conn.execute("SELECT model_version, score, strategy FROM pushed WHERE item_idx = ?", (idx,)).fetchone()
+    return None if row is None else (row[0], row[1], row[2], None)

@@ -236,7 +236,42 @@ def _v10(db: sqlite_utils.Database) -> None:
     db["batches"].add_column("stale_labels", int)
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10]
+def _v11(db: sqlite_utils.Database) -> None:
+    """Label Studio, linked from alloop's side: the server pushes each ranking into the linked
+    project, reconciles annotations, and stops Label Studio serving when the campaign stops.
+
+    ``labelstudio_projects`` holds the link (the Label Studio API token too: it is how the server
+    calls Label Studio; it never leaves the server). ``pushed`` is what an external tool was last
+    shown for an item (version, score, strategy): the provenance of a label given there, without
+    a lease. ``labelstudio_paused`` lists the tasks alloop marked done in Label Studio to stop it
+    serving them, so a resumed campaign unmarks exactly those.
+    """
+    db["labelstudio_projects"].create(
+        {
+            "project_id": int, "url": str, "token": str, "ls_project": int, "mode": str,
+            "pushed_version": str, "pushed_gen": int, "pushed_at": float, "paused": int,
+            "reconciled_at": float, "last_error": str, "created_at": float,
+        },
+        pk="project_id",
+        foreign_keys=[("project_id", "projects", "id")],
+        not_null={"url", "token", "ls_project", "mode", "created_at"},
+        defaults={"paused": 0},
+    )
+    db["pushed"].create(
+        {"item_idx": int, "project_id": int, "model_version": int, "score": float, "strategy": str},
+        pk="item_idx",
+        foreign_keys=[("item_idx", "items", "idx")],
+        not_null={"project_id"},
+    )
+    db["pushed"].create_index(["project_id"])
+    db["labelstudio_paused"].create(
+        {"project_id": int, "task_id": int}, pk=("project_id", "task_id"),
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from server.schemas import LabelIn
 from server.store.budget import ROUNDING, item_cost, left, resume_if_room
 from server.store.projects import Project
+from server.store.rounds import shown
 
 __all__ = [
     "MAJORITY", "annotator_agreement", "cast_votes", "change_vote", "decide_ready", "has_vote", "majority",
@@ -59,12 +60,13 @@ def _decide(conn: sqlite3.Connection, project_id: int, idx: int, now: float) -> 
 
 
 def _lease(conn: sqlite3.Connection, idx: int, annotator: str) -> tuple[Any, ...]:
-    """Provenance for a vote: the annotator's own lease, else any lease on the item, else nothing."""
+    """Provenance for a vote: the annotator's own lease, else any lease on the item, else what a
+    linked labeling tool was shown, else nothing."""
     row = conn.execute(
         "SELECT model_version, score, strategy, batch_id FROM leases WHERE item_idx = ? "
         "ORDER BY annotator = ? DESC, expires_at DESC LIMIT 1",
         (idx, annotator),
-    ).fetchone()
+    ).fetchone() or shown(conn, idx)
     return tuple(row) if row else (None,) * 4
 
 

@@ -17,6 +17,7 @@ BODIES = {
     "/projects/{project_id}/next": {"annotator": "a", "n": 1},
     "/projects/{project_id}/labels": {"labels": [{"item_id": 1, "label": "a"}]},
     "/projects/{project_id}/tokens": {"role": "annotator", "name": "ann"},
+    "/projects/{project_id}/labelstudio/link": {"url": "http://127.0.0.1:9", "token": "t", "ls_project": 1},
 }
 
 
@@ -33,7 +34,7 @@ ROUTES = api_routes()
 def call(client, method, path, headers=None, body=None, project=4242):
     url = path.replace("{project_id}", str(project)).replace("{token_id}", "1")
     payload = BODIES.get(path) if body is None else body
-    return client.request(method, url, json=payload if method in ("POST", "PATCH") else None, headers=headers)
+    return client.request(method, url, json=payload if method in ("POST", "PATCH", "PUT") else None, headers=headers)
 
 
 def test_the_v1_contract_is_served():

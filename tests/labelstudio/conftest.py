@@ -6,11 +6,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from lsserver import TOKEN, LabelStudioProcess, ensure_label_studio, user_token
 
 from server.client import Client
 from server.labelstudio.lsapi import LabelStudio
 from server.process import ServerProcess
-from lsserver import TOKEN, LabelStudioProcess, ensure_label_studio
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -40,6 +40,18 @@ def label_studio_process(label_studio_install: tuple[Path, Path], tmp_path: Path
 def label_studio(label_studio_process: LabelStudioProcess) -> Iterator[LabelStudio]:
     """A client for that Label Studio's API, as its one user."""
     with LabelStudio(label_studio_process.url, TOKEN) as api:
+        yield api
+
+
+@pytest.fixture
+def second_annotator(label_studio: LabelStudio, label_studio_process: LabelStudioProcess) -> Iterator[LabelStudio]:
+    """A second Label Studio user in the same organization, as a client of its own."""
+    email = "second@alloop.local"
+    user = label_studio.request("POST", "/api/users/", json={"email": email, "username": "second",
+                                                            "password": "second-password-123"})
+    organization = label_studio.request("GET", "/api/current-user/whoami")["active_organization"]
+    label_studio.request("PATCH", f"/api/users/{user['id']}/", json={"active_organization": organization})
+    with LabelStudio(label_studio_process.url, user_token(label_studio_process, email)) as api:
         yield api
 
 

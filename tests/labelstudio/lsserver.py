@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import signal
@@ -13,7 +14,7 @@ import httpx
 
 from server.process import free_port
 
-__all__ = ["LabelStudioProcess", "ensure_label_studio", "TOKEN", "LS_ENV"]
+__all__ = ["LabelStudioProcess", "ensure_label_studio", "user_token", "TOKEN", "LS_ENV"]
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = os.environ.get("LABEL_STUDIO_TEST_TOKEN", "alloop-test-token-0123456789")
@@ -50,8 +51,11 @@ class LabelStudioProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def env(self) -> dict[str, str]:
+        return {**os.environ, **LS_ENV, "LABEL_STUDIO_BASE_DATA_DIR": str(self.data_dir), "HOME": str(self.data_dir)}
+
     def start(self, timeout: float = 120.0) -> LabelStudioProcess:
-        env = {**os.environ, **LS_ENV, "LABEL_STUDIO_BASE_DATA_DIR": str(self.data_dir), "HOME": str(self.data_dir)}
+        env = self.env()
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [str(self.executable), "start", "--data-dir", str(self.data_dir), "--internal-host", "127.0.0.1",
@@ -81,3 +85,11 @@ class LabelStudioProcess:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(20)
+
+
+def user_token(process: LabelStudioProcess, email: str) -> str:
+    """A user's legacy API token, as ``label-studio user`` prints it (the API shows no one else's)."""
+    out = subprocess.run([str(process.executable), "user", "--username", email, "--data-dir", str(process.data_dir)],
+                         env=process.env(), capture_output=True, text=True, timeout=120, check=True)
+    info = next(line for line in out.stdout.splitlines() if "'token'" in line)
+    return ast.literal_eval(info)["token"]

@@ -78,7 +78,7 @@ def test_keyboard_shortcuts_label_and_the_page_ends_with_the_campaign(page: Page
     for key in ("1", "3", "2"):
         seen.append(shown_item(page))
         page.keyboard.press(key)
-        expect(page.locator("#status")).to_contain_text(f"Labeled {seen[-1]}")
+        expect(page.locator("#status")).to_contain_text(f"Labeled {seen[-1]} as")
     expect(page.locator("#finished")).to_be_visible()
     expect(page.locator("#finished-text")).to_contain_text("budget_exhausted")
     rows = stored(server.url, pid)
@@ -99,7 +99,7 @@ def test_the_page_asks_for_a_token_and_an_annotator_token_labels_as_its_name(
     page.locator("#token-form button").click()
     item = shown_item(page)
     page.get_by_role("button", name="bird").click()
-    expect(page.locator("#status")).to_contain_text(f"Labeled {item}")
+    expect(page.locator("#status")).to_contain_text(f"Labeled {item} as")
     row = stored(url, pid, token=admin)[item]
     assert (row["label"], row["annotator"]) == ("bird", "bob")
 
