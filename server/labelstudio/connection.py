@@ -31,6 +31,7 @@ class Link:
     pushed_at: float | None
     paused: bool
     reconciled_at: float | None
+    listed_at: float | None
     last_error: str | None
     created_at: float
 
@@ -55,27 +56,29 @@ def save_link(conn: sqlite3.Connection, project_id: int, url: str, token: str, l
     same = old is not None and (old.url, old.ls_project) == (url.rstrip("/"), ls_project)
     conn.execute(
         "INSERT OR REPLACE INTO labelstudio_projects (project_id, url, token, ls_project, mode, pushed_version, "
-        "pushed_gen, pushed_at, paused, reconciled_at, last_error, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)",
+        "pushed_gen, pushed_at, paused, reconciled_at, listed_at, last_error, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?)",
         (project_id, url.rstrip("/"), token, ls_project, mode,
          *((old.pushed_version, old.pushed_gen, old.pushed_at, int(old.paused)) if same else (None, None, None, 0)),
          old.created_at if same else time.time()),
     )
     if not same:
         conn.execute("DELETE FROM labelstudio_paused WHERE project_id = ?", (project_id,))
+    conn.execute("DELETE FROM labelstudio_tasks WHERE project_id = ?", (project_id,))  # listed again on first push
     return get_link(conn, project_id)
 
 
 def drop_link(conn: sqlite3.Connection, project_id: int) -> bool:
     """Forget the link (Label Studio itself is left as it is); False if there was none."""
     conn.execute("DELETE FROM labelstudio_paused WHERE project_id = ?", (project_id,))
+    conn.execute("DELETE FROM labelstudio_tasks WHERE project_id = ?", (project_id,))
     conn.execute("DELETE FROM pushed WHERE project_id = ?", (project_id,))
     return conn.execute("DELETE FROM labelstudio_projects WHERE project_id = ?", (project_id,)).rowcount > 0
 
 
 def note(conn: sqlite3.Connection, project_id: int, **fields: Any) -> None:
     """Record what the agent did: ``pushed_version``, ``pushed_gen``, ``pushed_at``, ``paused``,
-    ``reconciled_at``, ``last_error``."""
+    ``reconciled_at``, ``listed_at``, ``last_error``."""
     if fields:
         assignments = ", ".join(f"{key} = ?" for key in fields)
         conn.execute(f"UPDATE labelstudio_projects SET {assignments} WHERE project_id = ?",

@@ -112,13 +112,15 @@ def _result(control: Control, label: str | None) -> list[dict[str, Any]]:
 class Predictions:
     """One prediction per task, in order, all from one snapshot of the store.
 
-    ``results`` are what Label Studio takes (``result``, ``score``, ``model_version``);
+    ``tasks`` are the tasks predicted (all that were asked, or the ``top`` best-ranked of them);
+    ``results`` what Label Studio takes (``result``, ``score``, ``model_version``) for each;
     ``items`` the alloop item of each task (None: not a pool item of the project); ``ranked``
     whether the served ranking holds it (its score is below 1); ``ranking`` the ranking's
     ``model_version``, ``strategy`` and ``gen``.
     """
 
     name: str
+    tasks: list[dict[str, Any]]
     results: list[dict[str, Any]]
     items: list[int | None]
     ranked: list[bool]
@@ -126,8 +128,12 @@ class Predictions:
 
 
 def predictions(store: Store, cache: ModelCache, project_id: int, tasks: list[dict[str, Any]],
-                control: Control) -> Predictions:
-    """Predictions for ``tasks`` from the served ranking and the newest model, read in one transaction."""
+                control: Control, *, top: int | None = None, labels: bool = True) -> Predictions:
+    """Predictions for ``tasks`` from the served ranking and the newest model, read in one transaction.
+
+    With ``top``, only the ``top`` tasks the ranking puts first (unlabeled, ranked) are predicted;
+    ``labels=False`` gives the scores alone (no model is run).
+    """
     ids = [alloop_id(task) for task in tasks]
     with store.read() as conn:
         project = get_project(conn, project_id)
@@ -140,21 +146,24 @@ def predictions(store: Store, cache: ModelCache, project_id: int, tasks: list[di
             "SELECT model_version, strategy, size, gen FROM rankings WHERE project_id = ?", (project_id,)
         ).fetchone()
         latest = latest_version(conn, project_id)
-    predicted = _predicted(store, cache, project, latest, pool)
-    name = version_name(ranking["model_version"] if ranking else None)
-    size = max(ranking["size"], 1) if ranking else 1
-    results, idxs, ranked = [], [], []
+    idxs: list[int | None] = []
     for item_id in ids:
         item = items.get(item_id) if item_id is not None else None
-        idx = item["idx"] if item is not None and item["split"] == "pool" else None
-        rank = positions.get(idx) if idx is not None and idx not in labeled else None
-        score = 1.0 if rank is None else rank / size
-        results.append({"result": _result(control, predicted.get(idx)), "score": score, "model_version": name})
-        idxs.append(idx)
-        ranked.append(rank is not None)
+        idxs.append(item["idx"] if item is not None and item["split"] == "pool" else None)
+    ranks = [positions.get(idx) if idx is not None and idx not in labeled else None for idx in idxs]
+    if top is not None:
+        keep = sorted((k for k, rank in enumerate(ranks) if rank is not None), key=lambda k: ranks[k])[:top]
+        tasks, idxs, ranks = [tasks[k] for k in keep], [idxs[k] for k in keep], [ranks[k] for k in keep]
+    chosen = {idx for idx in idxs if idx is not None}
+    predicted = _predicted(store, cache, project, latest, [item for item in pool if item["idx"] in chosen]) \
+        if labels else {}
+    name = version_name(ranking["model_version"] if ranking else None)
+    size = max(ranking["size"], 1) if ranking else 1
+    results = [{"result": _result(control, predicted.get(idx)), "score": 1.0 if rank is None else rank / size,
+                "model_version": name} for idx, rank in zip(idxs, ranks)]
     info = {"model_version": ranking["model_version"] if ranking else None,
             "strategy": ranking["strategy"] if ranking else None, "gen": ranking["gen"] if ranking else 0}
-    return Predictions(name, results, idxs, ranked, info)
+    return Predictions(name, tasks, results, idxs, [rank is not None for rank in ranks], info)
 
 
 def predict_tasks(store: Store, cache: ModelCache, project_id: int, tasks: list[dict[str, Any]],

@@ -244,13 +244,14 @@ def _v11(db: sqlite_utils.Database) -> None:
     calls Label Studio; it never leaves the server). ``pushed`` is what an external tool was last
     shown for an item (version, score, strategy): the provenance of a label given there, without
     a lease. ``labelstudio_paused`` lists the tasks alloop marked done in Label Studio to stop it
-    serving them, so a resumed campaign unmarks exactly those.
+    serving them, so a resumed campaign unmarks exactly those. ``labelstudio_tasks`` maps the
+    linked project's task ids to alloop item ids, so a push need not list every task each time.
     """
     db["labelstudio_projects"].create(
         {
             "project_id": int, "url": str, "token": str, "ls_project": int, "mode": str,
             "pushed_version": str, "pushed_gen": int, "pushed_at": float, "paused": int,
-            "reconciled_at": float, "last_error": str, "created_at": float,
+            "reconciled_at": float, "listed_at": float, "last_error": str, "created_at": float,
         },
         pk="project_id",
         foreign_keys=[("project_id", "projects", "id")],
@@ -267,6 +268,10 @@ def _v11(db: sqlite_utils.Database) -> None:
     db["labelstudio_paused"].create(
         {"project_id": int, "task_id": int}, pk=("project_id", "task_id"),
     )
+    db["labelstudio_tasks"].create(
+        {"project_id": int, "task_id": int, "ext_id": str}, pk=("project_id", "task_id"),
+    )
+    db["labelstudio_tasks"].create_index(["project_id", "ext_id"])
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [

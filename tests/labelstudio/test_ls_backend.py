@@ -288,3 +288,18 @@ def test_votes_linked_before_the_annotator_was_kept_are_left_as_they_are(tmp_pat
         # An edit still finds the vote: the annotation's own author is the voter.
         client.post(hook, json=event("ANNOTATION_UPDATED", 5, "b", 52, completed_by=8))
         assert _exported(client, pid) == [("i5", "a", 0.5, ["a", "b"])]
+
+def test_a_push_covers_only_the_best_ranked_open_tasks_from_one_snapshot(client: TestClient, blobs) -> None:
+    from server.labelstudio.config import choices_control
+    from server.labelstudio.predict import ModelCache, predictions
+    from server.labelstudio.push import push_depth
+
+    pid = make_project(client, blobs)
+    tasks = [task(i, task_id=1000 + i) for i in range(120)]
+    every = predictions(client.app.state.store, ModelCache(), pid, tasks, choices_control(CONFIG))
+    best = predictions(client.app.state.store, ModelCache(), pid, tasks, choices_control(CONFIG), top=7)
+    ranked = sorted((r["score"], t["id"]) for t, r in zip(every.tasks, every.results) if r["score"] < 1.0)
+    assert [t["id"] for t in best.tasks] == [task_id for _, task_id in ranked[:7]]
+    assert [r["score"] for r in best.results] == sorted(r["score"] for r in best.results)
+    assert {r["model_version"] for r in best.results} == {every.name} and all(best.ranked)
+    assert (push_depth(5), push_depth(100)) == (200, 500)  # many retrain intervals' worth, at least 200
