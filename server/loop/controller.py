@@ -8,7 +8,6 @@ a restart.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from server.store.db import Store
 from server.store.items import has_unlabeled, labeled_count
 from server.store.projects import Project, list_projects
 from server.store.rounds import latest_version
-from server.store.serving import COLD_START, queue_open
+from server.store.serving import COLD_START, pool_open, queue_open
 
 __all__ = ["Controller"]
 
@@ -128,7 +127,7 @@ class Controller:
             ).fetchone()
             open_pool = project.state == "running" and has_unlabeled(conn, project.id)
             ran_out = (ranking is not None and open_pool and not queue_open(conn, project.id, now)
-                       and _unheld_item(conn, project.id, now))
+                       and pool_open(conn, project.id, now))
         trained = latest["n_labels"] if latest else 0
         failed = self._failed_at.get(project.id)
         train_due = failed != labeled and labeled > 0 and (
@@ -240,12 +239,3 @@ class Controller:
             for listener in self.listeners:
                 listener(project_id)
 
-
-def _unheld_item(conn: sqlite3.Connection, project_id: int, now: float) -> bool:
-    """Whether some unlabeled pool item with its vector is free (under no live lease)."""
-    return conn.execute(
-        "SELECT 1 FROM items i INDEXED BY items_open WHERE i.project_id = ? AND i.split = 'pool' AND i.labeled = 0 "
-        "AND i.row IS NOT NULL AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.item_idx = i.idx AND l.expires_at > ?) "
-        "LIMIT 1",
-        (project_id, now),
-    ).fetchone() is not None

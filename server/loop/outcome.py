@@ -28,6 +28,7 @@ from server.store.rounds import (
     begin_ranking,
     clear_stale,
     has_ranking,
+    latest_version,
     record_round,
     stage_ranking,
     switch_ranking,
@@ -134,8 +135,6 @@ def record_cold_start(
     project_id: int, size: int, strategy: str, n_labels: int, conn: sqlite3.Connection, *, gen: int
 ) -> None:
     """Switch in the staged cold-start ranking (the first one, or more of it while no model ranks)."""
-    version = conn.execute(
-        "SELECT MAX(version) FROM model_versions WHERE project_id = ?", (project_id,)
-    ).fetchone()[0]
-    switch_ranking(conn, project_id, gen, size=size, model_version=version, strategy=strategy, now=time.time(),
-                   n_labels=n_labels)
+    latest = latest_version(conn, project_id)
+    switch_ranking(conn, project_id, gen, size=size, model_version=latest["version"] if latest else None,
+                   strategy=strategy, now=time.time(), n_labels=n_labels)

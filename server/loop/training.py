@@ -231,7 +231,7 @@ def train_round(store: Store, settings: Settings, snap: Snapshot) -> RoundWrite:
         "artifact": str(artifact.relative_to(store.data_dir)),
     }
     return RoundWrite(
-        {"ran": True, "labels": int(snap.labeled_rows.size), "one_class": scores is None},
+        {"ran": True, "labels": int(snap.labeled_rows.size)},
         functools.partial(record_training, project.id, fields, int(ranked.size), strategy, snap.n_labeled),
         Ranking(project.id, ranked, scores),
     )

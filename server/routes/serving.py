@@ -153,9 +153,11 @@ async def add_labels(
     labels = [entry if (name := caller.annotator(entry.annotator)) == entry.annotator
               else entry.model_copy(update={"annotator": name}) for entry in body.labels]  # fmt: skip
     key = idempotency_key or body.submission_id
-    result = await store.transact_async(label_write(project_id, labels, time.time(), submission_id=key))
+    write = label_write(project_id, labels, time.time(), submission_id=key)
+    # whether a round is now due, read in the same transaction: it starts at once, not after the
+    # gap that coalesces wake-ups
+    result, due = await store.transact_async(lambda conn: (write(conn), round_due(conn, project_id)))
     if result.get("accepted") or result.get("decided"):
-        with store.read() as conn:  # a round due now starts now, not after the wake-coalescing gap
-            controller.wake(urgent=round_due(conn, project_id))
+        controller.wake(urgent=due)
         agent.wake()  # a linked Label Studio stops serving as soon as the campaign stops
     return _json(result)

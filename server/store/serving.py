@@ -30,7 +30,8 @@ from server.store.projects import Project, get_project
 from server.store.rounds import CURRENT_GEN
 
 __all__ = [
-    "COLD_START", "UNRANKED", "WAITABLE", "claim_next", "claim_write", "queue_open", "renewing", "round_due",
+    "COLD_START", "UNRANKED", "WAITABLE", "claim_next", "claim_write", "pool_open", "queue_open", "renewing",
+    "round_due",
 ]
 
 COLD_START = "cold_start:"
@@ -128,12 +129,12 @@ def _handed_out(conn: sqlite3.Connection, project_id: int, since: float, now: fl
 
 def queue_open(conn: sqlite3.Connection, project_id: int, now: float) -> bool:
     """Whether the served ranking still holds an item nobody labeled and nobody holds."""
-    return conn.execute(
-        "SELECT 1 FROM queue q WHERE q.project_id = ? AND q.gen = " + CURRENT_GEN.format("?") + " "
-        "AND NOT EXISTS (SELECT 1 FROM labels b WHERE b.item_idx = q.item_idx) "
-        "AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.item_idx = q.item_idx AND l.expires_at > ?) LIMIT 1",
-        (project_id, project_id, now),
-    ).fetchone() is not None
+    return bool(_from_queue(conn, project_id, now, 1))
+
+
+def pool_open(conn: sqlite3.Connection, project_id: int, now: float) -> bool:
+    """Whether some unlabeled pool item with its vector is free (under no live lease)."""
+    return bool(_from_pool(conn, project_id, now, 1, set()))
 
 
 def renewing(ranking: sqlite3.Row, labeled: int) -> bool:
@@ -298,13 +299,14 @@ def _claim(
         want = n - len(held) if room is None else min(n - len(held), room)
         fresh = _new_items(conn, project, now, want, left(conn, project, now), unranked=unranked)
     version, strategy = (ranking["model_version"], ranking["strategy"]) if ranking else (None, None)
+    expiry = None
     if want > 0 and not fresh and not held and waiting is None:
-        waiting = _empty_reason(conn, project, ranking, labeled, now, unranked)
-    if fresh:
-        _lease(conn, project_id, annotator, now, expires, fresh, version, strategy, stale)
-    chosen = [(r[0], r[1], r[2], r[3]) for r in held] + [
-        (idx, score, *((version, strategy) if ranked else (None, UNRANKED))) for idx, score, ranked in fresh
-    ]
+        waiting, expiry = _empty_reason(conn, project, ranking, labeled, now, unranked)
+    # what chose each new item: the ranking, or nothing (the pool's random order)
+    served = [(idx, score, *((version, strategy) if ranked else (None, UNRANKED))) for idx, score, ranked in fresh]
+    if served:
+        _lease(conn, project_id, annotator, now, expires, served, version, strategy, stale)
+    chosen = [(r[0], r[1], r[2], r[3]) for r in held] + served
     answer: dict[str, Any] = {
         "items": _describe(conn, chosen),
         "expires_at": expires if chosen else None,
@@ -317,41 +319,42 @@ def _claim(
         "project": project,
     }
     if not chosen and waiting == "leased":
-        answer["next_expiry"] = _next_expiry(conn, project_id, now)
+        answer["next_expiry"] = expiry
     return answer
 
 
 def _lease(
-    conn: sqlite3.Connection, project_id: int, annotator: str, now: float, expires: float, fresh: list[Fresh],
-    version: int | None, strategy: str | None, stale: int | None,
+    conn: sqlite3.Connection, project_id: int, annotator: str, now: float, expires: float,
+    served: list[tuple[int, float | None, int | None, str | None]], version: int | None, strategy: str | None,
+    stale: int | None,
 ) -> None:
-    """Record the batch (what chose it, how stale its ranking was) and lease its items to ``annotator``."""
+    """Record the batch (the ranking it came from, how stale it was) and lease its items to ``annotator``,
+    each with its score, model version and strategy."""
     batch_id = conn.execute(
         "INSERT INTO batches (project_id, annotator, created_at, model_version, strategy, items, stale_labels) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (project_id, annotator, now, version, strategy, json.dumps([(i, s) for i, s, _ in fresh]), stale),
+        (project_id, annotator, now, version, strategy, json.dumps([(i, s) for i, s, _, _ in served]), stale),
     ).lastrowid
     # an expired lease on the item (anyone's) gives way to the new one
-    conn.executemany("DELETE FROM leases WHERE item_idx = ? AND expires_at <= ?", [(idx, now) for idx, _, _ in fresh])
+    conn.executemany("DELETE FROM leases WHERE item_idx = ? AND expires_at <= ?", [(row[0], now) for row in served])
     conn.executemany(
         "INSERT OR REPLACE INTO leases (item_idx, project_id, annotator, expires_at, batch_id, "
         "position, score, model_version, strategy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (idx, project_id, annotator, expires, batch_id, pos, score,
-             *((version, strategy) if ranked else (None, UNRANKED)))
-            for pos, (idx, score, ranked) in enumerate(fresh)
-        ],
+        [(idx, project_id, annotator, expires, batch_id, pos, score, item_version, item_strategy)
+         for pos, (idx, score, item_version, item_strategy) in enumerate(served)],
     )
 
 
 def _empty_reason(
     conn: sqlite3.Connection, project: Project, ranking: sqlite3.Row | None, labeled: int, now: float, unranked: bool
-) -> str:
+) -> tuple[str, float | None]:
     """Why a running campaign had nothing new to lease: a new ranking is on its way (``training``,
-    ``cold_start``), others hold what is left (``leased``), or the pool has nothing to serve (``empty``)."""
+    ``cold_start``), others hold what is left (``leased``, with the first lease's expiry), or the
+    pool has nothing to serve (``empty``)."""
     if not unranked and ranking is not None and not queue_open(conn, project.id, now):
-        return "training" if labeled > ranking["n_labels"] else "cold_start"
-    return "leased" if _next_expiry(conn, project.id, now) is not None else "empty"
+        return ("training" if labeled > ranking["n_labels"] else "cold_start"), None
+    expiry = _next_expiry(conn, project.id, now)
+    return ("leased" if expiry is not None else "empty"), expiry
 
 
 def _describe(
