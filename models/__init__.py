@@ -3,8 +3,8 @@
 Importing this package never imports torch; the torch adapters load on first use.
 """
 
-from models.base import Encoder, MissingDependency, Model
-from models.registry import UnknownModel, build_model, check_model, gives_samples, input_kind, load_model, names
+from alloop.models.base import Encoder, MissingDependency, Model
+from alloop.models.registry import UnknownModel, build_model, check_model, gives_samples, input_kind, load_model, names
 
 __all__ = [
     "Encoder", "MissingDependency", "Model", "UnknownModel", "build_model", "check_model", "gives_samples", "input_kind",

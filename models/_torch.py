@@ -1,7 +1,7 @@
 """Shared plumbing of the torch adapters: lazy imports, threads, device, seeded RNG, batching.
 
 Nothing here imports torch at module import time; :func:`require` does, once, and turns a
-missing library into :class:`models.base.MissingDependency` with the install command.
+missing library into :class:`alloop.models.base.MissingDependency` with the install command.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from models.base import MissingDependency
+from alloop.models.base import MissingDependency
 
 __all__ = [
     "INSTALL", "require", "available", "torch", "transformers", "device", "seeded", "single_thread", "length_batches",

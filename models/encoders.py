@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from models import _torch
-from models.base import MissingDependency
+from alloop.models import _torch
+from alloop.models.base import MissingDependency
 
 __all__ = ["DEFAULT_ENCODER", "ENCODER_NAMES", "TransformerEncoder", "load_encoder", "resolve_path"]
 

@@ -12,10 +12,10 @@ from typing import Any
 
 from sklearn.base import is_classifier
 
-from models import _torch
-from models.base import Model
-from models.configs import mlp_config, transformer_config
-from models.sklearn import SklearnModel
+from alloop.models import _torch
+from alloop.models.base import Model
+from alloop.models.configs import mlp_config, transformer_config
+from alloop.models.sklearn import SklearnModel
 
 __all__ = [
     "ALIASES", "TORCH_MODELS", "UnknownModel", "build_model", "check_model", "gives_samples", "input_kind", "load_model", "names",
@@ -37,9 +37,9 @@ ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
 
 # name -> (module, class, what it reads, libraries it needs)
 TORCH_MODELS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
-    "torch_mlp": ("models.torch_mlp", "TorchMLP", "vector", ("torch",)),
-    "torch_ensemble": ("models.torch_mlp", "TorchEnsemble", "vector", ("torch",)),
-    "transformer": ("models.transformers_clf", "TransformerClassifier", "text", ("torch", "transformers")),
+    "torch_mlp": ("alloop.models.torch_mlp", "TorchMLP", "vector", ("torch",)),
+    "torch_ensemble": ("alloop.models.torch_mlp", "TorchEnsemble", "vector", ("torch",)),
+    "transformer": ("alloop.models.transformers_clf", "TransformerClassifier", "text", ("torch", "transformers")),
 }
 
 

@@ -1,4 +1,4 @@
-"""Any scikit-learn classifier behind the :class:`models.base.Model` protocol."""
+"""Any scikit-learn classifier behind the :class:`alloop.models.base.Model` protocol."""
 
 from __future__ import annotations
 
@@ -81,4 +81,17 @@ class SklearnModel:
     def load(path: Path) -> SklearnModel:
         """Read a model written by :meth:`save` (only from the server's own data directory)."""
         with open(path, "rb") as handle:
-            return pickle.load(handle)
+            return _Unpickler(handle).load()
+
+
+class _Unpickler(pickle.Unpickler):
+    """Reads models saved before alloop became one package (``models.sklearn``, not
+    ``alloop.models.sklearn``), so a data directory from 0.1 keeps its saved versions."""
+
+    _MOVED = {"models": "alloop.models", "strategies": "alloop.strategies", "server": "alloop"}
+
+    def find_class(self, module: str, name: str) -> Any:
+        top, dot, rest = module.partition(".")
+        if top in self._MOVED:
+            module = self._MOVED[top] + dot + rest
+        return super().find_class(module, name)

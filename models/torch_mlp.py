@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from models import _torch
-from models.configs import MLPConfig
+from alloop.models import _torch
+from alloop.models.configs import MLPConfig
 
 __all__ = ["TorchMLP", "TorchEnsemble"]
 
@@ -62,7 +62,7 @@ class TorchMLP:
     n_classes : int
         Size of the project's label set; ``predict_proba`` always returns that many columns.
     config : MLPConfig
-        Layer widths, dropout, optimizer, early stopping, seed (see :mod:`models.configs`).
+        Layer widths, dropout, optimizer, early stopping, seed (see :mod:`alloop.models.configs`).
     """
 
     input_kind = "vector"

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from models import _torch
-from models.base import MissingDependency
-from models.configs import TransformerConfig
+from alloop.models import _torch
+from alloop.models.base import MissingDependency
+from alloop.models.configs import TransformerConfig
 
 __all__ = ["TransformerClassifier"]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from server.chaos import KillReport, kill_rounds  # noqa: E402
+from alloop.chaos import KillReport, kill_rounds  # noqa: E402
 
 
 def main() -> int:

@@ -32,9 +32,9 @@ from sklearn.datasets import load_digits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from server.client import Client
-from server.oracle import Ledger, run_annotators
-from server.process import ServerProcess
+from alloop.client import Client
+from alloop.oracle import Ledger, run_annotators
+from alloop.process import ServerProcess
 
 BUDGET = 300
 PROTOCOL = {"batch_size": 10, "retrain_every": 20, "budget": BUDGET, "seed": 0, "strategy": {"name": "margin"},

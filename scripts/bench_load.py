@@ -28,9 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from server.client import Client  # noqa: E402
-from server.loadgen import Behaviour, percentile, run_load, violations  # noqa: E402
-from server.process import ServerProcess  # noqa: E402
+from alloop.client import Client  # noqa: E402
+from alloop.loadgen import Behaviour, percentile, run_load, violations  # noqa: E402
+from alloop.process import ServerProcess  # noqa: E402
 
 LEASE = 5
 

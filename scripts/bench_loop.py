@@ -23,9 +23,9 @@ from sklearn.datasets import load_digits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from server.client import Client  # noqa: E402
-from server.oracle import Ledger, run_annotators  # noqa: E402
-from server.process import ServerProcess  # noqa: E402
+from alloop.client import Client  # noqa: E402
+from alloop.oracle import Ledger, run_annotators  # noqa: E402
+from alloop.process import ServerProcess  # noqa: E402
 
 
 def one_run(strategy: str, seed: int, args: argparse.Namespace) -> dict:

@@ -35,8 +35,8 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models import build_model  # noqa: E402
-from models.encoders import load_encoder  # noqa: E402
+from alloop.models import build_model  # noqa: E402
+from alloop.models.encoders import load_encoder  # noqa: E402
 
 CSV = Path("/work/shared/data/sms_spam/sms_spam.csv")
 MODELS = ["logistic_regression", "torch_mlp", "torch_ensemble"]
@@ -128,7 +128,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch threads (default: the adapters' cap, cores - 1)")
     args = parser.parse_args()
 
-    from models import _torch
+    from alloop.models import _torch
 
     torch = _torch.torch()  # imported with the thread cap the adapters use
     if args.threads:

@@ -20,9 +20,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from server.client import Client  # noqa: E402
-from server.oracle import Ledger, run_annotators  # noqa: E402
-from server.process import ServerProcess  # noqa: E402
+from alloop.client import Client  # noqa: E402
+from alloop.oracle import Ledger, run_annotators  # noqa: E402
+from alloop.process import ServerProcess  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sms_spam" / "sms_spam.csv"
 

@@ -9,17 +9,17 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
-from server import __version__, errors
-from server.auth import require_token
-from server.heap import refreeze_on_imports
-from server.limits import BodyLimit
-from server.loop import Controller
-from server.labelstudio import routes as labelstudio
-from server.labelstudio.agent import Agent
-from server.routes import items, projects, results, serving, tokens, ui
-from server.routes import forecast
-from server.settings import Settings
-from server.store import Store
+from alloop import __version__, errors
+from alloop.auth import require_token
+from alloop.heap import refreeze_on_imports
+from alloop.limits import BodyLimit
+from alloop.loop import Controller
+from alloop.labelstudio import routes as labelstudio
+from alloop.labelstudio.agent import Agent
+from alloop.routes import items, projects, results, serving, tokens, ui
+from alloop.routes import forecast
+from alloop.settings import Settings
+from alloop.store import Store
 
 __all__ = ["create_app"]
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from server.errors import Forbidden, Unauthorized
-from server.store.tokens import find_token
+from alloop.errors import Forbidden, Unauthorized
+from alloop.store.tokens import find_token
 
 __all__ = ["Caller", "require_token", "require_admin", "require_annotator"]
 

@@ -6,17 +6,17 @@ import json
 import time
 from typing import Any
 
-from server.errors import Invalid
-from server.loop import Controller
-from server.loop.embedding import DEFAULT_ENCODER, embedding_progress, load_encoder
-from server.loop.stopping import pool_state, stop_reason
-from server.schemas import ProjectCreate, ProjectPatch, StrategySpec
-from server.settings import Settings
-from server.store import Store
-from server.store.budget import spent
-from server.store.items import counts
-from server.store.labels import check_stop
-from server.store.projects import (
+from alloop.errors import Invalid
+from alloop.loop import Controller
+from alloop.loop.embedding import DEFAULT_ENCODER, embedding_progress, load_encoder
+from alloop.loop.stopping import pool_state, stop_reason
+from alloop.schemas import ProjectCreate, ProjectPatch, StrategySpec
+from alloop.settings import Settings
+from alloop.store import Store
+from alloop.store.budget import spent
+from alloop.store.items import counts
+from alloop.store.labels import check_stop
+from alloop.store.projects import (
     Project,
     get_project,
     insert_project,
@@ -24,8 +24,8 @@ from server.store.projects import (
     resume_project,
     update_project,
 )
-from server.store.rounds import agreements, latest_version
-from server.store.votes import decide_ready, vote_summary
+from alloop.store.rounds import agreements, latest_version
+from alloop.store.votes import decide_ready, vote_summary
 
 __all__ = ["create_project", "default_max_stale", "project_status", "all_statuses", "patch_project"]
 
@@ -39,9 +39,9 @@ NULLABLE = ("budget", "target", "max_stale_labels")
 
 def _check_strategy(spec: StrategySpec, model: dict[str, Any]) -> None:
     """The strategy exists, takes these parameters, and reads only what a campaign with ``model`` provides."""
-    import strategies
-    from models import gives_samples
-    from models import names as model_names
+    from alloop import strategies
+    from alloop.models import gives_samples
+    from alloop.models import names as model_names
 
     try:
         strategies.registry.check_params(strategies.get(spec.name), spec.params)
@@ -62,7 +62,7 @@ def _check_encoder(body: ProjectCreate) -> dict[str, Any] | None:
         if body.encoder is not None:
             raise Invalid("encoder: only text projects (input 'text') take an encoder")
         return None
-    from models import MissingDependency
+    from alloop.models import MissingDependency
 
     spec = body.encoder.model_dump() if body.encoder else dict(DEFAULT_ENCODER)
     try:
@@ -89,7 +89,7 @@ def default_max_stale(retrain_every: int) -> int:
 
 def create_project(store: Store, settings: Settings, body: ProjectCreate) -> Project:
     """Validate the configuration against the registries and store a running project."""
-    from models import MissingDependency, UnknownModel, check_model
+    from alloop.models import MissingDependency, UnknownModel, check_model
 
     _check_strategy(body.strategy, body.model.model_dump())
     try:

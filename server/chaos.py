@@ -16,9 +16,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from server.client import Client
-from server.oracle import Ledger, run_annotators
-from server.process import ServerProcess
+from alloop.client import Client
+from alloop.oracle import Ledger, run_annotators
+from alloop.process import ServerProcess
 
 __all__ = ["KillReport", "integrity", "kill_rounds"]
 

@@ -28,13 +28,13 @@ def serve(
     """
     import uvicorn
 
-    from server.app import create_app
-    from server.settings import Settings
+    from alloop.app import create_app
+    from alloop.settings import Settings
 
     settings = Settings(data_dir=data_dir)
     application = create_app(settings)
     if demo:
-        from server.demo import ensure_demo
+        from alloop.demo import ensure_demo
 
         project_id = ensure_demo(application.state.store, settings)
         base = f"http://{host}:{port}"
@@ -67,9 +67,9 @@ def token_create(
 
     Example: alloop token create --project 1 --name alice --role annotator --data-dir ./alloop-data
     """
-    from server.store import Store
-    from server.store.projects import get_project
-    from server.store.tokens import ROLES, create_token
+    from alloop.store import Store
+    from alloop.store.projects import get_project
+    from alloop.store.tokens import ROLES, create_token
 
     if role not in ROLES:
         raise typer.BadParameter(f"role must be one of {ROLES}")
@@ -86,8 +86,8 @@ def token_list(project: int = typer.Option(..., help="Project id."), data_dir: P
 
     Example: alloop token list --project 1
     """
-    from server.store import Store
-    from server.store.tokens import list_tokens
+    from alloop.store import Store
+    from alloop.store.tokens import list_tokens
 
     with Store(data_dir).read() as conn:
         for token in list_tokens(conn, project):
@@ -105,8 +105,8 @@ def token_revoke(
 
     Example: alloop token revoke --project 1 --id 3
     """
-    from server.store import Store
-    from server.store.tokens import revoke_token
+    from alloop.store import Store
+    from alloop.store.tokens import revoke_token
 
     with Store(data_dir).write() as conn:
         revoke_token(conn, project, token_id)
@@ -141,7 +141,7 @@ def simulate(
 
     Example: alloop simulate digits --strategies random,margin,badge --seeds 5 --out ./sim-results
     """
-    from server.simulate import command
+    from alloop.simulate import command
 
     try:
         options = {"strategies": command.parse_strategies(strategies), "seeds": command.parse_seeds(seeds),

@@ -5,7 +5,7 @@ and a resubmitted label is counted once (``duplicates``).
 
 Example::
 
-    from server.client import Client
+    from alloop.client import Client
 
     with Client("http://127.0.0.1:8000") as alloop:
         batch = alloop.next(project_id=1, annotator="me", n=10)

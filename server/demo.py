@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 from sklearn.datasets import load_digits
 
-from server import campaign
-from server.schemas import ItemIn, ProjectCreate
-from server.settings import Settings
-from server.store import Store
-from server.store.items import import_items
-from server.store.projects import list_projects
+from alloop import campaign
+from alloop.schemas import ItemIn, ProjectCreate
+from alloop.settings import Settings
+from alloop.store import Store
+from alloop.store.items import import_items
+from alloop.store.projects import list_projects
 
 __all__ = ["DEMO_NAME", "ensure_demo"]
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from server.errors import Invalid
-from server.schemas import ItemIn, ItemsImport
+from alloop.errors import Invalid
+from alloop.schemas import ItemIn, ItemsImport
 
 __all__ = ["parse_items", "format_for"]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from server.client import Client
+from alloop.client import Client
 
 __all__ = ["Ledger", "annotate", "run_annotators"]
 

@@ -33,7 +33,7 @@ class ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                [sys.executable, "-m", "alloop.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
                  "--data-dir", str(self.data_dir), "--log-level", "warning"],
                 stdout=log, stderr=subprocess.STDOUT, env=self.env,
             )

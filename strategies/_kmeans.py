@@ -4,7 +4,7 @@ Small pools get scikit-learn's ``KMeans`` on every row, as scikit-activeml and t
 TypiClust paper use. Larger pools (above max(KMEANS_SAMPLE, KMEANS_PER_CLUSTER *
 clusters) rows) get an approximation whose cost stops growing with the pool: k-means
 on a uniform random sample of that many rows (about 40 per cluster places the
-centroids well), seeded by k-means++ (:func:`strategies.seeding.kmeans_pp`), Lloyd
+centroids well), seeded by k-means++ (:func:`alloop.strategies.seeding.kmeans_pp`), Lloyd
 iterations until fewer than KMEANS_SAMPLE_TOL of the sampled rows change cluster (at most
 KMEANS_SAMPLE_ITER), then every row assigned to its nearest centroid in one chunked GEMM.
 At 100k x 384 with 1,100 clusters, under 0.1% of rows changed after 8 iterations and none
@@ -19,9 +19,9 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 
-from strategies._linalg import nearest_rows
-from strategies.base import StrategyInputs
-from strategies.seeding import kmeans_pp
+from alloop.strategies._linalg import nearest_rows
+from alloop.strategies.base import StrategyInputs
+from alloop.strategies.seeding import kmeans_pp
 
 __all__ = ["cluster_labels", "lloyd"]
 

@@ -11,7 +11,7 @@ to D^2 reads the per-block statistics first and then one block, never the whole 
 
 A *space* gives squared distances from a block of pool rows to one pool row:
 :class:`EuclideanSpace` (euclidean, or cosine on the fly: rows are scaled to unit
-length inside each block, never copied) and ``strategies.seeding.BadgeSpace``.
+length inside each block, never copied) and ``alloop.strategies.seeding.BadgeSpace``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from strategies._linalg import spans, sq_norms
+from alloop.strategies._linalg import spans, sq_norms
 
 __all__ = ["Blocks", "EuclideanSpace", "NearestCenters", "Space", "block_rows"]
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategies._linalg import check_k, empty_selection, rand_argmax, samples_3d
-from strategies.base import StrategyInputs, select_top_k
-from strategies.committee import bald
-from strategies.registry import register
+from alloop.strategies._linalg import check_k, empty_selection, rand_argmax, samples_3d
+from alloop.strategies.base import StrategyInputs, select_top_k
+from alloop.strategies.committee import bald
+from alloop.strategies.registry import register
 
 __all__ = ["batchbald"]
 

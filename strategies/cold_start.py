@@ -9,7 +9,7 @@
 
 Approximations for large pools, both documented on the functions: k-means is fitted
 on a uniform sample of about 40 rows per cluster and every row assigned to its
-nearest centroid (:mod:`strategies._kmeans`); typicality inside a cluster larger than
+nearest centroid (:mod:`alloop.strategies._kmeans`); typicality inside a cluster larger than
 TYPICALITY_EXACT rows is computed on a random subset of that size; ProbCover runs on
 a random subset of ``max_pool`` rows (coverage of a uniform sample estimates coverage
 of the pool).
@@ -21,8 +21,8 @@ from itertools import pairwise
 
 import numpy as np
 
-from strategies._kmeans import cluster_labels
-from strategies._linalg import (
+from alloop.strategies._kmeans import cluster_labels
+from alloop.strategies._linalg import (
     check_k,
     chunk_rows,
     embeddings_2d,
@@ -35,8 +35,8 @@ from strategies._linalg import (
     sq_dist_block,
     sq_norms,
 )
-from strategies.base import StrategyInputs
-from strategies.registry import register
+from alloop.strategies.base import StrategyInputs
+from alloop.strategies.registry import register
 
 __all__ = ["probcover", "typiclust"]
 

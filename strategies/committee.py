@@ -28,10 +28,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from strategies._linalg import samples_3d, spans
-from strategies.base import StrategyInputs
-from strategies.registry import register
-from strategies.uncertainty import row_entropy, safe_log
+from alloop.strategies._linalg import samples_3d, spans
+from alloop.strategies.base import StrategyInputs
+from alloop.strategies.registry import register
+from alloop.strategies.uncertainty import row_entropy, safe_log
 
 __all__ = ["average_kl", "bald", "consensus_entropy", "max_disagreement", "vote_entropy"]
 

@@ -4,7 +4,7 @@ Both keep, for every candidate, its distance to the nearest "center" (labeled it
 and the picks so far) and update it incrementally: after each pick one matrix-vector
 product ``X @ c`` (BLAS, float32) refreshes every distance, so a batch of k costs
 O(k n d) time and O(n) extra memory, never an (n, n) matrix. The refresh runs in
-cache-sized row blocks (:mod:`strategies._nearest`); the cosine metric scales rows to
+cache-sized row blocks (:mod:`alloop.strategies._nearest`); the cosine metric scales rows to
 unit length inside each block instead of copying the embeddings.
 
 - k-center greedy: Sener & Savarese (2018), "Active Learning for Convolutional
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategies import registry
-from strategies._linalg import (
+from alloop.strategies import registry
+from alloop.strategies._linalg import (
     check_k,
     chunk_rows,
     embeddings_2d,
@@ -29,9 +29,9 @@ from strategies._linalg import (
     spans,
     sq_dist_block,
 )
-from strategies._nearest import Blocks, EuclideanSpace, NearestCenters, block_rows
-from strategies.base import StrategyInputs
-from strategies.registry import register
+from alloop.strategies._nearest import Blocks, EuclideanSpace, NearestCenters, block_rows
+from alloop.strategies.base import StrategyInputs
+from alloop.strategies.registry import register
 
 __all__ = ["kcenter_greedy", "ranked_batch"]
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from strategies import registry
-from strategies._linalg import nonnegative
-from strategies.base import StrategyInputs
+from alloop.strategies import registry
+from alloop.strategies._linalg import nonnegative
+from alloop.strategies.base import StrategyInputs
 
 __all__ = ["costs_1d", "per_cost", "rank_within_budget", "take_within_budget"]
 

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 
-from strategies import registry
-from strategies._linalg import (
+from alloop.strategies import registry
+from alloop.strategies._linalg import (
     check_k,
     chunk_rows,
     embeddings_2d,
@@ -32,9 +32,9 @@ from strategies._linalg import (
     sq_dist_block,
     sq_norms,
 )
-from strategies.base import StrategyInputs, select_top_k
-from strategies._kmeans import cluster_labels
-from strategies.registry import register
+from alloop.strategies.base import StrategyInputs, select_top_k
+from alloop.strategies._kmeans import cluster_labels
+from alloop.strategies.registry import register
 
 __all__ = ["cluster_margin", "information_density", "prefilter", "subset", "tcm"]
 

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from strategies._linalg import check_k, empty_selection, probs_2d
-from strategies.base import StrategyInputs
-from strategies.registry import register
+from alloop.strategies._linalg import check_k, empty_selection, probs_2d
+from alloop.strategies.base import StrategyInputs
+from alloop.strategies.registry import register
 
 __all__ = ["ModalView", "load_from_config", "register_modal_query"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategies.base import StrategyInputs
-from strategies.registry import register
+from alloop.strategies.base import StrategyInputs
+from alloop.strategies.registry import register
 
 
 @register("random", needs=set())

@@ -2,7 +2,7 @@
 
 Two kinds live here. A *pointwise* strategy scores each candidate on its own,
 ``score(inputs, *, rng, **params) -> (n,)`` (higher is more informative), and the
-shared :func:`strategies.base.select_top_k` picks the batch. A *batch* strategy
+shared :func:`alloop.strategies.base.select_top_k` picks the batch. A *batch* strategy
 chooses the whole batch itself, ``select(inputs, k, *, rng, **params) -> (indices,
 scores)``, for diversity-aware selection. The registry records the kind and what
 inputs each needs, so the loop never special-cases one strategy.
@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from strategies._linalg import one_blas_thread
-from strategies.base import StrategyInputs, select_top_k
+from alloop.strategies._linalg import one_blas_thread
+from alloop.strategies.base import StrategyInputs, select_top_k
 
 __all__ = [
     "Strategy",
@@ -39,15 +39,15 @@ __all__ = [
 Kind = Literal["pointwise", "batch"]
 INPUTS = frozenset({"probs", "embeddings", "labeled_embeddings", "samples", "costs"})
 _BUILTIN_MODULES = (
-    "strategies.random",
-    "strategies.uncertainty",
-    "strategies.committee",
-    "strategies.batchbald",
-    "strategies.coreset",
-    "strategies.seeding",
-    "strategies.cold_start",
-    "strategies.hybrid",
-    "strategies.cost",
+    "alloop.strategies.random",
+    "alloop.strategies.uncertainty",
+    "alloop.strategies.committee",
+    "alloop.strategies.batchbald",
+    "alloop.strategies.coreset",
+    "alloop.strategies.seeding",
+    "alloop.strategies.cold_start",
+    "alloop.strategies.hybrid",
+    "alloop.strategies.cost",
 )
 
 
@@ -246,7 +246,7 @@ def rank(
     params = dict(params or {})
     check_params(strategy, params)
     _check_needs(strategy, inputs)
-    with one_blas_thread():  # see strategies._linalg.one_blas_thread
+    with one_blas_thread():  # see alloop.strategies._linalg.one_blas_thread
         if strategy.kind == "pointwise":
             scores = np.asarray(strategy.fn(inputs, rng=rng, **params), dtype=np.float64)
             chosen = select_top_k(scores, k, rng=rng)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from strategies._linalg import (
+from alloop.strategies._linalg import (
     as_f32,
     check_k,
     embeddings_2d,
@@ -28,9 +28,9 @@ from strategies._linalg import (
     spans,
     sq_norms,
 )
-from strategies._nearest import EuclideanSpace, NearestCenters, block_rows
-from strategies.base import StrategyInputs
-from strategies.registry import register
+from alloop.strategies._nearest import EuclideanSpace, NearestCenters, block_rows
+from alloop.strategies.base import StrategyInputs
+from alloop.strategies.registry import register
 
 __all__ = ["BadgeSpace", "badge", "kmeans_pp"]
 

@@ -17,9 +17,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from strategies._linalg import probs_2d
-from strategies.base import StrategyInputs
-from strategies.registry import register
+from alloop.strategies._linalg import probs_2d
+from alloop.strategies.base import StrategyInputs
+from alloop.strategies.registry import register
 
 __all__ = ["entropy", "least_confidence", "margin", "ratio", "row_entropy", "top_two"]
 

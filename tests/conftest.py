@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sklearn.datasets import load_digits
 
-from server.app import create_app
-from server.settings import Settings
-from server.store import Store
+from alloop.app import create_app
+from alloop.settings import Settings
+from alloop.store import Store
 
 
 @pytest.fixture

@@ -11,12 +11,12 @@ import numpy as np
 import sqlite_utils
 from fastapi.testclient import TestClient
 
-from server import campaign
-from server.schemas import ItemIn, ProjectCreate
-from server.settings import Settings
-from server.store import Store
-from server.store.items import import_items
-from server.store.schema import MIGRATIONS
+from alloop import campaign
+from alloop.schemas import ItemIn, ProjectCreate
+from alloop.settings import Settings
+from alloop.store import Store
+from alloop.store.items import import_items
+from alloop.store.schema import MIGRATIONS
 
 SMS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sms_spam" / "sms_spam.csv"
 

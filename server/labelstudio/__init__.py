@@ -1,10 +1,10 @@
 """Label Studio integration: alloop as a Label Studio ML backend, and a server-side link that keeps
-Label Studio's queue in alloop's order (:mod:`server.labelstudio.agent`).
+Label Studio's queue in alloop's order (:mod:`alloop.labelstudio.agent`).
 
 How Label Studio tasks map to alloop items
 ------------------------------------------
 A task's ``data.alloop_id`` is the alloop item id (the client's own id). Tasks that alloop
-or :mod:`server.labelstudio.connect` import carry it; tasks imported by hand must too. Text is
+or :mod:`alloop.labelstudio.connect` import carry it; tasks imported by hand must too. Text is
 shown from ``data.text`` (the ``<Text value="$text"/>`` of :func:`label_config`).
 
 What ``score`` means
@@ -16,10 +16,10 @@ ranking (labeled, or past its depth) have 1.0. Lower = label sooner.
 
 Model versions are ``alloop-v<N>`` (``alloop-v0`` for the cold-start ranking, before any
 model). Label Studio does not advance a project's ``model_version`` by itself; a linked
-project's server pushes each new ranking and sets it (:mod:`server.labelstudio.push`).
+project's server pushes each new ranking and sets it (:mod:`alloop.labelstudio.push`).
 """
 
-from server.labelstudio.config import Control, choices_control, label_config
-from server.labelstudio.predict import version_name
+from alloop.labelstudio.config import Control, choices_control, label_config
+from alloop.labelstudio.predict import version_name
 
 __all__ = ["Control", "choices_control", "label_config", "version_name"]

@@ -1,17 +1,17 @@
-"""``python -m server.labelstudio``: connect a Label Studio project to alloop, or reconcile them now.
+"""``python -m alloop.labelstudio``: connect a Label Studio project to alloop, or reconcile them now.
 
 Examples::
 
     # A new Label Studio project for alloop project 1, with alloop as its ML backend; from then on
     # alloop's server pushes every ranking there and stops it serving when the campaign stops:
-    python -m server.labelstudio connect --alloop http://127.0.0.1:8000 --project 1 \\
+    python -m alloop.labelstudio connect --alloop http://127.0.0.1:8000 --project 1 \\
         --label-studio http://127.0.0.1:8080 --ls-token "$LABEL_STUDIO_TOKEN"
 
     # The same without the ML backend (a webhook and alloop's pushes only):
-    python -m server.labelstudio connect ... --push-only
+    python -m alloop.labelstudio connect ... --push-only
 
     # Make alloop's labels equal Label Studio's annotations now, and push (every 30 s until ^C):
-    python -m server.labelstudio sync --alloop http://127.0.0.1:8000 --project 1 --interval 30
+    python -m alloop.labelstudio sync --alloop http://127.0.0.1:8000 --project 1 --interval 30
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from pathlib import Path
 import httpx
 import typer
 
-from server.client import AlloopHTTPError, Client
-from server.labelstudio.connect import (
+from alloop.client import AlloopHTTPError, Client
+from alloop.labelstudio.connect import (
     connect,
     create_ls_project,
     disconnect,
@@ -33,7 +33,7 @@ from server.labelstudio.connect import (
     link,
     wait_for_push,
 )
-from server.labelstudio.lsapi import LabelStudio
+from alloop.labelstudio.lsapi import LabelStudio
 
 app = typer.Typer(help="Label Studio and alloop: connect them, or reconcile them now.", no_args_is_help=True,
                   add_completion=False)

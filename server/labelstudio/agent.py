@@ -17,13 +17,13 @@ from typing import Any
 
 import httpx
 
-from server.labelstudio.connection import Link, all_links, get_link, note
-from server.labelstudio.lsapi import LabelStudio, LabelStudioError
-from server.labelstudio.predict import ModelCache, version_name
-from server.labelstudio.push import pause, push, resume
-from server.labelstudio.reconcile import reconcile
-from server.store.db import Store
-from server.store.projects import get_project
+from alloop.labelstudio.connection import Link, all_links, get_link, note
+from alloop.labelstudio.lsapi import LabelStudio, LabelStudioError
+from alloop.labelstudio.predict import ModelCache, version_name
+from alloop.labelstudio.push import pause, push, resume
+from alloop.labelstudio.reconcile import reconcile
+from alloop.store.db import Store
+from alloop.store.projects import get_project
 
 __all__ = ["RECONCILE_SECONDS", "Agent", "sync_now"]
 

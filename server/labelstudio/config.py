@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from xml.sax.saxutils import quoteattr
 
-from server.errors import Invalid
+from alloop.errors import Invalid
 
 __all__ = ["Control", "choices_control", "label_config", "check_labels"]
 

@@ -3,7 +3,7 @@
 :func:`connect` makes the Label Studio side ready (alloop as its ML backend, or only a webhook in
 push mode; the webhook carries alloop's token; "Uncertainty sampling") and then links the two in
 alloop (``PUT /projects/{id}/labelstudio/link``), after which alloop's server keeps Label Studio
-in step by itself: no separate sync process is needed (see :mod:`server.labelstudio.agent`).
+in step by itself: no separate sync process is needed (see :mod:`alloop.labelstudio.agent`).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from server.client import Client
-from server.labelstudio.config import label_config
-from server.labelstudio.lsapi import LabelStudio
+from alloop.client import Client
+from alloop.labelstudio.config import label_config
+from alloop.labelstudio.lsapi import LabelStudio
 
 __all__ = [
     "UNCERTAINTY", "connect", "create_ls_project", "disconnect", "import_items", "link", "task_for", "wait_for_push",

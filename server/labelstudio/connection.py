@@ -1,6 +1,6 @@
 """A project's link to a Label Studio project, kept in the store (schema v11).
 
-With a link, the server itself keeps Label Studio in step (:mod:`server.labelstudio.agent`):
+With a link, the server itself keeps Label Studio in step (:mod:`alloop.labelstudio.agent`):
 it pushes every new ranking, reconciles annotations, and stops Label Studio serving while the
 campaign is stopped. The Label Studio token is stored because the server calls Label Studio
 with it; no answer ever shows it.

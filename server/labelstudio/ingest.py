@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from server.errors import Invalid
-from server.labelstudio import links
-from server.labelstudio.predict import alloop_id
-from server.schemas import LabelIn
-from server.store.db import Store
-from server.store.items import lookup_items
-from server.store.labels import submit_labels
+from alloop.errors import Invalid
+from alloop.labelstudio import links
+from alloop.labelstudio.predict import alloop_id
+from alloop.schemas import LabelIn
+from alloop.store.db import Store
+from alloop.store.items import lookup_items
+from alloop.store.labels import submit_labels
 
 __all__ = ["annotation_label", "annotator_name", "handle_event"]
 

@@ -12,9 +12,9 @@ import sqlite3
 import time
 from typing import NamedTuple
 
-from server.store.budget import resume_if_room
-from server.store.projects import get_project
-from server.store.votes import change_vote, has_vote, withdraw_vote
+from alloop.store.budget import resume_if_room
+from alloop.store.projects import get_project
+from alloop.store.votes import change_vote, has_vote, withdraw_vote
 
 __all__ = ["Link", "delete_annotations", "edit_annotation", "link", "linked"]
 

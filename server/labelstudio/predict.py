@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from server.labelstudio.config import Control, check_labels
-from server.store.db import Store
-from server.store.items import feature_file, lookup_items
-from server.store.projects import Project, get_project
-from server.store.rounds import CURRENT_GEN, latest_version
+from alloop.labelstudio.config import Control, check_labels
+from alloop.store.db import Store
+from alloop.store.items import feature_file, lookup_items
+from alloop.store.projects import Project, get_project
+from alloop.store.rounds import CURRENT_GEN, latest_version
 
 __all__ = ["ModelCache", "Predictions", "alloop_id", "current_version", "predict_tasks", "predictions", "version_name"]
 
@@ -57,7 +57,7 @@ class ModelCache:
             if cached is not None and cached[0] == version:
                 return cached[1]
         # scikit-learn is loaded when a prediction is first asked for, not at server start.
-        from models.sklearn import SklearnModel
+        from alloop.models.sklearn import SklearnModel
 
         model = SklearnModel.load(path)
         with self._lock:

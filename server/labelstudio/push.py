@@ -23,13 +23,13 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from server.labelstudio.config import choices_control
-from server.labelstudio.connection import Link, note
-from server.labelstudio.lsapi import LabelStudio
-from server.labelstudio.predict import ModelCache, predictions
-from server.store.db import Store
-from server.store.projects import get_project
-from server.store.rounds import CURRENT_GEN, record_shown
+from alloop.labelstudio.config import choices_control
+from alloop.labelstudio.connection import Link, note
+from alloop.labelstudio.lsapi import LabelStudio
+from alloop.labelstudio.predict import ModelCache, predictions
+from alloop.store.db import Store
+from alloop.store.projects import get_project
+from alloop.store.rounds import CURRENT_GEN, record_shown
 
 __all__ = ["PREFIX", "list_tasks", "pause", "push", "push_depth", "resume"]
 

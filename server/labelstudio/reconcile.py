@@ -13,10 +13,10 @@ import logging
 import time
 from typing import Any
 
-from server.labelstudio.connection import Link, note
-from server.labelstudio.ingest import annotation_label, handle_event
-from server.labelstudio.lsapi import LabelStudio
-from server.store.db import Store
+from alloop.labelstudio.connection import Link, note
+from alloop.labelstudio.ingest import annotation_label, handle_event
+from alloop.labelstudio.lsapi import LabelStudio
+from alloop.store.db import Store
 
 __all__ = ["reconcile"]
 

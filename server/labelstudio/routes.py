@@ -16,20 +16,20 @@ import httpx
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import Field
 
-from server.auth import Caller, require_token
-from server.errors import Invalid, NotFound, Unauthorized, Upstream
-from server.labelstudio.config import check_labels, choices_control
-from server.labelstudio.connection import drop_link, get_link, public, save_link
-from server.labelstudio.ingest import handle_event
-from server.labelstudio.lsapi import LabelStudio, LabelStudioError
-from server.labelstudio.predict import ModelCache, current_version, predict_tasks, version_name
-from server.labelstudio.push import resume
-from server.loop import Controller
-from server.routes import deps
-from server.schemas import Strict
-from server.store import Store
-from server.store.projects import get_project
-from server.store.serving import round_due
+from alloop.auth import Caller, require_token
+from alloop.errors import Invalid, NotFound, Unauthorized, Upstream
+from alloop.labelstudio.config import check_labels, choices_control
+from alloop.labelstudio.connection import drop_link, get_link, public, save_link
+from alloop.labelstudio.ingest import handle_event
+from alloop.labelstudio.lsapi import LabelStudio, LabelStudioError
+from alloop.labelstudio.predict import ModelCache, current_version, predict_tasks, version_name
+from alloop.labelstudio.push import resume
+from alloop.loop import Controller
+from alloop.routes import deps
+from alloop.schemas import Strict
+from alloop.store import Store
+from alloop.store.projects import get_project
+from alloop.store.serving import round_due
 
 __all__ = ["require_backend_token", "router"]
 

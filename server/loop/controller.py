@@ -13,16 +13,16 @@ import time
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 
-from server.loop.embedding import embedding_progress
-from server.loop.outcome import RoundWrite, record_round_write
-from server.loop.signals import Changes
-from server.loop.worker import WorkerPool
-from server.settings import Settings
-from server.store.db import Store
-from server.store.items import has_unlabeled, labeled_count
-from server.store.projects import Project, list_projects
-from server.store.rounds import latest_version
-from server.store.serving import COLD_START, pool_open, queue_open
+from alloop.loop.embedding import embedding_progress
+from alloop.loop.outcome import RoundWrite, record_round_write
+from alloop.loop.signals import Changes
+from alloop.loop.worker import WorkerPool
+from alloop.settings import Settings
+from alloop.store.db import Store
+from alloop.store.items import has_unlabeled, labeled_count
+from alloop.store.projects import Project, list_projects
+from alloop.store.rounds import latest_version
+from alloop.store.serving import COLD_START, pool_open, queue_open
 
 __all__ = ["Controller"]
 
@@ -178,7 +178,7 @@ class Controller:
     def _compute(self, project_id: int, due: str) -> RoundWrite:
         if self.pool is None:
             # The training stack is imported only where rounds run in this process.
-            from server.loop.rounds import execute_round
+            from alloop.loop.rounds import execute_round
 
             return execute_round(self.store, self.settings, project_id, due)
         try:

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from server.store.db import Store
-from server.store.features import FeatureFile
-from server.store.projects import get_project
+from alloop.store.db import Store
+from alloop.store.features import FeatureFile
+from alloop.store.projects import get_project
 
 if TYPE_CHECKING:
-    from models.base import Encoder
+    from alloop.models.base import Encoder
 
 __all__ = ["DEFAULT_ENCODER", "embed_round", "embedding_progress", "load_encoder", "record_embedding"]
 
@@ -33,10 +33,10 @@ def load_encoder(spec: dict[str, Any] | None) -> Encoder:
     """The encoder a project names, loaded once per process.
 
     ``{"name": "hashing", "params": {"dim": 1024}}`` needs nothing beyond scikit-learn;
-    every other spec goes to :func:`models.encoders.load_encoder` (the ``text`` extra).
+    every other spec goes to :func:`alloop.models.encoders.load_encoder` (the ``text`` extra).
     """
-    from models.base import MissingDependency  # models pull in scikit-learn: not at server start
-    from models.hashing import HashingEncoder
+    from alloop.models.base import MissingDependency  # models pull in scikit-learn: not at server start
+    from alloop.models.hashing import HashingEncoder
 
     spec = {**DEFAULT_ENCODER, **(spec or {})}
     key = repr(sorted((k, repr(v)) for k, v in spec.items()))
@@ -46,7 +46,7 @@ def load_encoder(spec: dict[str, Any] | None) -> Encoder:
                 _CACHE[key] = HashingEncoder(**spec.get("params", {}))
             else:
                 try:
-                    from models.encoders import load_encoder as load_neural
+                    from alloop.models.encoders import load_encoder as load_neural
                 except ImportError as exc:
                     raise MissingDependency(
                         f"text encoder {spec['name']!r} needs the text extra: pip install 'alloop[text]' ({exc})"

@@ -1,7 +1,7 @@
 """What a round hands back: its summary and the writes that record it.
 
 The record functions live here, not beside the training code: the server process unpickles
-``apply`` to run it, which imports the function's module. Importing ``server.loop.training``
+``apply`` to run it, which imports the function's module. Importing ``alloop.loop.training``
 there pulled in scikit-learn, scipy and pandas (2 s under the GIL, the event loop stalled)
 and doubled the heap the garbage collector walks.
 """
@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from server.loop.stopping import pool_state, stop_reason
-from server.store.db import Store
-from server.store.projects import get_project, stop_project
-from server.store.rounds import (
+from alloop.loop.stopping import pool_state, stop_reason
+from alloop.store.db import Store
+from alloop.store.projects import get_project, stop_project
+from alloop.store.rounds import (
     CHUNK_ROWS,
     agreements,
     begin_ranking,

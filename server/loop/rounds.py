@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from server.loop.embedding import embed_round
-from server.loop.outcome import RoundWrite
-from server.loop.training import cold_start_round, take_snapshot, train_round
-from server.settings import Settings
-from server.store.db import Store
+from alloop.loop.embedding import embed_round
+from alloop.loop.outcome import RoundWrite
+from alloop.loop.training import cold_start_round, take_snapshot, train_round
+from alloop.settings import Settings
+from alloop.store.db import Store
 
 __all__ = ["execute_round"]
 

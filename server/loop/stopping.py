@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from server.store.budget import exhausted
-from server.store.items import has_unlabeled
-from server.store.projects import Project
+from alloop.store.budget import exhausted
+from alloop.store.items import has_unlabeled
+from alloop.store.projects import Project
 
 __all__ = ["pool_state", "stop_reason"]
 

@@ -18,18 +18,18 @@ from typing import Any
 
 import numpy as np
 
-import strategies
-from models import build_model, input_kind
-from server.loop.coldstart import cold_start_order
-from server.loop.metrics import evaluate
-from server.loop.outcome import Ranking, RoundWrite, record_cold_start, record_training
-from server.settings import Settings
-from server.store.db import Store
-from server.store.items import feature_file, labeled_count
-from server.store.labels import labeled_rows
-from server.store.projects import Project, get_project
-from server.store.rounds import latest_version
-from server.store.serving import COLD_START
+from alloop import strategies
+from alloop.models import build_model, input_kind
+from alloop.loop.coldstart import cold_start_order
+from alloop.loop.metrics import evaluate
+from alloop.loop.outcome import Ranking, RoundWrite, record_cold_start, record_training
+from alloop.settings import Settings
+from alloop.store.db import Store
+from alloop.store.items import feature_file, labeled_count
+from alloop.store.labels import labeled_rows
+from alloop.store.projects import Project, get_project
+from alloop.store.rounds import latest_version
+from alloop.store.serving import COLD_START
 
 __all__ = ["RoundWrite", "Snapshot", "cold_start_round", "score_pool", "take_snapshot", "train_round"]
 

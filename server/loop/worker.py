@@ -16,9 +16,9 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from server.loop.outcome import RoundWrite
-from server.settings import Settings
-from server.store.db import Store
+from alloop.loop.outcome import RoundWrite
+from alloop.settings import Settings
+from alloop.store.db import Store
 
 __all__ = ["WorkerPool"]
 
@@ -26,7 +26,7 @@ _STORES: dict[str, Store] = {}
 
 
 def _in_worker(settings_fields: dict[str, Any], project_id: int, due: str) -> RoundWrite:
-    from server.loop.rounds import execute_round  # imported by the worker only (see _start_worker)
+    from alloop.loop.rounds import execute_round  # imported by the worker only (see _start_worker)
 
     settings = Settings(**settings_fields)
     key = str(settings.data_dir)
@@ -49,7 +49,7 @@ def _start_worker(server_pid: int) -> None:
     models): it only schedules and writes, so it starts in a fraction of the time.
     """
     threading.Thread(target=_exit_with_parent, args=(server_pid,), daemon=True).start()
-    import server.loop.rounds  # noqa: F401  (scikit-learn, strategies, models: the worker's imports, done now)
+    import alloop.loop.rounds  # noqa: F401  (scikit-learn, strategies, models: the worker's imports, done now)
     try:
         os.nice(10)
     except OSError:  # not permitted: run at normal priority

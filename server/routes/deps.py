@@ -10,9 +10,9 @@ from typing import Annotated, Any
 
 from fastapi import Path, Request
 
-from server.loop import Controller
-from server.settings import Settings
-from server.store import Store
+from alloop.loop import Controller
+from alloop.settings import Settings
+from alloop.store import Store
 
 __all__ = ["ProjectId", "agent", "store", "controller", "settings"]
 
@@ -32,5 +32,5 @@ async def settings(request: Request) -> Settings:
 
 
 async def agent(request: Request) -> Any:
-    """The Label Studio agent (:class:`server.labelstudio.agent.Agent`)."""
+    """The Label Studio agent (:class:`alloop.labelstudio.agent.Agent`)."""
     return request.app.state.labelstudio

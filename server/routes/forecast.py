@@ -6,11 +6,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from server.errors import Invalid
-from server.routes import deps
-from server.store import Store
-from server.store.projects import get_project
-from server.store.rounds import curve
+from alloop.errors import Invalid
+from alloop.routes import deps
+from alloop.store import Store
+from alloop.store.projects import get_project
+from alloop.store.rounds import curve
 
 router = APIRouter(tags=["results"])
 
@@ -34,6 +34,6 @@ def project_forecast(
         )
     chosen = metric or goal.get("metric") or "accuracy"
     # scipy is loaded on the first forecast, not at server start.
-    from server.simulate.forecast import forecast
+    from alloop.simulate.forecast import forecast
 
     return {"project_id": project_id, **forecast(points, float(value), chosen)}

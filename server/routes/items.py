@@ -7,14 +7,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from server.errors import Invalid
-from server.importers import format_for, parse_items
-from server.loop import Controller
-from server.routes import deps
-from server.schemas import ItemsImport
-from server.store import Store
-from server.store.items import import_items
-from server.store.projects import get_project
+from alloop.errors import Invalid
+from alloop.importers import format_for, parse_items
+from alloop.loop import Controller
+from alloop.routes import deps
+from alloop.schemas import ItemsImport
+from alloop.store import Store
+from alloop.store.items import import_items
+from alloop.store.projects import get_project
 
 router = APIRouter(tags=["items"])
 

@@ -6,13 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from server import campaign
-from server.auth import Caller, identify, require_server_admin, require_token
-from server.loop import Controller
-from server.routes import deps
-from server.schemas import ProjectCreate, ProjectPatch
-from server.settings import Settings
-from server.store import Store
+from alloop import campaign
+from alloop.auth import Caller, identify, require_server_admin, require_token
+from alloop.loop import Controller
+from alloop.routes import deps
+from alloop.schemas import ProjectCreate, ProjectPatch
+from alloop.settings import Settings
+from alloop.store import Store
 
 router = APIRouter(tags=["projects"])
 

@@ -11,12 +11,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from server.routes import deps
-from server.routes.serving import iso
-from server.store import Store
-from server.store.labels import EXPORT_FIELDS, iter_export
-from server.store.projects import get_project
-from server.store.rounds import curve
+from alloop.routes import deps
+from alloop.routes.serving import iso
+from alloop.store import Store
+from alloop.store.labels import EXPORT_FIELDS, iter_export
+from alloop.store.projects import get_project
+from alloop.store.rounds import curve
 
 router = APIRouter(tags=["results"])
 

@@ -10,17 +10,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Response
 
-from server.auth import Caller, require_annotator
-from server.errors import Invalid
-from server.loop import Controller
-from server.loop.embedding import embedding_progress
-from server.routes import deps
-from server.schemas import LabelsRequest, NextRequest
-from server.settings import Settings
-from server.store import Store
-from server.store.items import feature_file
-from server.store.labels import label_write
-from server.store.serving import WAITABLE, claim_write, round_due
+from alloop.auth import Caller, require_annotator
+from alloop.errors import Invalid
+from alloop.loop import Controller
+from alloop.loop.embedding import embedding_progress
+from alloop.routes import deps
+from alloop.schemas import LabelsRequest, NextRequest
+from alloop.settings import Settings
+from alloop.store import Store
+from alloop.store.items import feature_file
+from alloop.store.labels import label_write
+from alloop.store.serving import WAITABLE, claim_write, round_due
 
 router = APIRouter(tags=["labeling"])
 

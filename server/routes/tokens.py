@@ -7,11 +7,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path
 from pydantic import Field
 
-from server.routes import deps
-from server.schemas import Strict
-from server.store import Store
-from server.store.projects import get_project
-from server.store.tokens import create_token, list_tokens, revoke_token
+from alloop.routes import deps
+from alloop.schemas import Strict
+from alloop.store import Store
+from alloop.store.projects import get_project
+from alloop.store.tokens import create_token, list_tokens, revoke_token
 
 router = APIRouter(tags=["tokens"])
 

@@ -12,11 +12,11 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse, RedirectResponse
 
-from server.auth import require_annotator
-from server.errors import NotFound
-from server.routes import deps
-from server.store import Store
-from server.store.projects import get_project
+from alloop.auth import require_annotator
+from alloop.errors import NotFound
+from alloop.routes import deps
+from alloop.store import Store
+from alloop.store.projects import get_project
 
 __all__ = ["router", "STATIC_DIR"]
 

@@ -8,12 +8,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import strategies
-from server.simulate.datasets import CATALOG, DataRef
-from server.simulate.grid import Grid, parse_strategy, split_strategies
-from server.simulate.peers import PEERS
-from server.simulate.pipeline import simulate, write_outputs
-from server.simulate.report import fmt_ci, fmt_pct
+from alloop import strategies
+from alloop.simulate.datasets import CATALOG, DataRef
+from alloop.simulate.grid import Grid, parse_strategy, split_strategies
+from alloop.simulate.peers import PEERS
+from alloop.simulate.pipeline import simulate, write_outputs
+from alloop.simulate.report import fmt_ci, fmt_pct
 
 __all__ = [
     "data_ref",

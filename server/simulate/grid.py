@@ -4,7 +4,7 @@ Each job runs in a worker process (``spawn``: no inherited threads or connection
 BLAS and OpenMP limited to one thread, since the parallelism is across campaigns; on a
 2-core machine oversubscribed BLAS threads made a digits campaign ten times slower.
 Workers load the dataset themselves (cached per process; text vectors from the disk
-cache), so jobs pickle only a small :class:`~server.simulate.datasets.DataRef`.
+cache), so jobs pickle only a small :class:`~alloop.simulate.datasets.DataRef`.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from server.simulate.datasets import DataRef, Protocol, load_dataset, make_split
-from server.simulate.runner import CampaignSpec, run_campaign
+from alloop.simulate.datasets import DataRef, Protocol, load_dataset, make_split
+from alloop.simulate.runner import CampaignSpec, run_campaign
 
 __all__ = ["Grid", "Job", "campaign_job", "parse_strategy", "reference_job", "run_grid", "run_jobs", "split_strategies"]
 
@@ -142,8 +142,8 @@ def reference_job(
     ref: DataRef, protocol: Protocol, seed: int, model: dict[str, Any]
 ) -> dict[str, Any]:
     """Full-data reference: the model trained on the whole pool, scored on the eval split."""
-    from models import build_model
-    from server.loop.metrics import evaluate
+    from alloop.models import build_model
+    from alloop.loop.metrics import evaluate
 
     split = make_split(load_dataset(ref), seed, protocol)
     clf = build_model(model, len(split.labels), seed)

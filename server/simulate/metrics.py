@@ -1,7 +1,7 @@
 """Label-efficiency measures over learning curves, with confidence intervals over seeds.
 
 A curve is a list of points ``{"labels", "accuracy", "macro_f1", ...}`` (the store's
-:func:`server.store.rounds.curve`). AUBC is the area under the budget curve: the mean
+:func:`alloop.store.rounds.curve`). AUBC is the area under the budget curve: the mean
 of the metric over the label range ``[first point, budget]`` by the trapezoid rule,
 so 1.0 is perfect and curves that stop early are held at their last value.
 """

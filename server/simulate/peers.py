@@ -1,10 +1,10 @@
 """The same protocol run by the peers' own loops: modAL's ``ActiveLearner`` and small-text's
 ``PoolBasedActiveLearner``, for the strategies they ship.
 
-Same split (:func:`~server.simulate.datasets.make_split`), same first labels (the
+Same split (:func:`~alloop.simulate.datasets.make_split`), same first labels (the
 server's random cold start: ``default_rng([seed, 0]).permutation(pool)``), same model
-(the estimator :func:`models.build_model` builds), same batch size and budget, and the
-same eval metrics (:func:`server.loop.metrics.evaluate`). Only the loop and the query
+(the estimator :func:`alloop.models.build_model` builds), same batch size and budget, and the
+same eval metrics (:func:`alloop.loop.metrics.evaluate`). Only the loop and the query
 strategy are the peer's. Where the first labels hold one class only (sms_spam, seed 6: twenty
 'ham'), the peers' estimator does what alloop's model adapter does, predicting that class with
 certainty until a second class arrives; a plain scikit-learn estimator refuses to fit there.
@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
-from server.loop.coldstart import cold_start_order
-from server.loop.metrics import evaluate
-from server.simulate.datasets import DataRef, Protocol, load_dataset, make_split
-from server.simulate.grid import Job
-from server.simulate.runner import Split
+from alloop.loop.coldstart import cold_start_order
+from alloop.loop.metrics import evaluate
+from alloop.simulate.datasets import DataRef, Protocol, load_dataset, make_split
+from alloop.simulate.grid import Job
+from alloop.simulate.runner import Split
 
 __all__ = ["PEERS", "peer_job", "peer_jobs"]
 
@@ -54,7 +54,7 @@ class OneClassSafe(ClassifierMixin, BaseEstimator):
     """``estimator``, except that labels of one class make it predict that class with certainty.
 
     Then ``classes_`` is every class and ``predict_proba`` has ``n_classes`` columns (what
-    alloop's :class:`models.sklearn.SklearnModel` answers), so margin-style strategies, which
+    alloop's :class:`alloop.models.sklearn.SklearnModel` answers), so margin-style strategies, which
     need two columns, still run. With two classes or more it is ``estimator`` itself.
     """
 
@@ -85,7 +85,7 @@ class OneClassSafe(ClassifierMixin, BaseEstimator):
 
 
 def _estimator(model: dict[str, Any], n_classes: int, seed: int) -> Any:
-    from models import build_model
+    from alloop.models import build_model
 
     template = getattr(build_model(model, n_classes, seed), "template", None)
     if template is None:

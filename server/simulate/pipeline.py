@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from server.simulate import report
-from server.simulate.datasets import load_dataset
-from server.simulate.grid import Grid, run_grid
-from server.simulate.peers import peer_jobs
-from server.simulate.summary import BASELINE, evaluate_forecasts, summarize, verdicts
+from alloop.simulate import report
+from alloop.simulate.datasets import load_dataset
+from alloop.simulate.grid import Grid, run_grid
+from alloop.simulate.peers import peer_jobs
+from alloop.simulate.summary import BASELINE, evaluate_forecasts, summarize, verdicts
 
 __all__ = ["RAW", "load_raw", "save_raw", "simulate", "write_outputs"]
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from server.simulate.metrics import interp_curve, mean_ci
-from server.simulate.summary import BASELINE, targets
+from alloop.simulate.metrics import interp_curve, mean_ci
+from alloop.simulate.summary import BASELINE, targets
 
 __all__ = [
     "clean",

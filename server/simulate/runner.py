@@ -1,11 +1,11 @@
 """One simulated campaign, run through the server's own store, controller and strategies.
 
 Nothing here re-implements the loop. A campaign is a project in a throwaway SQLite
-store: :func:`server.campaign.create_project`, :func:`server.store.items.import_items`,
-then ``Controller.run_pending()`` -> :func:`server.store.serving.claim_next` ->
-:func:`server.store.labels.submit_labels` with the oracle's labels, until the campaign
+store: :func:`alloop.campaign.create_project`, :func:`alloop.store.items.import_items`,
+then ``Controller.run_pending()`` -> :func:`alloop.store.serving.claim_next` ->
+:func:`alloop.store.labels.submit_labels` with the oracle's labels, until the campaign
 stops (budget, pool) exactly as a served one would. The learning curve is the store's
-own :func:`server.store.rounds.curve`.
+own :func:`alloop.store.rounds.curve`.
 
 Rounds run in the calling process (``worker="thread"``): the simulations are already
 spread over cores one campaign per process. Two honest speed-ups only: the throwaway store runs with ``synchronous=OFF`` (nothing
@@ -24,16 +24,16 @@ from typing import Any
 
 import numpy as np
 
-from server.campaign import create_project
-from server.loop import Controller
-from server.schemas import ItemIn, LabelIn, ModelSpec, ProjectCreate, StrategySpec
-from server.settings import Settings
-from server.store import Store
-from server.store.items import import_items
-from server.store.labels import iter_export, submit_labels
-from server.store.projects import get_project
-from server.store.rounds import curve
-from server.store.serving import WAITABLE, claim_next
+from alloop.campaign import create_project
+from alloop.loop import Controller
+from alloop.schemas import ItemIn, LabelIn, ModelSpec, ProjectCreate, StrategySpec
+from alloop.settings import Settings
+from alloop.store import Store
+from alloop.store.items import import_items
+from alloop.store.labels import iter_export, submit_labels
+from alloop.store.projects import get_project
+from alloop.store.rounds import curve
+from alloop.store.serving import WAITABLE, claim_next
 
 __all__ = ["CampaignSpec", "SimulationFailed", "Split", "run_campaign"]
 

@@ -1,6 +1,6 @@
 """From raw simulation results to tables: AUBC, labels to target, savings, verdicts, forecast accuracy.
 
-``result`` is what :func:`server.simulate.grid.run_grid` returns for one dataset
+``result`` is what :func:`alloop.simulate.grid.run_grid` returns for one dataset
 (references per seed and one record per campaign, alloop's and the peers'). The
 target is ``target_share`` (0.95) of each seed's full-data accuracy: the model trained
 on that seed's whole pool, scored on its eval split.
@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from server.simulate.forecast import forecast
-from server.simulate.metrics import aubc, labels_to_reach, mean_ci, paired_savings, value_at
+from alloop.simulate.forecast import forecast
+from alloop.simulate.metrics import aubc, labels_to_reach, mean_ci, paired_savings, value_at
 
 __all__ = ["BASELINE", "evaluate_forecasts", "summarize", "targets", "verdicts"]
 

@@ -4,6 +4,6 @@ Functions here take a connection; every write goes through ``Store.write()``, on
 writer at a time, inside ``BEGIN IMMEDIATE``.
 """
 
-from server.store.db import Store
+from alloop.store.db import Store
 
 __all__ = ["Store"]

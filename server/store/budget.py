@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from server.store.projects import Project, resume_project
+from alloop.store.projects import Project, resume_project
 
 __all__ = ["ROUNDING", "UNITS", "exhausted", "held", "item_cost", "left", "resume_if_room", "spent"]
 

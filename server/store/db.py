@@ -13,8 +13,8 @@ from typing import TypeVar
 
 import anyio.to_thread
 
-from server.store.group import GroupCommitter
-from server.store.schema import migrate
+from alloop.store.group import GroupCommitter
+from alloop.store.schema import migrate
 
 __all__ = ["Store", "connect"]
 

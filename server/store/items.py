@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from server.errors import Invalid
-from server.schemas import ItemIn
-from server.store.db import Store
-from server.store.features import FeatureFile
-from server.store.projects import Project, get_project, resume_project
+from alloop.errors import Invalid
+from alloop.schemas import ItemIn
+from alloop.store.db import Store
+from alloop.store.features import FeatureFile
+from alloop.store.projects import Project, get_project, resume_project
 
 __all__ = ["counts", "feature_file", "has_unlabeled", "import_items", "labeled_count", "leased_count", "lookup_items"]
 

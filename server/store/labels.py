@@ -8,14 +8,14 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from server.errors import Invalid, NotFound
-from server.schemas import LabelIn
-from server.store.budget import ROUNDING, exhausted, item_cost, spent
-from server.store.db import Store
-from server.store.items import has_unlabeled, lookup_items
-from server.store.projects import Project, get_project, stop_project
-from server.store.rounds import shown
-from server.store.votes import cast_votes, votes_by_item
+from alloop.errors import Invalid, NotFound
+from alloop.schemas import LabelIn
+from alloop.store.budget import ROUNDING, exhausted, item_cost, spent
+from alloop.store.db import Store
+from alloop.store.items import has_unlabeled, lookup_items
+from alloop.store.projects import Project, get_project, stop_project
+from alloop.store.rounds import shown
+from alloop.store.votes import cast_votes, votes_by_item
 
 __all__ = ["check_stop", "iter_export", "label_write", "labeled_rows", "submit_labels"]
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from server.errors import NotFound
+from alloop.errors import NotFound
 
 __all__ = ["Project", "insert_project", "get_project", "list_projects", "update_project", "stop_project"]
 

@@ -3,7 +3,7 @@
 With overlap (``labels_per_item`` k > 1) an item may be leased to k distinct annotators at
 once, less the votes it already has, never twice to one annotator, and never to one who
 voted on it. /next first completes items others have started (best ranked first), then
-starts new ones while the budget allows (:mod:`server.store.budget`: in items, or in cost,
+starts new ones while the budget allows (:mod:`alloop.store.budget`: in items, or in cost,
 where an item is leased only if its cost fits in what is left).
 
 Bounded staleness: a project's ``max_stale_labels`` caps how many labels may have arrived since
@@ -23,11 +23,11 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from server.store.budget import ITEM_COST, ROUNDING, left
-from server.store.db import Store
-from server.store.items import has_unlabeled, labeled_count
-from server.store.projects import Project, get_project
-from server.store.rounds import CURRENT_GEN
+from alloop.store.budget import ITEM_COST, ROUNDING, left
+from alloop.store.db import Store
+from alloop.store.items import has_unlabeled, labeled_count
+from alloop.store.projects import Project, get_project
+from alloop.store.rounds import CURRENT_GEN
 
 __all__ = [
     "COLD_START", "UNRANKED", "WAITABLE", "claim_next", "claim_write", "pool_open", "queue_open", "renewing",

@@ -8,7 +8,7 @@ import sqlite3
 import time
 from typing import Any
 
-from server.errors import NotFound
+from alloop.errors import NotFound
 
 __all__ = ["ROLES", "create_token", "find_token", "list_tokens", "revoke_token", "digest"]
 

@@ -15,10 +15,10 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from server.schemas import LabelIn
-from server.store.budget import ROUNDING, item_cost, left, resume_if_room
-from server.store.projects import Project
-from server.store.rounds import shown
+from alloop.schemas import LabelIn
+from alloop.store.budget import ROUNDING, item_cost, left, resume_if_room
+from alloop.store.projects import Project
+from alloop.store.rounds import shown
 
 __all__ = [
     "MAJORITY", "annotator_agreement", "cast_votes", "change_vote", "decide_ready", "has_vote", "majority",

@@ -7,8 +7,8 @@ import tempfile
 import pytest
 from fastapi.testclient import TestClient
 
-from server.app import create_app
-from server.settings import Settings
+from alloop.app import create_app
+from alloop.settings import Settings
 
 BODIES = {
     "/projects": {"name": "x", "labels": ["a", "b"]},

@@ -9,11 +9,11 @@ from pathlib import Path
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from server import campaign
-from server.app import create_app
-from server.schemas import ItemIn, ProjectCreate
-from server.settings import Settings
-from server.store.items import counts, import_items
+from alloop import campaign
+from alloop.app import create_app
+from alloop.schemas import ItemIn, ProjectCreate
+from alloop.settings import Settings
+from alloop.store.items import counts, import_items
 
 DATA = Path(tempfile.mkdtemp(prefix="alloop-fuzz-"))
 APP = create_app(Settings(data_dir=DATA, max_body_bytes=1_000_000))

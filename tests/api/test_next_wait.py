@@ -9,7 +9,7 @@ import time
 import pytest
 from helpers import make_campaign, wait_for
 
-import server.loop.rounds
+import alloop.loop.rounds
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def test_while_the_loop_fails_next_serves_what_there_is(client, digits, monkeypa
     def broken(*args, **kwargs):
         raise RuntimeError("out of memory (simulated)")
 
-    monkeypatch.setattr(server.loop.rounds, "execute_round", broken)
+    monkeypatch.setattr(alloop.loop.rounds, "execute_round", broken)
     pid = make_campaign(client, digits, pool=50, evals=0)
     status = wait_for(client, pid, lambda s: s["last_error"])
     assert "out of memory" in status["last_error"]

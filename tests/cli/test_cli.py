@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from server import campaign
-from server.cli import app
-from server.schemas import ProjectCreate
-from server.settings import Settings
-from server.store import Store
-from server.store.tokens import find_token
+from alloop import campaign
+from alloop.cli import app
+from alloop.schemas import ProjectCreate
+from alloop.settings import Settings
+from alloop.store import Store
+from alloop.store.tokens import find_token
 
 runner = CliRunner()
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 
-from server.client import AlloopHTTPError, Client
-from server.process import ServerProcess
+from alloop.client import AlloopHTTPError, Client
+from alloop.process import ServerProcess
 
 pytestmark = pytest.mark.slow
 

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from server.client import Client
-from server.oracle import Ledger, run_annotators
-from server.process import ServerProcess
+from alloop.client import Client
+from alloop.oracle import Ledger, run_annotators
+from alloop.process import ServerProcess
 
 pytestmark = pytest.mark.slow
 

@@ -16,10 +16,10 @@ import pytest
 from helpers import sms_rows
 from sklearn.datasets import load_digits
 
-from server.client import Client
-from server.oracle import Ledger, run_annotators
-from server.process import ServerProcess
-from server.simulate.runner import CampaignSpec, Split, run_campaign
+from alloop.client import Client
+from alloop.oracle import Ledger, run_annotators
+from alloop.process import ServerProcess
+from alloop.simulate.runner import CampaignSpec, Split, run_campaign
 
 pytestmark = pytest.mark.slow
 

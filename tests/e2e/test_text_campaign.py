@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 from helpers import sms_rows
 
-from server.app import create_app
-from server.settings import Settings
+from alloop.app import create_app
+from alloop.settings import Settings
 
 pytestmark = pytest.mark.slow
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from lsserver import TOKEN, LabelStudioProcess, ensure_label_studio, user_token
 
-from server.client import Client
-from server.labelstudio.lsapi import LabelStudio
-from server.process import ServerProcess
+from alloop.client import Client
+from alloop.labelstudio.lsapi import LabelStudio
+from alloop.process import ServerProcess
 
 
 def pytest_configure(config: pytest.Config) -> None:

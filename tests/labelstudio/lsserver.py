@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from server.process import free_port
+from alloop.process import free_port
 
 __all__ = ["LabelStudioProcess", "ensure_label_studio", "user_token", "TOKEN", "LS_ENV"]
 

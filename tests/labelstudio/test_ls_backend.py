@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from helpers import wait_for
 from sklearn.datasets import make_blobs
 
-from server.app import create_app
-from server.labelstudio import label_config
-from server.settings import Settings
+from alloop.app import create_app
+from alloop.labelstudio import label_config
+from alloop.settings import Settings
 
 LABELS = ["a", "b", "c"]
 CONFIG = label_config(LABELS)
@@ -290,9 +290,9 @@ def test_votes_linked_before_the_annotator_was_kept_are_left_as_they_are(tmp_pat
         assert _exported(client, pid) == [("i5", "a", 0.5, ["a", "b"])]
 
 def test_a_push_covers_only_the_best_ranked_open_tasks_from_one_snapshot(client: TestClient, blobs) -> None:
-    from server.labelstudio.config import choices_control
-    from server.labelstudio.predict import ModelCache, predictions
-    from server.labelstudio.push import push_depth
+    from alloop.labelstudio.config import choices_control
+    from alloop.labelstudio.predict import ModelCache, predictions
+    from alloop.labelstudio.push import push_depth
 
     pid = make_project(client, blobs)
     tasks = [task(i, task_id=1000 + i) for i in range(120)]

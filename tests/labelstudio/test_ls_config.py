@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from server.errors import Invalid
-from server.labelstudio.config import Control, check_labels, choices_control, label_config
+from alloop.errors import Invalid
+from alloop.labelstudio.config import Control, check_labels, choices_control, label_config
 
 
 def test_a_written_config_reads_back() -> None:

@@ -9,9 +9,9 @@ import time
 from fastapi.testclient import TestClient
 from helpers import make_campaign
 
-from server.labelstudio import agent as agent_module
-from server.labelstudio.connection import save_link
-from server.process import free_port
+from alloop.labelstudio import agent as agent_module
+from alloop.labelstudio.connection import save_link
+from alloop.process import free_port
 
 
 def test_a_link_to_an_unreachable_label_studio_is_a_422_that_says_so(client: TestClient, digits) -> None:

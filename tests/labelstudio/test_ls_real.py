@@ -21,11 +21,11 @@ import pytest
 from lsserver import TOKEN
 from typer.testing import CliRunner
 
-from server.client import Client
-from server.labelstudio.__main__ import app as cli
-from server.labelstudio.connect import connect, create_ls_project, import_items, link, wait_for_push
-from server.labelstudio.lsapi import LabelStudio, LabelStudioError
-from server.process import ServerProcess
+from alloop.client import Client
+from alloop.labelstudio.__main__ import app as cli
+from alloop.labelstudio.connect import connect, create_ls_project, import_items, link, wait_for_push
+from alloop.labelstudio.lsapi import LabelStudio, LabelStudioError
+from alloop.process import ServerProcess
 
 pytestmark = [pytest.mark.labelstudio, pytest.mark.slow]
 

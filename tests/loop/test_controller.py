@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from helpers import store_campaign
 
-from server import campaign
-from server.loop import Controller
-from server.schemas import ItemIn, LabelIn, ProjectCreate
-from server.store.items import import_items
-from server.store.labels import submit_labels
-from server.store.projects import get_project
-from server.store.rounds import curve
-from server.store.serving import claim_next
+from alloop import campaign
+from alloop.loop import Controller
+from alloop.schemas import ItemIn, LabelIn, ProjectCreate
+from alloop.store.items import import_items
+from alloop.store.labels import submit_labels
+from alloop.store.projects import get_project
+from alloop.store.rounds import curve
+from alloop.store.serving import claim_next
 
 
 @pytest.fixture
@@ -114,7 +114,7 @@ def test_a_failing_round_is_reported_and_not_retried_until_labels_change(store, 
     def broken_fit(self, X, y):
         raise ValueError("C must be positive")
 
-    monkeypatch.setattr("models.sklearn.SklearnModel.fit", broken_fit)
+    monkeypatch.setattr("alloop.models.sklearn.SklearnModel.fit", broken_fit)
     loop.run_pending()
     label_next(store, pid, digits, 20)
     assert loop.run_pending() == 0
@@ -128,8 +128,8 @@ def test_labels_arriving_during_training_are_kept(store, settings, digits, loop)
     pid = store_campaign(store, settings, digits)
     loop.run_pending()
     label_next(store, pid, digits, 20)
-    from server.loop.outcome import record_round_write
-    from server.loop.training import take_snapshot, train_round
+    from alloop.loop.outcome import record_round_write
+    from alloop.loop.training import take_snapshot, train_round
 
     snap = take_snapshot(store, pid)
     label_next(store, pid, digits, 10)  # lands between snapshot and record
@@ -157,7 +157,7 @@ def test_agreement_is_computed_between_successive_models(store, settings, digits
 @pytest.mark.parametrize("name", ["kcenter_greedy", "ranked_batch"])
 def test_diversity_strategies_see_the_labeled_items(store, settings, digits, loop, monkeypatch, name):
     """Core-set and ranked batch measure distance to what is labeled: the round must pass it."""
-    import strategies
+    from alloop import strategies
 
     seen = []
     real = strategies.rank
@@ -230,7 +230,7 @@ def test_bald_ranks_by_the_models_sampled_probabilities(store, settings, digits,
     ],
 )
 def test_a_strategy_reading_what_the_campaign_cannot_give_is_refused_at_creation(store, settings, strategy, model, says):
-    from server.errors import Invalid
+    from alloop.errors import Invalid
 
     fields = {"name": "t", "labels": ["a", "b"], "strategy": strategy, "model": model}
     with pytest.raises(Invalid, match=says):
@@ -238,8 +238,8 @@ def test_a_strategy_reading_what_the_campaign_cannot_give_is_refused_at_creation
 
 
 def test_patching_to_a_strategy_the_model_cannot_feed_is_refused(store, settings, digits):
-    from server.errors import Invalid
-    from server.schemas import ProjectPatch
+    from alloop.errors import Invalid
+    from alloop.schemas import ProjectPatch
 
     pid = store_campaign(store, settings, digits, pool=20, evals=0)
     with pytest.raises(Invalid, match="sampled probabilities"):

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from helpers import store_campaign
 
-from server import campaign
-from server.errors import Invalid
-from server.loop import Controller
-from server.schemas import ItemIn, LabelIn, ProjectCreate, ProjectPatch
-from server.store.items import import_items
-from server.store.labels import iter_export, submit_labels
-from server.store.rounds import curve
-from server.store.serving import claim_next
+from alloop import campaign
+from alloop.errors import Invalid
+from alloop.loop import Controller
+from alloop.schemas import ItemIn, LabelIn, ProjectCreate, ProjectPatch
+from alloop.store.items import import_items
+from alloop.store.labels import iter_export, submit_labels
+from alloop.store.rounds import curve
+from alloop.store.serving import claim_next
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models import Encoder, MissingDependency
+from alloop.models import Encoder, MissingDependency
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from models import encoders  # noqa: E402
+from alloop.models import encoders  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_bad_specs_are_value_errors(spec: dict, message: str) -> None:
 
 
 def test_missing_libraries_name_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    from models import _torch
+    from alloop.models import _torch
 
     monkeypatch.setattr(_torch, "find_spec", lambda name: None)
     with pytest.raises(MissingDependency, match=r"pip install 'alloop\[text\]'"):

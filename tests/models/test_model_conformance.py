@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from models import Model, build_model, input_kind, load_model
-from models.registry import TORCH_MODELS
+from alloop.models import Model, build_model, input_kind, load_model
+from alloop.models.registry import TORCH_MODELS
 
 N_CLASSES = 3  # class 2 is never labeled
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import models
-from models import MissingDependency, UnknownModel, _torch, build_model, check_model, input_kind, load_model, names
+from alloop import models
+from alloop.models import MissingDependency, UnknownModel, _torch, build_model, check_model, input_kind, load_model, names
 
 
 def test_names_list_the_torch_adapters() -> None:
@@ -29,7 +29,7 @@ def test_input_kind_needs_no_build(spec: dict, kind: str) -> None:
 
 def test_importing_models_and_checking_specs_does_not_import_torch() -> None:
     code = (
-        "import sys, models; from models import registry, configs, encoders;"
+        "import sys; from alloop import models; from alloop.models import registry, configs, encoders;"
         "models.check_model({'name': 'torch_mlp', 'params': {'hidden': [8]}}, 2);"
         "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
     )

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from models import UnknownModel, build_model, check_model
+from alloop.models import UnknownModel, build_model, check_model
 
 pytest.importorskip("torch")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models import build_model, load_model
+from alloop.models import build_model, load_model
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")

@@ -10,11 +10,11 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
-from server import campaign
-from server.schemas import ItemIn, ProjectCreate
-from server.settings import Settings
-from server.store import Store
-from server.store.items import import_items
+from alloop import campaign
+from alloop.schemas import ItemIn, ProjectCreate
+from alloop.settings import Settings
+from alloop.store import Store
+from alloop.store.items import import_items
 
 LEASE = 10.0
 

@@ -1,6 +1,6 @@
 """SIGKILL the server at random moments during label traffic: no acknowledged label may be lost.
 
-The rounds are :func:`server.chaos.kill_rounds`; ALLOOP_KILL_ROUNDS sets how many (20
+The rounds are :func:`alloop.chaos.kill_rounds`; ALLOOP_KILL_ROUNDS sets how many (20
 here; ``scripts/bench_durability.py`` runs 100).
 """
 
@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from server.chaos import kill_rounds
+from alloop.chaos import kill_rounds
 
 pytestmark = pytest.mark.slow
 

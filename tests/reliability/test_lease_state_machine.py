@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import invariant, precondition, rule
 from store_machine import LEASE, StoreCampaign
 
-from server.schemas import LabelIn
-from server.store.items import counts
-from server.store.labels import submit_labels
-from server.store.serving import claim_next
+from alloop.schemas import LabelIn
+from alloop.store.items import counts
+from alloop.store.labels import submit_labels
+from alloop.store.serving import claim_next
 
 POOL = 25
 BUDGET = 18

@@ -11,9 +11,9 @@ import os
 
 import pytest
 
-from server.client import Client
-from server.loadgen import Behaviour, run_load, violations
-from server.process import ServerProcess
+from alloop.client import Client
+from alloop.loadgen import Behaviour, run_load, violations
+from alloop.process import ServerProcess
 
 pytestmark = pytest.mark.slow
 

@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
 from store_machine import LEASE, StoreCampaign
 
-from server.schemas import LabelIn
-from server.store.labels import submit_labels
-from server.store.serving import claim_next
-from server.store.votes import majority
+from alloop.schemas import LabelIn
+from alloop.store.labels import submit_labels
+from alloop.store.serving import claim_next
+from alloop.store.votes import majority
 
 POOL = 10
 BUDGET = 6

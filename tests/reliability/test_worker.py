@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sklearn.datasets import load_digits
 
-from server.client import Client
-from server.process import ServerProcess
+from alloop.client import Client
+from alloop.process import ServerProcess
 
 pytestmark = pytest.mark.slow
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from server.simulate.datasets import DataRef, load_dataset, make_split
-from server.simulate.runner import Split
+from alloop.simulate.datasets import DataRef, load_dataset, make_split
+from alloop.simulate.runner import Split
 
 
 @pytest.fixture(scope="session")

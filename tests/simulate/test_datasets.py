@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from server.simulate.datasets import (
+from alloop.simulate.datasets import (
     CATALOG,
     DataRef,
     load_dataset,
@@ -15,7 +15,7 @@ from server.simulate.datasets import (
     read_user_file,
     shared_data_dir,
 )
-from server.simulate.embeddings import choose_encoder, embed_texts
+from alloop.simulate.embeddings import choose_encoder, embed_texts
 
 needs_shared = pytest.mark.skipif(
     not shared_data_dir().is_dir(), reason=f"the shared data folder {shared_data_dir()} is absent"
@@ -114,7 +114,7 @@ def test_text_vectors_are_cached_by_dataset_encoder_and_content(tmp_path, monkey
     assert enc == "hashing" and first.shape == (3, 1024)
     assert len(list((tmp_path / "embeddings").glob("toy-hashing-*.npy"))) == 1
     monkeypatch.setattr(
-        "server.loop.embedding.load_encoder", lambda spec: pytest.fail("not cached")
+        "alloop.loop.embedding.load_encoder", lambda spec: pytest.fail("not cached")
     )
     again, _ = embed_texts("toy", texts, encoder="hashing", cache_dir=tmp_path)
     assert np.array_equal(first, again)
@@ -128,8 +128,8 @@ def test_encoder_choice():
 
 
 def test_the_protocol_names_the_model_unless_the_run_does():
-    from models import check_model
-    from server.simulate.grid import Grid, grid_jobs
+    from alloop.models import check_model
+    from alloop.simulate.grid import Grid, grid_jobs
 
     for _, _, _, protocol in CATALOG.values():
         check_model({"name": protocol.model}, 3)  # every protocol's model builds

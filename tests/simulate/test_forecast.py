@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from server.simulate.forecast import MIN_POINTS, fit_curve, forecast, labels_for
+from alloop.simulate.forecast import MIN_POINTS, fit_curve, forecast, labels_for
 
 
 def ipl_curve(a=0.95, b=2.0, c=0.6, ns=(20, 40, 60, 80, 100, 120), noise=0.0, seed=0):
@@ -73,7 +73,7 @@ def test_a_curve_that_has_not_moved_gets_no_forecast_rather_than_never():
 
 
 def test_a_flat_campaign_that_never_reaches_the_target_is_not_counted_as_called_right():
-    from server.simulate.summary import _score
+    from alloop.simulate.summary import _score
 
     def record(predicted, never):
         return {"actual": None, "predicted": predicted, "lo": None, "hi": None, "never": never}

@@ -7,9 +7,9 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from server.app import create_app
-from server.settings import Settings
-from server.store.rounds import record_round
+from alloop.app import create_app
+from alloop.settings import Settings
+from alloop.store.rounds import record_round
 
 
 def project(client, **fields):

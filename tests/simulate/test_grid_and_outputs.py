@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from server.cli import app
-from server.simulate.datasets import DataRef
-from server.simulate.grid import Grid, run_grid
-from server.simulate.peers import peer_jobs
-from server.simulate.pipeline import load_raw, readme_lines, write_outputs
-from server.simulate.summary import evaluate_forecasts, summarize, verdicts
+from alloop.cli import app
+from alloop.simulate.datasets import DataRef
+from alloop.simulate.grid import Grid, run_grid
+from alloop.simulate.peers import peer_jobs
+from alloop.simulate.pipeline import load_raw, readme_lines, write_outputs
+from alloop.simulate.summary import evaluate_forecasts, summarize, verdicts
 
 pytest.importorskip("matplotlib")
 
@@ -23,7 +23,7 @@ GRID = Grid(data=DataRef(name="iris"), strategies=("random", "margin"), seeds=(0
 @pytest.fixture(scope="module")
 def iris_result():
     data = GRID.data
-    from server.simulate.datasets import load_dataset
+    from alloop.simulate.datasets import load_dataset
 
     protocol = GRID.protocol(load_dataset(data).protocol)
     extra = peer_jobs(
@@ -121,7 +121,7 @@ def test_parallel_workers_give_the_same_curves(iris_result):
 
 
 def test_strategy_entries_carry_parameters():
-    from server.simulate.grid import parse_strategy, split_strategies, strategy_label
+    from alloop.simulate.grid import parse_strategy, split_strategies, strategy_label
 
     entries = split_strategies("random, prefilter[diversify=typiclust,m=40],margin")
     assert entries == ("random", "prefilter[diversify=typiclust,m=40]", "margin")
@@ -221,7 +221,7 @@ def test_peers_run_from_first_labels_of_one_class():
     from sklearn.base import clone
     from sklearn.linear_model import LogisticRegression
 
-    from server.simulate.peers import OneClassSafe
+    from alloop.simulate.peers import OneClassSafe
 
     X = np.arange(12, dtype=float).reshape(6, 2)
     model = clone(OneClassSafe(LogisticRegression(), n_classes=3)).fit(X[:3], np.array([1, 1, 1]))

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from server.simulate.metrics import aubc, labels_to_reach, mean_ci, paired_savings, value_at
+from alloop.simulate.metrics import aubc, labels_to_reach, mean_ci, paired_savings, value_at
 
 
 def curve(*points):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import strategies
-from server.loop.coldstart import cold_start_order
-from server.simulate.runner import CampaignSpec, SimulationFailed, run_campaign
+from alloop import strategies
+from alloop.loop.coldstart import cold_start_order
+from alloop.simulate.runner import CampaignSpec, SimulationFailed, run_campaign
 
 
 def test_campaign_spends_its_budget_with_one_model_per_batch(iris_split):
@@ -60,7 +60,7 @@ def test_a_failing_round_stops_the_simulation(iris_split, monkeypatch):
     def broken(self, X, y):
         raise ValueError("broken fit")
 
-    monkeypatch.setattr("models.sklearn.SklearnModel.fit", broken)
+    monkeypatch.setattr("alloop.models.sklearn.SklearnModel.fit", broken)
     with pytest.raises(SimulationFailed, match="broken fit"):
         run_campaign(
             iris_split, CampaignSpec(strategy="margin", seed=0, batch_size=6, budget=18, initial=6)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from server.store import Store
+from alloop.store import Store
 
 
 @pytest.fixture

@@ -7,13 +7,13 @@ import time
 import pytest
 from helpers import database_at
 
-from server import campaign
-from server.schemas import ItemIn, LabelIn, ProjectCreate
-from server.store import Store
-from server.store.items import has_unlabeled, import_items, labeled_count
-from server.store.labels import submit_labels
-from server.store.schema import SCHEMA_VERSION
-from server.store.serving import claim_next
+from alloop import campaign
+from alloop.schemas import ItemIn, LabelIn, ProjectCreate
+from alloop.store import Store
+from alloop.store.items import has_unlabeled, import_items, labeled_count
+from alloop.store.labels import submit_labels
+from alloop.store.schema import SCHEMA_VERSION
+from alloop.store.serving import claim_next
 
 POOL = 60
 

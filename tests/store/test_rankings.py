@@ -7,12 +7,12 @@ import time
 import numpy as np
 import pytest
 
-from server import campaign
-from server.loop.outcome import STAGE_IN_FLIGHT, Ranking, RoundWrite, record_cold_start, record_round_write
-from server.schemas import ItemIn, LabelIn, ProjectCreate
-from server.store.items import has_unlabeled, import_items
-from server.store.labels import submit_labels
-from server.store.rounds import (
+from alloop import campaign
+from alloop.loop.outcome import STAGE_IN_FLIGHT, Ranking, RoundWrite, record_cold_start, record_round_write
+from alloop.schemas import ItemIn, LabelIn, ProjectCreate
+from alloop.store.items import has_unlabeled, import_items
+from alloop.store.labels import submit_labels
+from alloop.store.rounds import (
     CHUNK_ROWS,
     begin_ranking,
     clear_stale,
@@ -20,7 +20,7 @@ from server.store.rounds import (
     stage_ranking,
     switch_ranking,
 )
-from server.store.serving import claim_next
+from alloop.store.serving import claim_next
 
 POOL = 1200
 

@@ -6,15 +6,15 @@ import pytest
 import sqlite_utils
 from helpers import database_at
 
-from server import campaign
-from server.schemas import ItemIn, LabelIn, ProjectCreate, ProjectPatch
-from server.store import Store
-from server.store.items import counts, import_items
-from server.store.labels import iter_export, submit_labels
-from server.store.projects import get_project
-from server.store.schema import SCHEMA_VERSION
-from server.store.serving import claim_next
-from server.store.votes import change_vote, majority, vote_summary, votes_by_item, withdraw_vote
+from alloop import campaign
+from alloop.schemas import ItemIn, LabelIn, ProjectCreate, ProjectPatch
+from alloop.store import Store
+from alloop.store.items import counts, import_items
+from alloop.store.labels import iter_export, submit_labels
+from alloop.store.projects import get_project
+from alloop.store.schema import SCHEMA_VERSION
+from alloop.store.serving import claim_next
+from alloop.store.votes import change_vote, majority, vote_summary, votes_by_item, withdraw_vote
 
 NOW = 1_000_000.0
 LEASE = 60

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from strategy_data import make_inputs
 
-from strategies import StrategyInputs
+from alloop.strategies import StrategyInputs
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategies import StrategyInputs
+from alloop.strategies import StrategyInputs
 
 
 def make_inputs(

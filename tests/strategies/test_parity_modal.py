@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from strategy_data import make_inputs
 
-from strategies import StrategyInputs, rank
-from strategies.modal_adapter import ModalView
+from alloop.strategies import StrategyInputs, rank
+from alloop.strategies.modal_adapter import ModalView
 
 pytest.importorskip("modAL")
 from modAL.batch import uncertainty_batch_sampling  # noqa: E402

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from strategy_data import make_inputs
 
-from strategies import StrategyInputs, rank
-from strategies.cold_start import _ball_graph
-from strategies.seeding import BadgeSpace
+from alloop.strategies import StrategyInputs, rank
+from alloop.strategies.cold_start import _ball_graph
+from alloop.strategies.seeding import BadgeSpace
 
 pytest.importorskip("skactiveml")
 from skactiveml.classifier import SklearnClassifier  # noqa: E402

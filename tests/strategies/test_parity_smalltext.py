@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from strategy_data import make_inputs
 
-from strategies import StrategyInputs, rank
+from alloop.strategies import StrategyInputs, rank
 
 pytest.importorskip("small_text")
 from small_text import BreakingTies, LeastConfidence, PredictionEntropy  # noqa: E402

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from strategies import needs, register
-from strategies.registry import unregister
+from alloop.strategies import needs, register
+from alloop.strategies.registry import unregister
 
 
 def test_a_plain_strategy_needs_what_it_declares():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from strategies import StrategyInputs, get, names, rank
+from alloop.strategies import StrategyInputs, get, names, rank
 from strategy_data import make_inputs
 
 ALL = names()

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 from strategy_data import make_inputs
 
-import strategies._kmeans as kmeans_mod
-import strategies._nearest as nearest_mod
-from strategies import StrategyInputs, rank, select_top_k
-from strategies._linalg import min_sq_dist, nearest_rows
-from strategies._nearest import Blocks, EuclideanSpace
-from strategies.committee import _votes, average_kl, max_disagreement
-from strategies.seeding import BadgeSpace
-from strategies.uncertainty import row_entropy, top_two
+import alloop.strategies._kmeans as kmeans_mod
+import alloop.strategies._nearest as nearest_mod
+from alloop.strategies import StrategyInputs, rank, select_top_k
+from alloop.strategies._linalg import min_sq_dist, nearest_rows
+from alloop.strategies._nearest import Blocks, EuclideanSpace
+from alloop.strategies.committee import _votes, average_kl, max_disagreement
+from alloop.strategies.seeding import BadgeSpace
+from alloop.strategies.uncertainty import row_entropy, top_two
 
 
 def _explicit_gradients(probs: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -233,7 +233,7 @@ def test_pruning_gives_the_same_picks_as_full_passes(
 
 
 def test_lloyd_stops_once_few_enough_rows_change_cluster():
-    from strategies._kmeans import lloyd
+    from alloop.strategies._kmeans import lloyd
 
     rng = np.random.default_rng(0)
     x = (rng.normal(size=(600, 4)) + rng.integers(0, 4, size=(600, 1)) * 3).astype(np.float32)

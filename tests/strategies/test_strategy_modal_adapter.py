@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from strategy_data import make_inputs
 
-from strategies import names, rank
-from strategies.modal_adapter import load_from_config, register_modal_query
-from strategies.registry import unregister
+from alloop.strategies import names, rank
+from alloop.strategies.modal_adapter import load_from_config, register_modal_query
+from alloop.strategies.registry import unregister
 
 
 def top_uncertain(classifier, X_pool, n_instances=1):  # noqa: ANN001, N803 - modAL's signature

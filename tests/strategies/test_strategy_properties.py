@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from strategy_data import make_inputs
 
-from strategies import StrategyInputs, get, rank, select_top_k
-from strategies.cost import rank_within_budget, take_within_budget
+from alloop.strategies import StrategyInputs, get, rank, select_top_k
+from alloop.strategies.cost import rank_within_budget, take_within_budget
 
 FAST = settings(max_examples=60, deadline=None)
 

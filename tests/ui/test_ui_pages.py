@@ -11,8 +11,8 @@ import pytest
 from playwright.sync_api import Page, expect
 from sklearn.datasets import make_blobs
 
-from server.client import Client
-from server.process import ServerProcess
+from alloop.client import Client
+from alloop.process import ServerProcess
 
 pytestmark = pytest.mark.slow
 
