@@ -1,4 +1,8 @@
-"""The demo campaign: scikit-learn's bundled digits (no download), pool plus a 400-item eval split."""
+"""The demo campaign: scikit-learn's bundled digits (no download), pool plus a 400-item eval split.
+
+Each digit carries its 8x8 picture (a PNG, dark ink on white) for the labeling page, and the
+project shows the model's suggestion once a model exists, so a person can confirm with Enter.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,14 @@ import numpy as np
 from sklearn.datasets import load_digits
 
 from alloop import campaign
+from alloop.images import png_data_url
 from alloop.schemas import ItemIn, ProjectCreate
 from alloop.settings import Settings
 from alloop.store import Store
 from alloop.store.items import import_items
 from alloop.store.projects import list_projects
 
-__all__ = ["DEMO_NAME", "ensure_demo"]
+__all__ = ["DEMO_NAME", "digit_image", "ensure_demo"]
 
 DEMO_NAME = "digits-demo"
 
@@ -27,7 +32,7 @@ def ensure_demo(store: Store, settings: Settings, *, eval_size: int = 400, seed:
     order = np.random.default_rng(seed).permutation(len(y))
     body = ProjectCreate(
         name=DEMO_NAME, labels=[str(d) for d in range(10)], batch_size=10, budget=300,
-        retrain_every=20, target={"metric": "accuracy", "value": 0.94}, seed=seed,
+        retrain_every=20, target={"metric": "accuracy", "value": 0.94}, seed=seed, suggest=True,
     )
     project = campaign.create_project(store, settings, body)
     evals, pool = order[:eval_size], order[eval_size:]
@@ -35,6 +40,12 @@ def ensure_demo(store: Store, settings: Settings, *, eval_size: int = 400, seed:
         ItemIn(id=f"digit-{i}", features=X[i].tolist(), label=str(y[i])) for i in evals
     ])
     import_items(store, project.id, "pool", [
-        ItemIn(id=f"digit-{i}", features=X[i].tolist(), meta={"image": "8x8 digit"}) for i in pool
+        ItemIn(id=f"digit-{i}", features=X[i].tolist(), image=digit_image(X[i])) for i in pool
     ])
     return project.id
+
+
+def digit_image(values: np.ndarray) -> str:
+    """The 8x8 PNG of a digit from scikit-learn's 0-16 intensities, dark ink on white."""
+    ink = np.clip(np.asarray(values, dtype=np.float64).reshape(8, 8) / 16.0, 0.0, 1.0)
+    return png_data_url(np.round(255 * (1.0 - ink)).astype(np.uint8))

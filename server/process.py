@@ -18,8 +18,9 @@ __all__ = ["ServerProcess", "free_port"]
 class ServerProcess:
     """``alloop serve`` in a subprocess on a free loopback port; stopped by its own pid."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, args: list[str] | None = None) -> None:
         self.data_dir = data_dir
+        self.args = list(args or [])  # more `alloop serve` flags, e.g. ["--demo"]
         self.env = {**os.environ, **(env or {})}
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -34,7 +35,7 @@ class ServerProcess:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "alloop.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                 "--data-dir", str(self.data_dir), "--log-level", "warning"],
+                 "--data-dir", str(self.data_dir), "--log-level", "warning", *self.args],
                 stdout=log, stderr=subprocess.STDOUT, env=self.env,
             )
         deadline = time.monotonic() + timeout

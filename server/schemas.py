@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
+
+from alloop.images import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, check_image, check_image_url
 
 __all__ = [
     "EncoderSpec", "ModelSpec", "StrategySpec", "TargetSpec", "StabilizeSpec", "ProjectCreate", "ProjectPatch",
@@ -95,6 +97,10 @@ class ProjectCreate(Strict):
         "/next waits for the next ranking instead of serving stale or unranked items. Omitted: twice "
         "retrain_every; null: never wait.",
     )
+    suggest: bool = Field(
+        False, description="Show annotators the newest model's prediction for each item (in /next as "
+        "`suggestion`; the labeling page pre-selects it). Off by default: a suggestion can anchor a person's answer.",
+    )
 
     @field_validator("labels")
     @classmethod
@@ -123,10 +129,12 @@ class ProjectPatch(Strict):
     max_stale_labels: int | None = Field(
         None, ge=1, le=MAX_INT, description="Most labels a served ranking may fall behind; null: never wait.",
     )
+    suggest: bool | None = None
 
 
 class ItemIn(Strict):
-    """One item: the client's id and either ``features`` or ``text``; ``label`` for eval items."""
+    """One item: the client's id and either ``features`` or ``text``; ``label`` for eval items;
+    optionally an image for people to look at (``image`` inline, or ``image_url``)."""
 
     id: ItemId
     features: list[float] | None = None
@@ -137,6 +145,34 @@ class ItemIn(Strict):
         None, description="What labeling this item costs (seconds, text length...), > 0; cost-aware strategies "
         "rank by informativeness per unit of it. Items without one count 1."
     )
+    image: str | None = Field(
+        None, description=f"A PNG or JPEG shown to annotators: a data URL (data:image/png;base64,...) or bare "
+        f"base64, at most {MAX_IMAGE_BYTES} bytes decoded and {MAX_IMAGE_PIXELS} pixels.",
+    )
+    image_url: str | None = Field(
+        None, description="An image shown to annotators, by link: an http(s) URL or a path on this server.",
+    )
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str | None) -> str | None:
+        return None if value is None else check_image(value)
+
+    @field_validator("image_url")
+    @classmethod
+    def _image_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_image_url(value)
+
+    @model_validator(mode="after")
+    def _one_image(self) -> ItemIn:
+        if self.image is not None and self.image_url is not None:
+            raise ValueError("give image or image_url, not both")
+        return self
+
+    @property
+    def shown_image(self) -> str | None:
+        """What the labeling page shows: the inline image or the link."""
+        return self.image if self.image is not None else self.image_url
 
     @field_validator("cost")
     @classmethod

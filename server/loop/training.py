@@ -8,7 +8,6 @@ transaction, made by the server's store (see :class:`RoundWrite`).
 from __future__ import annotations
 
 import functools
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -27,6 +26,8 @@ from alloop.settings import Settings
 from alloop.store.db import Store
 from alloop.store.items import feature_file, labeled_count
 from alloop.store.labels import labeled_rows
+from alloop.store.predictions import FILE as PREDICTIONS_FILE
+from alloop.store.predictions import save_predictions
 from alloop.store.projects import Project, get_project
 from alloop.store.rounds import latest_version
 from alloop.store.serving import COLD_START
@@ -113,16 +114,14 @@ def score_pool(model: Any, snap: Snapshot, rows: np.ndarray, chunk: int) -> np.n
 
 
 def _agreement(path: Path, pool_idx: np.ndarray, preds: np.ndarray) -> float | None:
-    """Share of items, unlabeled under both models, on which the previous model agreed."""
+    """Share of items, unlabeled under both models, on which the previous model (its saved
+    predictions, :mod:`alloop.store.predictions`) agreed."""
     agreement = None
     if path.exists():
         with np.load(path) as old:
             _, new_pos, old_pos = np.intersect1d(pool_idx, old["idx"], assume_unique=True, return_indices=True)
             if new_pos.size:
                 agreement = float(np.mean(preds[new_pos] == old["pred"][old_pos]))
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, idx=pool_idx, pred=preds.astype(np.int16))
-    os.replace(tmp, path)
     return agreement
 
 
@@ -209,7 +208,8 @@ def train_round(store: Store, settings: Settings, snap: Snapshot) -> RoundWrite:
     if balanced:
         metrics["class_weight"] = "balanced"
     pdir = store.project_dir(project.id)
-    agreement = _agreement(pdir / "predictions.npz", snap.pool_idx, probs.argmax(axis=1))
+    agreement = _agreement(pdir / PREDICTIONS_FILE, snap.pool_idx, probs.argmax(axis=1))
+    save_predictions(pdir / PREDICTIONS_FILE, snap.pool_idx, probs, version)
     rng = np.random.default_rng([project.seed, version])
     if _one_class(probs):
         strategy = f"{COLD_START}{project.cold_start}"

@@ -20,6 +20,8 @@ from alloop.settings import Settings
 from alloop.store import Store
 from alloop.store.items import feature_file
 from alloop.store.labels import label_write
+from alloop.store.predictions import PREDICTIONS
+from alloop.store.projects import Project
 from alloop.store.serving import WAITABLE, claim_write, round_due
 
 router = APIRouter(tags=["labeling"])
@@ -56,6 +58,19 @@ def _retry_after(claim: dict[str, Any], store: Store, controller: Controller, pr
     return max(0.1, round(seconds, 1)) if seconds is not None else 1.0
 
 
+def _suggest(store: Store, project: Project, claimed: list[dict[str, Any]], items: list[dict[str, Any]]) -> None:
+    """Add the newest model's prediction to each item it covers (none before the first model)."""
+    predictions = PREDICTIONS.get(store.project_dir(project.id))
+    if predictions is None:
+        return
+    found = predictions.lookup([item["idx"] for item in claimed])
+    for item, public in zip(claimed, items):
+        if item["idx"] in found:
+            label, confidence = found[item["idx"]]
+            public["suggestion"] = {"label": project.labels[label], "confidence": confidence,
+                                    "model_version": predictions.version}
+
+
 def _public(claim: dict[str, Any], store: Store, controller: Controller, project_id: int) -> dict[str, Any]:
     project = claim.get("project")
     vectors: dict[int, list[float]] = {}
@@ -74,7 +89,11 @@ def _public(claim: dict[str, Any], store: Store, controller: Controller, project
             public["text"] = item["text"]
         if item["meta"] is not None:
             public["meta"] = item["meta"]
+        if item["image"] is not None:  # inline images are stored as data URLs, links as given
+            public["image" if item["image"].startswith("data:") else "image_url"] = item["image"]
         items.append(public)
+    if project is not None and project.suggest and items:
+        _suggest(store, project, claim["items"], items)
     answer = {"items": items, "lease_expires_at": iso(claim["expires_at"]), "done": claim["done"],
               "reason": claim["reason"] if claim["done"] else claim["waiting"]}
     if not claim["done"]:

@@ -4,6 +4,7 @@
 const page = {
   projectId: Alloop.projectId(),
   labels: [],
+  keys: [],
   item: null,
   busy: false,
   labeled: 0,
@@ -11,8 +12,15 @@ const page = {
 };
 const $ = (id) => document.getElementById(id);
 
-/** Keys 1-9 then 0 pick the first ten labels. */
-function keyFor(index) { return index < 9 ? String(index + 1) : index === 9 ? "0" : null; }
+/**
+ * The key for each label: the label itself where every label is one distinct character
+ * ("0".."9" for digits, "y"/"n"), else 1-9 then 0 for the first ten labels.
+ */
+function labelKeys(labels) {
+  const single = labels.every((l) => l.length === 1 && l.trim()) && new Set(labels.map((l) => l.toLowerCase())).size === labels.length;
+  if (single) return labels.map((l) => l.toLowerCase());
+  return labels.map((_, i) => (i < 9 ? String(i + 1) : i === 9 ? "0" : null));
+}
 
 function renderLabels() {
   const box = $("labels");
@@ -22,7 +30,7 @@ function renderLabels() {
     button.type = "button";
     button.dataset.label = label;
     button.textContent = label;
-    const key = keyFor(index);
+    const key = page.keys[index];
     if (key) {
       const kbd = document.createElement("kbd");
       kbd.textContent = key;
@@ -52,16 +60,40 @@ function describeFeatures(features) {
   return `vector of ${features.length} numbers: [${head}${features.length > 8 ? ", …" : ""}]`;
 }
 
+/** Small images (an 8x8 digit) are scaled up by whole pixels, crisp; large ones fit the card. */
+function fitImage(img) {
+  const side = Math.max(img.naturalWidth, img.naturalHeight);
+  img.classList.toggle("pixelated", side > 0 && side < 96);
+  img.style.width = side > 0 && side < 96 ? `${img.naturalWidth * Math.floor(256 / side)}px` : "";
+}
+
+function showSuggestion(item) {
+  const suggestion = item.suggestion;
+  const box = $("suggestion");
+  document.querySelectorAll("#labels button").forEach((b) => b.classList.toggle("suggested", !!suggestion && b.dataset.label === suggestion.label));
+  box.hidden = !suggestion;
+  if (!suggestion) return;
+  const sure = suggestion.confidence == null ? "" : ` (${Math.round(suggestion.confidence * 100)}% sure)`;
+  box.textContent = `Model v${suggestion.model_version} suggests “${suggestion.label}”${sure}: press Enter to confirm, or pick another label.`;
+}
+
 function showItem(item) {
   page.item = item;
   const meta = item.meta || {};
   $("item-id").textContent = `item ${item.id}` + (item.model_version ? ` · ranked by model v${item.model_version}` : "");
-  $("item-text").textContent = item.text || meta.text || (item.features ? describeFeatures(item.features) : "");
-  const image = meta.image_url || meta.image;
-  $("item-image").hidden = !image;
-  if (image) $("item-image").src = image;
+  const image = item.image || item.image_url || meta.image_url || meta.image;
+  const img = $("item-image");
+  img.hidden = !image;
+  if (image) {
+    img.onload = () => fitImage(img);
+    img.alt = `image of item ${item.id}`;
+    img.src = image;
+  }
+  // a vector's numbers only when there is nothing better to look at
+  $("item-text").textContent = item.text || meta.text || (item.features && !image ? describeFeatures(item.features) : "");
   renderMeta(meta);
   document.querySelectorAll("#labels button").forEach((b) => { b.disabled = false; b.classList.remove("chosen"); });
+  showSuggestion(item);
   show("item");
 }
 
@@ -129,8 +161,13 @@ function fail(error) { Alloop.showError(error, $("error")); }
 
 document.addEventListener("keydown", (event) => {
   if (event.target instanceof HTMLInputElement || event.ctrlKey || event.metaKey || event.altKey) return;
-  const index = event.key === "0" ? 9 : Number(event.key) - 1;
-  if (Number.isInteger(index) && index >= 0 && index < page.labels.length) {
+  if (event.key === "Enter" && page.item && page.item.suggestion) {
+    event.preventDefault();
+    submit(page.item.suggestion.label);
+    return;
+  }
+  const index = page.keys.indexOf(event.key.toLowerCase());
+  if (index >= 0) {
     event.preventDefault();
     submit(page.labels[index]);
   }
@@ -141,6 +178,7 @@ async function start() {
   try {
     const info = await Alloop.call("GET", `/projects/${page.projectId}/labeling`);
     page.labels = info.labels;
+    page.keys = labelKeys(info.labels);
     $("project-name").textContent = info.name;
     document.title = `alloop · label · ${info.name}`;
     renderLabels();

@@ -100,6 +100,11 @@ def import_items(store: Store, project_id: int, split: str, items: Sequence[Item
                 for item, row, key in zip(new, rows, order)
             ],
         )
+        shown = [(item.shown_image, project_id, str(item.id)) for item in new if item.shown_image is not None]
+        conn.executemany(
+            "INSERT INTO item_images (item_idx, image) SELECT idx, ? FROM items WHERE project_id = ? AND ext_id = ?",
+            shown,
+        )
         if split == "pool" and project.stop_reason == "pool_exhausted":
             resume_project(conn, project_id)
     return {"added": len(new), "skipped": len(items) - len(new)}

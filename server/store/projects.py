@@ -44,6 +44,7 @@ class Project:
     labels_per_item: int = 1
     budget_unit: str = "items"
     max_stale_labels: int | None = None
+    suggest: bool = False
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Project:
@@ -59,7 +60,7 @@ class Project:
             "lease_seconds": self.lease_seconds, "seed": self.seed, "cold_start": self.cold_start,
             "stabilize": self.stabilize, "encoder": self.encoder, "n_features": self.n_features,
             "labels_per_item": self.labels_per_item, "budget_unit": self.budget_unit,
-            "max_stale_labels": self.max_stale_labels,
+            "max_stale_labels": self.max_stale_labels, "suggest": bool(self.suggest),
         }
 
 

@@ -274,8 +274,24 @@ def _v11(db: sqlite_utils.Database) -> None:
     db["labelstudio_tasks"].create_index(["project_id", "ext_id"])
 
 
+def _v12(db: sqlite_utils.Database) -> None:
+    """Items a person can look at, and the model's suggestion.
+
+    ``item_images`` holds an item's image for display: a checked PNG/JPEG data URL or a link.
+    A table of its own keeps the items rows (scanned by every round and every /next) small.
+    ``projects.suggest``: whether /next shows the newest model's prediction for each item.
+    """
+    db["item_images"].create(
+        {"item_idx": int, "image": str},
+        pk="item_idx",
+        foreign_keys=[("item_idx", "items", "idx")],
+        not_null={"image"},
+    )
+    db["projects"].add_column("suggest", int, not_null_default=0)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11,
+    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

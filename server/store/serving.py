@@ -365,12 +365,14 @@ def _describe(
     marks = ",".join("?" * len(chosen))
     rows = {
         r["idx"]: r
-        for r in conn.execute(f"SELECT idx, ext_id, row, text, meta FROM items WHERE idx IN ({marks})", [c[0] for c in chosen])
+        for r in conn.execute(
+            f"SELECT i.idx, i.ext_id, i.row, i.text, i.meta, m.image FROM items i "
+            f"LEFT JOIN item_images m ON m.item_idx = i.idx WHERE i.idx IN ({marks})", [c[0] for c in chosen])
     }
     return [
         {
             "idx": idx, "id": rows[idx]["ext_id"], "row": rows[idx]["row"], "text": rows[idx]["text"],
-            "meta": json.loads(rows[idx]["meta"]) if rows[idx]["meta"] else None,
+            "meta": json.loads(rows[idx]["meta"]) if rows[idx]["meta"] else None, "image": rows[idx]["image"],
             "score": score, "model_version": version, "strategy": strategy,
         }
         for idx, score, version, strategy in chosen
