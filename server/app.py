@@ -16,8 +16,8 @@ from alloop.limits import BodyLimit
 from alloop.loop import Controller
 from alloop.labelstudio import routes as labelstudio
 from alloop.labelstudio.agent import Agent
-from alloop.routes import items, projects, results, serving, tokens, ui
-from alloop.routes import forecast
+from alloop.prometheus import RequestTimer, Telemetry
+from alloop.routes import forecast, items, projects, results, serving, telemetry, tokens, ui
 from alloop.settings import Settings
 from alloop.store import Store
 
@@ -51,8 +51,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = store
     app.state.controller = controller
     app.state.labelstudio = agent
+    app.state.telemetry = Telemetry(store)
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestTimer, telemetry=app.state.telemetry)  # outermost: times what a client waits
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, Any]:
@@ -66,4 +68,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (items, results, tokens):
         app.include_router(module.router, dependencies=[Depends(require_token)])
     app.include_router(forecast.router, dependencies=[Depends(require_token)])
+    app.include_router(telemetry.router, dependencies=[Depends(require_token)])
     return app

@@ -1,4 +1,4 @@
-"""The built-in labeling page and dashboard: static HTML + vanilla JS from ``server/static``.
+"""The built-in labeling page and dashboard: static HTML + vanilla JS from ``alloop/static`` (``server/static`` in the source tree).
 
 The pages hold no data; every API call they make carries the token the user enters (kept in
 the browser's localStorage), so auth is exactly that of the JSON API.
@@ -32,6 +32,12 @@ router = APIRouter(tags=["ui"])
 
 def _page(name: str) -> FileResponse:
     return FileResponse(STATIC_DIR / name, media_type="text/html", headers=_NO_CACHE)
+
+
+@router.get("/", include_in_schema=False)
+def root() -> RedirectResponse:
+    """A person opening the server's address lands on the project list."""
+    return RedirectResponse("/ui/")
 
 
 @router.get("/ui", include_in_schema=False)

@@ -70,7 +70,7 @@ def test_body_over_the_limit_is_413(tmp_path):
 
 
 SERVER_ADMIN = {"Authorization": "Bearer s3cret"}
-SERVER_ONLY = {("POST", "/projects")}
+SERVER_ONLY = {("POST", "/projects"), ("GET", "/metrics/prometheus")}
 ANY_TOKEN = {("GET", "/projects")}
 LABELING = {("POST", "/projects/{project_id}/next"), ("POST", "/projects/{project_id}/labels"),
             ("GET", "/projects/{project_id}/labeling")}
