@@ -6,6 +6,9 @@ from pathlib import Path
 
 import typer
 
+from alloop import console
+from alloop.labelstudio.cli import app as labelstudio_app
+
 app = typer.Typer(help="alloop: an active-learning loop server.", no_args_is_help=True, add_completion=False)
 
 
@@ -40,14 +43,21 @@ def serve(
         base = f"http://{host}:{port}"
         auth = ' -H "Authorization: Bearer $ALLOOP_ADMIN_TOKEN"' if settings.admin_token else ""
         typer.echo(f"alloop demo campaign: project {project_id} (digits, margin, budget 300) at {base}")
-        typer.echo(f"  status:  curl{auth} {base}/projects/{project_id}")
+        typer.echo(f"  label it:   {base}/ui/projects/{project_id}/label   (keys 0-9; Enter takes the model's suggestion)")
+        typer.echo(f"  dashboard:  {base}/ui/projects/{project_id}/dashboard")
+        typer.echo(f"  projects:   {base}/ui/")
         typer.echo(
-            f"  next:    curl{auth} -X POST {base}/projects/{project_id}/next "
+            f"  from a script: curl{auth} -X POST {base}/projects/{project_id}/next "
             "-H 'Content-Type: application/json' -d '{\"annotator\": \"me\", \"n\": 5}'"
         )
-        typer.echo(f"  API docs: {base}/docs")
+        typer.echo(f"  API docs:   {base}/docs    status: alloop status --alloop {base}")
     uvicorn.run(application, host=host, port=port, log_level=log_level)
 
+
+app.command()(console.status)
+app.command()(console.export)
+app.add_typer(labelstudio_app, name="labelstudio", help="Label Studio and alloop: connect them, disconnect them, "
+              "or reconcile them now.")
 
 token_app = typer.Typer(help="Per-project access tokens (stored as hashes; the secret is shown once).",
                         no_args_is_help=True)

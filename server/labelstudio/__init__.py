@@ -19,7 +19,17 @@ model). Label Studio does not advance a project's ``model_version`` by itself; a
 project's server pushes each new ranking and sets it (:mod:`alloop.labelstudio.push`).
 """
 
+from typing import Any
+
 from alloop.labelstudio.config import Control, choices_control, label_config
-from alloop.labelstudio.predict import version_name
 
 __all__ = ["Control", "choices_control", "label_config", "version_name"]
+
+
+def __getattr__(name: str) -> Any:
+    # predict reads the store (numpy, sqlite); the command line imports this package and needs neither
+    if name == "version_name":
+        from alloop.labelstudio.predict import version_name
+
+        return version_name
+    raise AttributeError(f"module 'alloop.labelstudio' has no attribute {name!r}")

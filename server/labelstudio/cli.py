@@ -1,17 +1,18 @@
-"""``python -m alloop.labelstudio``: connect a Label Studio project to alloop, or reconcile them now.
+"""``alloop labelstudio`` (or ``python -m alloop.labelstudio``): connect a Label Studio project to
+alloop, or reconcile them now.
 
 Examples::
 
     # A new Label Studio project for alloop project 1, with alloop as its ML backend; from then on
     # alloop's server pushes every ranking there and stops it serving when the campaign stops:
-    python -m alloop.labelstudio connect --alloop http://127.0.0.1:8000 --project 1 \\
+    alloop labelstudio connect --alloop http://127.0.0.1:8000 --project 1 \\
         --label-studio http://127.0.0.1:8080 --ls-token "$LABEL_STUDIO_TOKEN"
 
     # The same without the ML backend (a webhook and alloop's pushes only):
-    python -m alloop.labelstudio connect ... --push-only
+    alloop labelstudio connect ... --push-only
 
     # Make alloop's labels equal Label Studio's annotations now, and push (every 30 s until ^C):
-    python -m alloop.labelstudio sync --alloop http://127.0.0.1:8000 --project 1 --interval 30
+    alloop labelstudio sync --alloop http://127.0.0.1:8000 --project 1 --interval 30
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ ALLOOP = typer.Option("http://127.0.0.1:8000", "--alloop", help="alloop's base U
 PROJECT = typer.Option(..., "--project", help="The alloop project id.")
 TOKEN = typer.Option(None, "--token", envvar="ALLOOP_TOKEN", help="alloop admin or project admin token.")
 LS_URL = typer.Option("http://127.0.0.1:8080", "--label-studio", help="Label Studio's base URL.")
+BACKEND_URL = typer.Option(None, "--backend-url", help="alloop's URL as Label Studio reaches it (default: --alloop).")
 LS_TOKEN = typer.Option(..., "--ls-token", envvar="LABEL_STUDIO_TOKEN", help="A Label Studio API token.")
 
 
@@ -67,14 +69,16 @@ def connect_command(
     ls_project: int | None = typer.Option(None, "--ls-project", help="An existing Label Studio project; "
                                           "omitted: create one with the alloop project's labels."),
     items: Path | None = typer.Option(None, "--items", help="A .json/.jsonl of pool items to add to both."),
-    backend_url: str | None = typer.Option(None, "--backend-url", help="alloop's URL as Label Studio reaches "
-                                           "it (default: --alloop)."),
+    backend_url: str | None = BACKEND_URL,
     ls_url_for_alloop: str | None = typer.Option(None, "--label-studio-for-alloop", help="Label Studio's URL as "
                                                  "alloop's server reaches it (default: --label-studio)."),
     push_only: bool = typer.Option(False, "--push-only", help="No ML backend: a webhook, and alloop pushes "
                                    "its rankings as predictions."),
 ) -> None:
-    """Connect: Label Studio serves tasks in alloop's order and sends annotations back; alloop keeps it in step."""
+    """Connect: Label Studio serves tasks in alloop's order and sends annotations back; alloop keeps it in step.
+
+    Example: alloop labelstudio connect --project 1 --label-studio http://127.0.0.1:8080 --ls-token "$LABEL_STUDIO_TOKEN"
+    """
     with Client(alloop, token=token) as client, LabelStudio(label_studio, ls_token) as ls:
         ls_pid = ls_project or create_ls_project(client, project, ls)
         if items is not None:
@@ -92,10 +96,12 @@ def connect_command(
 def disconnect_command(
     alloop: str = ALLOOP, project: int = PROJECT, token: str | None = TOKEN, label_studio: str = LS_URL,
     ls_token: str = LS_TOKEN,
-    backend_url: str | None = typer.Option(None, "--backend-url", help="alloop's URL as Label Studio reaches "
-                                           "it (default: --alloop)."),
+    backend_url: str | None = BACKEND_URL,
 ) -> None:
-    """Undo connect: alloop stops keeping Label Studio in step; alloop's ML backend and webhook are removed."""
+    """Undo connect: alloop stops keeping Label Studio in step; alloop's ML backend and webhook are removed.
+
+    Example: alloop labelstudio disconnect --project 1 --ls-token "$LABEL_STUDIO_TOKEN"
+    """
     with Client(alloop, token=token) as client, LabelStudio(label_studio, ls_token) as ls:
         state = client.request("GET", f"/projects/{project}/labelstudio/link").json()
         url = f"{(backend_url or alloop).rstrip('/')}/projects/{project}/labelstudio"
@@ -114,6 +120,8 @@ def sync_command(
     """Reconcile alloop's labels with the linked Label Studio project's annotations and push the ranking now.
 
     alloop's server does this by itself (on start-up and every few minutes); this asks for it now.
+
+    Example: alloop labelstudio sync --project 1 --once
     """
     _quiet()
     log = logging.getLogger("alloop.labelstudio")
@@ -138,7 +146,3 @@ def sync_command(
             except KeyboardInterrupt:
                 typer.echo("stopped")
                 return
-
-
-if __name__ == "__main__":
-    app()

@@ -34,6 +34,13 @@ def _jsonl(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
         yield json.dumps(row) + "\n"
 
 
+def _json_array(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    yield "["
+    for n, row in enumerate(rows):
+        yield ("," if n else "") + "\n" + json.dumps(row)
+    yield "\n]\n"
+
+
 def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS)
@@ -54,16 +61,20 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
 @router.get("/projects/{project_id}/export")
 def export(
     project_id: deps.ProjectId,
-    format: Annotated[Literal["jsonl", "csv"], Query()] = "jsonl",
+    format: Annotated[Literal["jsonl", "csv", "json"], Query()] = "jsonl",
     store: Store = Depends(deps.store),
 ) -> StreamingResponse:
     """Every label with its annotator, time, model version, the score that chose it, and its votes.
 
-    In CSV, ``votes`` is a compact JSON array.
+    ``jsonl``: one label per line; ``json``: one array; ``csv``: a header row, and ``votes`` as a
+    compact JSON array. ``X-Total-Count`` says how many labels.
     """
     with store.read() as conn:
         get_project(conn, project_id)
         rows = [_public(r) for r in iter_export(conn, project_id)]
+    headers = {"X-Total-Count": str(len(rows))}
     if format == "csv":
-        return StreamingResponse(_csv(iter(rows)), media_type="text/csv")
-    return StreamingResponse(_jsonl(iter(rows)), media_type="application/x-ndjson")
+        return StreamingResponse(_csv(iter(rows)), media_type="text/csv", headers=headers)
+    if format == "json":
+        return StreamingResponse(_json_array(iter(rows)), media_type="application/json", headers=headers)
+    return StreamingResponse(_jsonl(iter(rows)), media_type="application/x-ndjson", headers=headers)

@@ -22,7 +22,7 @@ from lsserver import TOKEN
 from typer.testing import CliRunner
 
 from alloop.client import Client
-from alloop.labelstudio.__main__ import app as cli
+from alloop.labelstudio.cli import app as cli
 from alloop.labelstudio.connect import connect, create_ls_project, import_items, link, wait_for_push
 from alloop.labelstudio.lsapi import LabelStudio, LabelStudioError
 from alloop.process import ServerProcess
