@@ -15,9 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alloop.chaos import KillReport, kill_rounds  # noqa: E402
+from alloop.chaos import KillReport, kill_rounds
 
 
 def main() -> int:

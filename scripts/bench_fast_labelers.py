@@ -30,7 +30,6 @@ from pathlib import Path
 import numpy as np
 from sklearn.datasets import load_digits
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alloop.client import Client
 from alloop.oracle import Ledger, run_annotators

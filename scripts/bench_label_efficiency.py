@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from alloop.simulate.datasets import DataRef, shared_data_dir
 from alloop.simulate.grid import Grid, parse_strategy, split_strategies, strategy_label

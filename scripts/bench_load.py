@@ -21,16 +21,14 @@ from __future__ import annotations
 import argparse
 import resource
 import statistics
-import sys
 import zlib
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alloop.client import Client  # noqa: E402
-from alloop.loadgen import Behaviour, percentile, run_load, violations  # noqa: E402
-from alloop.process import ServerProcess  # noqa: E402
+from alloop.client import Client
+from alloop.loadgen import Behaviour, percentile, run_load, violations
+from alloop.process import ServerProcess
 
 LEASE = 5
 

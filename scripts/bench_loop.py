@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,11 +20,10 @@ from pathlib import Path
 import numpy as np
 from sklearn.datasets import load_digits
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alloop.client import Client  # noqa: E402
-from alloop.oracle import Ledger, run_annotators  # noqa: E402
-from alloop.process import ServerProcess  # noqa: E402
+from alloop.client import Client
+from alloop.oracle import Ledger, run_annotators
+from alloop.process import ServerProcess
 
 
 def one_run(strategy: str, seed: int, args: argparse.Namespace) -> dict:

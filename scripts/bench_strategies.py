@@ -39,10 +39,9 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alloop.strategies import StrategyInputs, names, rank  # noqa: E402
-from alloop.strategies.modal_adapter import ModalView  # noqa: E402
+from alloop.strategies import StrategyInputs, names, rank
+from alloop.strategies.modal_adapter import ModalView
 
 C, S, M = 10, 10, 100
 CHUNK = 65_536

@@ -25,7 +25,6 @@ import argparse
 import csv
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -33,10 +32,9 @@ from typing import Any
 import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alloop.models import build_model  # noqa: E402
-from alloop.models.encoders import load_encoder  # noqa: E402
+from alloop.models import build_model
+from alloop.models.encoders import load_encoder
 
 CSV = Path("/work/shared/data/sms_spam/sms_spam.csv")
 MODELS = ["logistic_regression", "torch_mlp", "torch_ensemble"]

@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alloop.client import Client  # noqa: E402
-from alloop.oracle import Ledger, run_annotators  # noqa: E402
-from alloop.process import ServerProcess  # noqa: E402
+from alloop.client import Client
+from alloop.oracle import Ledger, run_annotators
+from alloop.process import ServerProcess
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sms_spam" / "sms_spam.csv"
 
