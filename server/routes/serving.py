@@ -60,7 +60,7 @@ def _retry_after(claim: dict[str, Any], store: Store, controller: Controller, pr
 
 def _suggest(store: Store, project: Project, claimed: list[dict[str, Any]], items: list[dict[str, Any]]) -> None:
     """Add the newest model's prediction to each item it covers (none before the first model)."""
-    predictions = PREDICTIONS.get(store.project_dir(project.id))
+    predictions = PREDICTIONS.get(store.project_path(project.id))
     if predictions is None:
         return
     found = predictions.lookup([item["idx"] for item in claimed])
