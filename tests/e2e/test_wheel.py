@@ -22,6 +22,26 @@ ROOT = Path(__file__).resolve().parents[2]
 _ENVIRONMENT_NOISE = re.compile(r"^WARNING: Location '.*' is ignored")
 
 
+PLUGIN_PYPROJECT = """\
+[build-system]
+requires = ["setuptools>=77"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "alloop-demo-plugin"
+version = "0.0.1"
+
+[project.entry-points."alloop.strategies"]
+demo = "alloop_demo_plugin:register_all"
+"""
+PLUGIN_CODE = """\
+def register_all(register):
+    @register("plugin_least_confident", needs={"probs"})
+    def score(inputs, *, rng):
+        return 1.0 - inputs.probs.max(axis=1)
+"""
+
+
 def run(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
     done = subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     output = done.stdout + done.stderr
@@ -51,6 +71,14 @@ def test_the_wheel_installs_one_alloop_package_and_serves_from_a_users_directory
     assert (info / "top_level.txt").read_text().split() == ["alloop"]
     assert not list(site.glob("__editable__*"))
 
+    # A third-party strategy, registered through the alloop.strategies entry-point group.
+    plugin = tmp_path / "plugin"
+    (plugin / "alloop_demo_plugin").mkdir(parents=True)
+    (plugin / "pyproject.toml").write_text(PLUGIN_PYPROJECT)
+    (plugin / "alloop_demo_plugin" / "__init__.py").write_text(PLUGIN_CODE)
+    plugged = run(python, "-m", "pip", "install", "--quiet", "--no-deps", plugin, env=env)
+    assert warnings_in(plugged) == []
+
     # The user's own project: top-level names that alloop's folders used to claim.
     home.mkdir()
     (home / "models.py").write_text("raise ImportError('the user\\'s models.py was imported')\n")
@@ -63,6 +91,8 @@ def test_the_wheel_installs_one_alloop_package_and_serves_from_a_users_directory
     version, module, where = probe.split()
     assert version == "0.1.0" and module == "alloop.client" and where.startswith(str(site))
     assert "serve" in run(venv / "bin" / "alloop", "--help", cwd=home, env=env)
+    names = run(python, "-c", "from alloop import strategies; print(strategies.names())", cwd=home, env=env)
+    assert "plugin_least_confident" in names and "margin" in names
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -90,6 +120,9 @@ def test_the_wheel_installs_one_alloop_package_and_serves_from_a_users_directory
             assert http.post(f"/projects/{project['id']}/items", json={"items": items}).json()["added"] == 20
             batch = http.post(f"/projects/{project['id']}/next", json={"annotator": "me", "n": 2, "wait": 20}).json()
             assert len(batch["items"]) == 2
+            plugged = http.post("/projects", json={"name": "plugged", "labels": ["a", "b"],
+                                                   "strategy": {"name": "plugin_least_confident"}})
+            assert plugged.status_code == 201, plugged.text
             assert http.get("/", follow_redirects=False).headers["location"] == "/ui/"
             assert "alloop" in http.get("/ui/").text
             for asset in ("label.js", "app.css", "api.js"):
