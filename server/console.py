@@ -160,5 +160,7 @@ def export(
                     target.flush()
     except httpx.HTTPError as exc:
         raise _fail(f"cannot reach alloop at {alloop} ({exc})") from None
+    except OSError as exc:
+        raise _fail(f"cannot write {out}: {exc.strerror or exc}") from None
     if to_file:
         Console(stderr=True).print(f"project {project}: {total} labels written to {out} ({format})", highlight=False)

@@ -26,9 +26,10 @@ def ensure_demo(store: Store, settings: Settings, *, eval_size: int = 400, seed:
     """Create the demo campaign unless it exists; returns its project id."""
     with store.read() as conn:
         existing = [p.id for p in list_projects(conn) if p.name == DEMO_NAME]
-    if existing:
-        return existing[0]
     X, y = load_digits(return_X_y=True)
+    if existing:
+        _add_images(store, existing[0], X)
+        return existing[0]
     order = np.random.default_rng(seed).permutation(len(y))
     body = ProjectCreate(
         name=DEMO_NAME, labels=[str(d) for d in range(10)], batch_size=10, budget=300,
@@ -43,6 +44,20 @@ def ensure_demo(store: Store, settings: Settings, *, eval_size: int = 400, seed:
         ItemIn(id=f"digit-{i}", features=X[i].tolist(), image=digit_image(X[i])) for i in pool
     ])
     return project.id
+
+
+def _add_images(store: Store, project_id: int, X: np.ndarray) -> None:
+    """A demo made by an alloop before 0.2 has no pictures: draw them, and turn suggestions on."""
+    with store.write() as conn:
+        missing = conn.execute(
+            "SELECT i.idx, i.ext_id FROM items i LEFT JOIN item_images m ON m.item_idx = i.idx "
+            "WHERE i.project_id = ? AND i.split = 'pool' AND m.item_idx IS NULL AND i.ext_id LIKE 'digit-%'",
+            (project_id,),
+        ).fetchall()
+        if missing:
+            conn.executemany("INSERT INTO item_images (item_idx, image) VALUES (?, ?)",
+                             [(idx, digit_image(X[int(ext_id.removeprefix("digit-"))])) for idx, ext_id in missing])
+            conn.execute("UPDATE projects SET suggest = 1 WHERE id = ?", (project_id,))
 
 
 def digit_image(values: np.ndarray) -> str:

@@ -60,6 +60,11 @@ function describeFeatures(features) {
   return `vector of ${features.length} numbers: [${head}${features.length > 8 ? ", …" : ""}]`;
 }
 
+/** A meta field usable as an image source (tools that put links in meta before image_url existed). */
+function looksLikeImage(value) {
+  return typeof value === "string" && /^(https?:\/\/|\/[^/]|data:image\/(png|jpeg);base64,)/.test(value);
+}
+
 /** Small images (an 8x8 digit) are scaled up by whole pixels, crisp; large ones fit the card. */
 function fitImage(img) {
   const side = Math.max(img.naturalWidth, img.naturalHeight);
@@ -81,7 +86,7 @@ function showItem(item) {
   page.item = item;
   const meta = item.meta || {};
   $("item-id").textContent = `item ${item.id}` + (item.model_version ? ` · ranked by model v${item.model_version}` : "");
-  const image = item.image || item.image_url || meta.image_url || meta.image;
+  const image = item.image || item.image_url || [meta.image_url, meta.image].find(looksLikeImage);
   const img = $("item-image");
   img.hidden = !image;
   if (image) {

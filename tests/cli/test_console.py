@@ -68,6 +68,8 @@ def test_clear_errors_for_a_missing_project_a_bad_format_and_no_server(served):
     assert missing.exit_code == 1 and "project 99 not found" in missing.stderr
     gone = runner.invoke(app, ["export", "--alloop", url, "--project", "99"])
     assert gone.exit_code == 1 and "not found" in gone.stderr
+    nowhere = runner.invoke(app, ["export", "--alloop", url, "--project", "1", "--out", "/nonexistent/dir/x.csv"])
+    assert nowhere.exit_code == 1 and "cannot write /nonexistent/dir/x.csv" in nowhere.stderr
     bad = runner.invoke(app, ["export", "--alloop", url, "--project", "1", "--format", "xml"])
     assert bad.exit_code == 2 and "jsonl, csv, json" in bad.output
     nobody = f"http://127.0.0.1:{free_port()}"
