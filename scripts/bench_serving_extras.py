@@ -1,6 +1,7 @@
 #!/usr/bin/env python
-"""What the labeling page's extras cost: /next with the model's suggestion vs without, and a
-Prometheus scrape, on pools of growing size.
+"""What the labeling page's extras cost: /next with the model's suggestion vs without, the
+suggestion lookup alone (the cached predictions file, 10 items), and a Prometheus scrape, on
+pools of growing size.
 
 Both /next variants run in one process against the same trained campaign, alternating in
 rounds (and in which goes first), so the ratio is what counts on a noisy machine. Each /next leases ``--n`` items and the
@@ -25,6 +26,7 @@ from rich.table import Table
 
 from alloop.app import create_app
 from alloop.settings import Settings
+from alloop.store.predictions import PREDICTIONS
 
 
 def campaign(client: TestClient, pool: int, dim: int, rng: np.random.Generator) -> tuple[int, np.ndarray]:
@@ -69,7 +71,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="Alternations of the two variants.")
     args = parser.parse_args()
     table = Table(title="/next with and without suggestions; Prometheus scrape", title_justify="left")
-    for column in ("pool", "/next ms (plain)", "/next ms (suggest)", "ratio", "scrape ms"):
+    for column in ("pool", "/next ms (plain)", "/next ms (suggest)", "ratio", "lookup µs", "scrape ms"):
         table.add_column(column, justify="right")
     rng = np.random.default_rng(0)
     for pool in (int(p) for p in args.pools.split(",")):
@@ -83,13 +85,19 @@ def main() -> None:
                 for on, out in variants if r % 2 == 0 else variants[::-1]:  # neither always goes first
                     client.patch(f"/projects/{pid}", json={"suggest": on})
                     out.append(_label(client, pid, y, per_round) / (per_round // 10) * 1000)
+            folder = client.app.state.store.project_path(pid)
+            wanted = list(range(1, pool, max(1, pool // 10)))[:10]  # 10 item idx, as one /next asks for
+            started = time.perf_counter()
+            for _ in range(1000):
+                PREDICTIONS.get(folder).lookup(wanted)
+            lookup_us = (time.perf_counter() - started) / 1000 * 1e6
             scrapes = []
             for _ in range(20):
                 started = time.perf_counter()
                 client.get("/metrics/prometheus")
                 scrapes.append((time.perf_counter() - started) * 1000)
             a, b = statistics.median(plain), statistics.median(suggest)
-            table.add_row(f"{pool:,}", f"{a:.2f}", f"{b:.2f}", f"{b / a:.2f}", f"{statistics.median(scrapes):.1f}")
+            table.add_row(f"{pool:,}", f"{a:.2f}", f"{b:.2f}", f"{b / a:.2f}", f"{lookup_us:.0f}", f"{statistics.median(scrapes):.1f}")
     Console().print(table)
 
 

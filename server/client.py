@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-__all__ = ["Client", "AlloopHTTPError"]
+__all__ = ["Client", "AlloopHTTPError", "raise_for_status"]
 
 
 class AlloopHTTPError(RuntimeError):
@@ -43,6 +43,17 @@ class AlloopHTTPError(RuntimeError):
         super().__init__(f"{status}: {detail}")
         self.status = status
         self.detail = detail
+
+
+def raise_for_status(response: httpx.Response) -> None:
+    """Raise :class:`AlloopHTTPError` with the server's ``detail`` for a 4xx/5xx answer (read in full)."""
+    if response.status_code >= 400:
+        response.read()
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        raise AlloopHTTPError(response.status_code, str(detail))
 
 
 class Client:
@@ -76,12 +87,7 @@ class Client:
                 if response.status_code < 500 or attempt == self.retries:
                     break
             time.sleep(self.backoff * 2**attempt)
-        if response.status_code >= 400:
-            try:
-                detail = response.json().get("detail", response.text)
-            except ValueError:
-                detail = response.text
-            raise AlloopHTTPError(response.status_code, str(detail))
+        raise_for_status(response)
         return response
 
     def create_project(self, **config: Any) -> dict[str, Any]:

@@ -16,15 +16,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from alloop.client import AlloopHTTPError, Client
+from alloop.client import AlloopHTTPError, Client, raise_for_status
 
-__all__ = ["app", "export", "status"]
+__all__ = ["ALLOOP", "TOKEN", "export", "status"]
 
 ALLOOP = typer.Option("http://127.0.0.1:8000", "--alloop", envvar="ALLOOP_URL", help="alloop's base URL.")
 TOKEN = typer.Option(None, "--token", envvar="ALLOOP_TOKEN", help="Admin or project token (when the server needs one).")
 FORMATS = ("jsonl", "csv", "json")
-
-app = typer.Typer()
 
 
 def _fail(message: str) -> typer.Exit:
@@ -103,7 +101,6 @@ def _details(status: dict[str, Any]) -> Table:
     return table
 
 
-@app.command()
 def status(
     project: int | None = typer.Option(None, "--project", help="One project's details; omitted: every project."),
     alloop: str = ALLOOP, token: str | None = TOKEN,
@@ -126,7 +123,6 @@ def status(
         console.print(f"no projects yet on {alloop}")
 
 
-@app.command()
 def export(
     project: int = typer.Option(..., "--project", help="Project id."),
     format: str = typer.Option("jsonl", "--format", help="jsonl, csv or json (one array)."),
@@ -144,10 +140,7 @@ def export(
     try:
         with Client(alloop, token=token, retries=1) as client, \
                 client.http.stream("GET", f"/projects/{project}/export", params={"format": format}) as response:
-            if response.status_code >= 400:
-                response.read()
-                detail = response.json().get("detail", response.text) if response.text.startswith("{") else response.text
-                raise _fail(f"export of project {project}: {detail} (HTTP {response.status_code})")
+            raise_for_status(response)
             total = response.headers.get("X-Total-Count", "?")
             target = out.open("wb") if to_file else sys.stdout.buffer  # type: ignore[union-attr]
             try:
@@ -158,6 +151,8 @@ def export(
                     target.close()
                 else:
                     target.flush()
+    except AlloopHTTPError as exc:
+        raise _fail(f"export of project {project}: {exc.detail} (HTTP {exc.status})") from None
     except httpx.HTTPError as exc:
         raise _fail(f"cannot reach alloop at {alloop} ({exc})") from None
     except OSError as exc:

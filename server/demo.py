@@ -26,10 +26,10 @@ def ensure_demo(store: Store, settings: Settings, *, eval_size: int = 400, seed:
     """Create the demo campaign unless it exists; returns its project id."""
     with store.read() as conn:
         existing = [p.id for p in list_projects(conn) if p.name == DEMO_NAME]
-    X, y = load_digits(return_X_y=True)
     if existing:
-        _add_images(store, existing[0], X)
+        _add_images(store, existing[0])
         return existing[0]
+    X, y = load_digits(return_X_y=True)
     order = np.random.default_rng(seed).permutation(len(y))
     body = ProjectCreate(
         name=DEMO_NAME, labels=[str(d) for d in range(10)], batch_size=10, budget=300,
@@ -46,7 +46,7 @@ def ensure_demo(store: Store, settings: Settings, *, eval_size: int = 400, seed:
     return project.id
 
 
-def _add_images(store: Store, project_id: int, X: np.ndarray) -> None:
+def _add_images(store: Store, project_id: int) -> None:
     """A demo made by an alloop before 0.2 has no pictures: draw them, and turn suggestions on."""
     with store.write() as conn:
         missing = conn.execute(
@@ -55,6 +55,7 @@ def _add_images(store: Store, project_id: int, X: np.ndarray) -> None:
             (project_id,),
         ).fetchall()
         if missing:
+            X = load_digits().data
             conn.executemany("INSERT INTO item_images (item_idx, image) VALUES (?, ?)",
                              [(idx, digit_image(X[int(ext_id.removeprefix("digit-"))])) for idx, ext_id in missing])
             conn.execute("UPDATE projects SET suggest = 1 WHERE id = ?", (project_id,))

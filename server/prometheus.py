@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alloop.store import Store
+from alloop.store.items import counts
 from alloop.store.rounds import CURRENT_GEN
 
 __all__ = ["REQUEST_BUCKETS", "ROUND_BUCKETS", "RequestTimer", "Telemetry"]
@@ -42,7 +43,7 @@ class _CampaignCollector(Collector):
         now = time.time()
         queue = GaugeMetricFamily("alloop_queue_depth", "Ranked items of the served ranking that nobody "
                                   "labeled or holds.", labels=["project"])
-        leased = GaugeMetricFamily("alloop_leased_items", "Items under a live lease.", labels=["project"])
+        leased = GaugeMetricFamily("alloop_leased_items", "Unlabeled items under a live lease.", labels=["project"])
         unlabeled = GaugeMetricFamily("alloop_pool_unlabeled", "Pool items without a final label.",
                                       labels=["project"])
         labels = CounterMetricFamily("alloop_labels", "Final labels recorded.", labels=["project"])
@@ -54,16 +55,13 @@ class _CampaignCollector(Collector):
             for (pid,) in conn.execute("SELECT id FROM projects ORDER BY id").fetchall():
                 project = [str(pid)]
                 queue.add_metric(project, _queue_depth(conn, pid, now))
-                leased.add_metric(project, conn.execute(
-                    "SELECT COUNT(*) FROM leases WHERE project_id = ? AND expires_at > ?", (pid, now)).fetchone()[0])
-                total, recent = conn.execute(
-                    "SELECT COUNT(*), COALESCE(SUM(created_at > ?), 0) FROM labels WHERE project_id = ?",
-                    (now - 60.0, pid)).fetchone()
-                labels.add_metric(project, total)
-                per_minute.add_metric(project, recent)
-                pool = conn.execute("SELECT COUNT(*) FROM items WHERE project_id = ? AND split = 'pool'",
-                                    (pid,)).fetchone()[0]
-                unlabeled.add_metric(project, pool - total)
+                c = counts(conn, pid, now)
+                leased.add_metric(project, c["leased"])
+                labels.add_metric(project, c["labeled"])
+                unlabeled.add_metric(project, c["unlabeled"])
+                per_minute.add_metric(project, conn.execute(
+                    "SELECT COUNT(*) FROM labels WHERE project_id = ? AND created_at > ?", (pid, now - 60.0)
+                ).fetchone()[0])
                 durations = [row[0] for row in conn.execute(
                     "SELECT COALESCE(train_seconds, 0) + COALESCE(score_seconds, 0) FROM model_versions "
                     "WHERE project_id = ?", (pid,))]

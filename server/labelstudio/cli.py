@@ -26,6 +26,7 @@ import httpx
 import typer
 
 from alloop.client import AlloopHTTPError, Client
+from alloop.console import ALLOOP, TOKEN
 from alloop.labelstudio.connect import (
     connect,
     create_ls_project,
@@ -39,9 +40,7 @@ from alloop.labelstudio.lsapi import LabelStudio
 app = typer.Typer(help="Label Studio and alloop: connect them, or reconcile them now.", no_args_is_help=True,
                   add_completion=False)
 
-ALLOOP = typer.Option("http://127.0.0.1:8000", "--alloop", help="alloop's base URL.")
 PROJECT = typer.Option(..., "--project", help="The alloop project id.")
-TOKEN = typer.Option(None, "--token", envvar="ALLOOP_TOKEN", help="alloop admin or project admin token.")
 LS_URL = typer.Option("http://127.0.0.1:8080", "--label-studio", help="Label Studio's base URL.")
 BACKEND_URL = typer.Option(None, "--backend-url", help="alloop's URL as Label Studio reaches it (default: --alloop).")
 LS_TOKEN = typer.Option(..., "--ls-token", envvar="LABEL_STUDIO_TOKEN", help="A Label Studio API token.")
