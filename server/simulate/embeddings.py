@@ -6,6 +6,12 @@ all-MiniLM-L6-v2 sentence encoder where :mod:`alloop.models.encoders` imports an
 encoder. Vectors are stored as ``.npy`` under ``~/.cache/alloop/embeddings`` (or
 ``$ALLOOP_CACHE_DIR``, or the ``cache_dir`` given), keyed by dataset, encoder and a
 digest of the texts, so a changed file is never served stale vectors.
+
+Encoding 10k sentences with MiniLM takes minutes on a laptop CPU, so it runs in chunks of
+:data:`CHUNK_TEXTS` with a progress bar on a terminal, or a plain line at every tenth when
+the output is a log or a pipe. Chunks are taken longest text first, the order the sentence
+encoder batches in anyway: a chunk that is a multiple of its 64-text batch holds the very
+batches a one-shot encode makes, so the vectors (and the cache) are bitwise a one-shot's.
 """
 
 from __future__ import annotations
@@ -13,12 +19,29 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
-__all__ = ["ENCODERS", "cache_root", "choose_encoder", "embed_texts"]
+if TYPE_CHECKING:
+    from alloop.models.base import Encoder
+
+__all__ = ["CHUNK_TEXTS", "ENCODERS", "cache_root", "choose_encoder", "embed_texts", "encode_texts"]
+
+CHUNK_TEXTS = 512
+"""Texts per encode call: a multiple of the sentence encoder's 64-text batch."""
 
 ENCODERS: dict[str, dict[str, Any]] = {
     "minilm": {"name": "all-MiniLM-L6-v2", "path": None, "params": {}},
@@ -60,17 +83,91 @@ def _digest(texts: list[str]) -> str:
     return h.hexdigest()[:16]
 
 
+def _progress(quiet: bool, console: Console | None) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet,
+        transient=False,
+    )
+
+
+def _advance(progress: Progress, task: TaskID, step: int) -> None:
+    """``step`` more texts done; a line per tenth crossed where no bar can redraw (log, pipe)."""
+    state = next(t for t in progress.tasks if t.id == task)
+    before = int(state.completed)
+    progress.advance(task, step)
+    if progress.disable or progress.console.is_terminal:
+        return
+    done, total = before + step, int(state.total or 0)
+    if done * 10 // max(1, total) == before * 10 // max(1, total) and done != total:
+        return
+    elapsed = state.elapsed or 0.0
+    left = elapsed / done * (total - done) if done else 0.0
+    progress.console.print(
+        f"{state.description}: {done}/{total} texts, {timedelta(seconds=round(elapsed))} elapsed, "
+        f"~{timedelta(seconds=round(left))} left",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def encode_texts(
+    encoder: Encoder,
+    texts: list[str],
+    description: str,
+    *,
+    quiet: bool = False,
+    console: Console | None = None,
+    chunk: int = CHUNK_TEXTS,
+) -> np.ndarray:
+    """``(len(texts), encoder.dim)`` float32 vectors, ``chunk`` texts per encode call, with a bar.
+
+    Parameters
+    ----------
+    encoder : what turns a list of texts into vectors
+    texts : the texts, in dataset order
+    description : the progress bar's label
+    quiet : show nothing
+    console : where progress goes (default: rich's console on stdout)
+    chunk : texts per ``encoder.encode`` call, longest first
+
+    Returns
+    -------
+    The vectors in the order of ``texts``.
+    """
+    from alloop.models._torch import length_batches  # the sentence encoder's own batch order
+
+    out = np.empty((len(texts), encoder.dim), dtype=np.float32)
+    with _progress(quiet, console) as progress:
+        task = progress.add_task(description, total=len(texts))
+        for positions in length_batches([len(t) for t in texts], chunk):
+            out[positions] = encoder.encode([texts[i] for i in positions])
+            _advance(progress, task, positions.size)
+    return out
+
+
 def embed_texts(
-    dataset: str, texts: list[str], *, encoder: str = "auto", cache_dir: str | Path | None = None
+    dataset: str,
+    texts: list[str],
+    *,
+    encoder: str = "auto",
+    cache_dir: str | Path | None = None,
+    quiet: bool = False,
 ) -> tuple[np.ndarray, str]:
     """``(len(texts), d)`` float32 vectors and the encoder that made them, from the cache when present.
 
     Parameters
     ----------
-    dataset : name used in the cache key
+    dataset : name used in the cache key and the progress label
     texts : the texts, in dataset order
     encoder : ``"auto"``, ``"minilm"`` or ``"hashing"``
     cache_dir : cache folder (default :func:`cache_root`)
+    quiet : no progress while encoding (nothing is shown on a cache hit either way)
     """
     from alloop.loop.embedding import load_encoder
 
@@ -79,7 +176,9 @@ def embed_texts(
     path = folder / f"{dataset}-{chosen}-{_digest(texts)}.npy"
     if path.exists():
         return np.load(path), chosen
-    vectors = np.asarray(load_encoder(ENCODERS[chosen]).encode(texts), dtype=np.float32)
+    vectors = encode_texts(
+        load_encoder(ENCODERS[chosen]), texts, f"{dataset}: embedding with {chosen}", quiet=quiet
+    )
     folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
     np.save(tmp, vectors)
