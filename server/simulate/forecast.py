@@ -4,7 +4,10 @@ The model is the inverse power law ``metric(n) = a - b * n**(-c)`` (Figueroa et 
 2012, "Predicting sample size required for classification performance"), fitted by
 bounded least squares on the campaign's curve so far, later points weighted more
 (``sigma ~ 1/sqrt(n)``: they come from models closer to the ones being forecast). ``a``
-is the plateau; a target above it is never reached. The exponent is bounded to
+is the plateau; a target above it is never reached, and only then does the forecast say
+"never": when the plateau is at or above the target but the simulated futures do not get
+there within the labels they were followed to, the answer is "more than that many labels"
+(``beyond_labels``). The exponent is bounded to
 ``0.01 <= c <= 1``: classification learning curves decay slower than ``1/n``
 (Hestness et al., 2017), and a free exponent fitted on a few early points tends to
 saturate too fast and put the plateau below reachable targets. The estimate and its
@@ -75,6 +78,14 @@ def labels_for(params: np.ndarray, target: float) -> float:
     return n if n < _NEVER else math.inf
 
 
+def _ahead(n: np.ndarray) -> np.ndarray:
+    """The label counts simulated futures are walked through: one median retrain step at a time past
+    the last point, to ``_HORIZON`` times its labels (at most ``_MAX_STEPS`` steps)."""
+    step = float(np.median(np.diff(n))) if n.size > 1 else float(n[0])
+    steps = min(_MAX_STEPS, max(1, math.ceil((_HORIZON * n[-1] - n[-1]) / step)))
+    return n[-1] + step * np.arange(1, steps + 1)
+
+
 def _crossings(n: np.ndarray, y: np.ndarray, params: np.ndarray, target: float, rounds: int,
                seed: int) -> np.ndarray:
     """Sorted label counts at which simulated futures of the campaign first reach ``target`` (inf: never).
@@ -91,9 +102,7 @@ def _crossings(n: np.ndarray, y: np.ndarray, params: np.ndarray, target: float, 
     fitted = _ipl(n, *params)
     scaled = (y - fitted) * np.sqrt(n)
     scaled = (scaled - scaled.mean()) * math.sqrt(n.size / max(n.size - 3, 1))
-    step = float(np.median(np.diff(n))) if n.size > 1 else float(n[0])
-    steps = min(_MAX_STEPS, max(1, math.ceil((_HORIZON * n[-1] - n[-1]) / step)))
-    ahead = n[-1] + step * np.arange(1, steps + 1)
+    ahead = _ahead(n)
     out = np.full(rounds, math.inf)
     for r in range(rounds):
         refit = fit_curve(n, fitted + rng.choice(scaled, n.size) / np.sqrt(n))
@@ -132,6 +141,7 @@ def _answer(
         "model": None,
         "fit_points": int(n.size),
         "never": False,
+        "beyond_labels": None,
         "reason": None,
     }
 
@@ -164,6 +174,9 @@ def forecast(
     ``total_labels``, ``interval`` ``[lo, hi]`` of more labels (``hi`` None: possibly never),
     ``model`` (formula and fitted ``a, b, c``), ``fit_points``, ``reached``, and ``reason``
     when there is no estimate (a curve that has not moved since its first point gets none).
+    ``never`` is set only when the fitted plateau ``a`` is below the target; when it is not but
+    most simulated futures have not reached the target by the last label count they were followed
+    to, ``beyond_labels`` is that count (the total lies past it) and there is no point estimate.
     """
     n, y = _points(curve, metric)
     out = _answer(metric, target, n, y, level)
@@ -205,6 +218,23 @@ def _estimate(n: np.ndarray, y: np.ndarray, params: np.ndarray, target: float, r
     # curves it halved the median error on digits and cut it on 6 of 7 sets (docs/results.md)
     total = float(np.median(boot))
     if math.isinf(total):
-        return {**out, "never": True,
-                "reason": f"most simulated futures never reach the target (fitted plateau a = {params[0]:.4f})"}
+        return {**out, **_no_crossing(params, target, int(_ahead(n)[-1]))}
     return {**out, "labels_needed": more(total), "total_labels": max(current, math.ceil(total))}
+
+
+def _no_crossing(params: np.ndarray, target: float, horizon: int) -> dict[str, Any]:
+    """The answer when most simulated futures have not reached ``target`` by ``horizon`` labels.
+
+    "Never" only when the fitted plateau is below the target. A plateau at or above it (often the
+    bound ``a = 1`` of a curve that rises like a logarithm) means the fitted trend gets there, only
+    later than the futures were followed: "more than ``horizon`` labels", never "never".
+    """
+    a = float(params[0])
+    if a < target:
+        return {"never": True, "reason": f"most simulated futures never reach the target: the fitted "
+                                         f"plateau a = {a:.4f} is below it"}  # fmt: skip
+    trend = labels_for(params, target)
+    when = "" if math.isinf(trend) else f"; the fitted trend reaches it at about {math.ceil(trend)} labels"
+    return {"beyond_labels": horizon,
+            "reason": f"most simulated futures do not reach the target within {horizon} labels, as far as they "
+                      f"were followed (the fitted plateau a = {a:.4f} is at or above it{when})"}  # fmt: skip

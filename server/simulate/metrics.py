@@ -4,6 +4,8 @@ A curve is a list of points ``{"labels", "accuracy", "macro_f1", ...}`` (the sto
 :func:`alloop.store.rounds.curve`). AUBC is the area under the budget curve: the mean
 of the metric over the label range ``[first point, budget]`` by the trapezoid rule,
 so 1.0 is perfect and curves that stop early are held at their last value.
+Confidence intervals (:func:`mean_ci`) are cut to the range their values can take and say
+when they rest on fewer than ``FEW_SEEDS`` seeds.
 """
 
 from __future__ import annotations
@@ -15,9 +17,20 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-__all__ = ["aubc", "interp_curve", "labels_to_reach", "mean_ci", "paired_savings", "value_at"]
+__all__ = [
+    "FEW_SEEDS",
+    "aubc",
+    "interp_curve",
+    "labels_to_reach",
+    "mean_ci",
+    "paired_savings",
+    "value_at",
+]
 
 Curve = Sequence[dict[str, Any]]
+Bounds = tuple[float | None, float | None]
+
+FEW_SEEDS = 5  # below this many values a Student-t interval is flagged as unreliable
 
 
 def _xy(curve: Curve, metric: str) -> tuple[np.ndarray, np.ndarray]:
@@ -68,25 +81,88 @@ def value_at(curve: Curve, labels: int, metric: str = "accuracy") -> float:
     return float(interp_curve(curve, np.asarray([labels]), metric)[0])
 
 
-def mean_ci(values: Sequence[float], level: float = 0.95) -> dict[str, float | int]:
-    """Mean with a Student-t confidence interval over seeds (NaNs dropped); ``n`` values used."""
+def mean_ci(
+    values: Sequence[float | None], level: float = 0.95, bounds: Bounds | None = None
+) -> dict[str, Any]:
+    """Mean over seeds with a Student-t confidence interval, cut to the range the values can take.
+
+    Parameters
+    ----------
+    values : one value per seed; None and NaN are dropped
+    level : confidence level of the interval
+    bounds : ``(lo, hi)`` no value can leave (either end None: open); the interval is clipped to it,
+        which keeps its coverage (the true mean lies inside the bounds too)
+
+    Returns
+    -------
+    dict
+        ``mean``; ``lo`` and ``hi``, the interval after clipping; ``n``, the values used;
+        ``lo_unclipped`` and ``hi_unclipped``, the t interval before clipping; ``clipped``, whether
+        either end was cut; ``few_seeds``, whether ``n < FEW_SEEDS`` (a t interval from so few
+        values is unreliable; one value gives the degenerate interval ``[mean, mean]``).
+
+    Raises
+    ------
+    ValueError
+        A value lies outside ``bounds``: the bounds are wrong for these values.
+    """
     x = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=np.float64)
+    floor, ceiling = _limits(bounds)
+    _check_within(x, floor, ceiling)
     if x.size == 0:
-        return {"mean": math.nan, "lo": math.nan, "hi": math.nan, "n": 0}
+        return _interval(math.nan, math.nan, math.nan, 0, floor, ceiling)
     mean = float(x.mean())
     if x.size == 1:
-        return {"mean": mean, "lo": mean, "hi": mean, "n": 1}
+        return _interval(mean, mean, mean, 1, floor, ceiling)
     half = float(stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
-    return {"mean": mean, "lo": mean - half, "hi": mean + half, "n": int(x.size)}
+    return _interval(mean, mean - half, mean + half, int(x.size), floor, ceiling)
+
+
+def _limits(bounds: Bounds | None) -> tuple[float, float]:
+    """``bounds`` with open ends as infinities."""
+    lo, hi = bounds if bounds is not None else (None, None)
+    return (-math.inf if lo is None else float(lo)), (math.inf if hi is None else float(hi))
+
+
+def _check_within(x: np.ndarray, floor: float, ceiling: float) -> None:
+    """Raise when a value lies outside ``[floor, ceiling]`` by more than rounding."""
+    slack = 1e-9 * max([1.0] + [abs(b) for b in (floor, ceiling) if math.isfinite(b)])
+    outside = x[(x < floor - slack) | (x > ceiling + slack)]
+    if outside.size:
+        raise ValueError(f"value {outside[0]!r} lies outside the bounds [{floor}, {ceiling}]")
+
+
+def _interval(
+    mean: float, lo: float, hi: float, n: int, floor: float, ceiling: float
+) -> dict[str, Any]:
+    """The interval ``[lo, hi]`` clipped to ``[floor, ceiling]`` (never past the mean), with its flags."""
+    cut_lo, cut_hi = lo, hi
+    if n:
+        cut_lo = min(max(lo, floor), mean)
+        cut_hi = max(min(hi, ceiling), mean)
+    return {
+        "mean": mean,
+        "lo": cut_lo,
+        "hi": cut_hi,
+        "n": n,
+        "lo_unclipped": lo,
+        "hi_unclipped": hi,
+        "clipped": bool(n) and (cut_lo != lo or cut_hi != hi),
+        "few_seeds": n < FEW_SEEDS,
+    }
 
 
 def paired_savings(
-    needed: dict[int, int | None], baseline: dict[int, int | None]
+    needed: dict[int, int | None],
+    baseline: dict[int, int | None],
+    ranges: tuple[tuple[int, int], tuple[int, int]] | None = None,
 ) -> dict[str, Any]:
     """Labels saved against the baseline, paired by seed: absolute and as a share of the baseline's.
 
     Seeds where either side never reached the target are left out and counted in ``censored``.
     ``ratio`` is the strategy's mean need over the baseline's (the issue's "at most 60%" is ratio <= 0.6).
+    ``ranges``, the fewest and most labels each side's counts can take (``(mine, baseline's)``), bound
+    the intervals; without it only the share's upper end (1: nothing left to label) is known.
     """
     seeds = sorted(
         s for s in needed if s in baseline and needed[s] is not None and baseline[s] is not None
@@ -96,10 +172,23 @@ def paired_savings(
     mine = [needed[s] for s in seeds]
     theirs = [baseline[s] for s in seeds]
     ratio = (float(np.mean(mine)) / float(np.mean(theirs))) if seeds else math.nan
+    labels_bounds, share_bounds = _saving_bounds(ranges)
     return {
-        "labels": mean_ci(saved),
-        "share": mean_ci(share),
+        "labels": mean_ci(saved, bounds=labels_bounds),
+        "share": mean_ci(share, bounds=share_bounds),
         "ratio": ratio,
         "seeds": len(seeds),
         "censored": len(set(needed) | set(baseline)) - len(seeds),
     }
+
+
+def _saving_bounds(
+    ranges: tuple[tuple[int, int], tuple[int, int]] | None,
+) -> tuple[Bounds | None, Bounds]:
+    """Bounds of labels saved (``baseline - mine``) and of the share saved (``1 - mine / baseline``)."""
+    if ranges is None:
+        return None, (None, 1.0)
+    (mine_lo, mine_hi), (base_lo, base_hi) = ranges
+    share_lo = 1.0 - mine_hi / base_lo if base_lo > 0 else None
+    share_hi = 1.0 - mine_lo / base_hi if base_hi > 0 else 1.0
+    return (base_lo - mine_hi, base_hi - mine_lo), (share_lo, min(share_hi, 1.0))

@@ -216,18 +216,23 @@ def readme_lines(payload: dict[str, Any], fixed: tuple[str, ...] = ("margin", "t
     lines.append("\\* no strategy reached the target on every seed within the budget: the one that did on most "
                  "seeds, its labels and ratio over the seeds where it and random both did.")
     lines.append("")
+    lines.append(report.CI_NOTE)
+    lines.append("")
     lines.append("Labels ÷ random's for each strategy fixed in advance (– where it missed the target on a seed): "
                  + "; ".join(f"{name}: " + ", ".join(values) for name, values in alone.items()) + ".")
     return lines
 
 
 def _forecast_lines(payload: dict[str, Any]) -> list[str]:
+    """One row per dataset: the forecasts by what happened (see
+    :func:`~alloop.simulate.summary.evaluate_forecasts`), then what the columns count."""
     lines = [
         (
-            "| dataset | forecasts | reached later | median abs. error (labels) | median rel. error "
-            "| interval coverage | never reached, called right |"
+            "| dataset | forecasts | no estimate | reached within budget | median abs. error (labels) "
+            "| median rel. error | interval coverage | open intervals | reached past budget, called right "
+            "| never reached, called right |"
         ),
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for d in payload["datasets"]:
         f = d["forecast"]
@@ -235,15 +240,26 @@ def _forecast_lines(payload: dict[str, Any]) -> list[str]:
         rel = "–" if f["median_rel_error"] is None else f"{100 * f['median_rel_error']:.0f}%"
         cov = "–" if f["interval_coverage"] is None else f"{100 * f['interval_coverage']:.0f}%"
         lines.append(
-            f"| {d['dataset']} | {f['forecasts']} | {f['with_actual']} | {err} | {rel} | "
-            f"{cov} | "
-            f"{f['censored_called_right']}/{f['censored']} |"
+            f"| {d['dataset']} | {f['forecasts']} | {f['no_estimate']} | {f['within_budget']} | {err} | {rel} | "
+            f"{cov} ({f['covered']}/{f['with_interval']}) | {f['open_intervals']}/{f['with_interval']} | "
+            f"{f['past_budget_called_right']}/{f['past_budget']} | {f['censored_called_right']}/{f['censored']} |"
         )
+    lines.append("")
+    lines.append(
+        "Errors and coverage over the campaigns that reached the target within the budget, coverage over "
+        "those whose forecast gave an interval; one with an open upper end ('possibly never') covers "
+        "nothing and is also counted under open intervals. "
+        "Reached past the budget (random runs on past it): called right only by a number past the budget "
+        "(an estimate, or 'more than N labels'), not by 'never'. Never reached by the end of the run: called right by 'never' or a number "
+        "past the run's end. A forecast with neither (too few points, a flat curve) makes no call: "
+        "it counts as not right."
+    )
     return lines
 
 
 def results_markdown(payload: dict[str, Any]) -> str:
-    """The verdict table, the per-method table and the forecast table, as Markdown."""
+    """The verdict table, the per-method table (its interval marks explained below it) and the forecast
+    table, as Markdown."""
     share = round(100 * payload["target_share"])
     parts = [
         (
@@ -258,6 +274,8 @@ def results_markdown(payload: dict[str, Any]) -> str:
         "Per method (mean [95% CI] over seeds):",
         "",
         report.markdown_table(payload["rows"]),
+        "",
+        report.CI_NOTE,
         "",
         "Forecast from the first third of the budget (inverse power law; median and 90% interval of simulated futures):",
         "",

@@ -11,10 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from alloop.simulate.metrics import interp_curve, mean_ci
+from alloop.simulate.metrics import FEW_SEEDS, interp_curve, mean_ci
 from alloop.simulate.summary import BASELINE, targets
 
 __all__ = [
+    "CI_NOTE",
     "clean",
     "fmt_ci",
     "fmt_pct",
@@ -107,9 +108,9 @@ def write_csv(
 def _band(
     campaigns: list[dict[str, Any]], grid: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean accuracy and its 95% CI over seeds at each label count of ``grid``."""
+    """Mean accuracy and its 95% CI over seeds (cut to [0, 1]) at each label count of ``grid``."""
     values = np.vstack([interp_curve(c["curve"], grid) for c in campaigns])
-    stats = [mean_ci(values[:, j].tolist()) for j in range(grid.size)]
+    stats = [mean_ci(values[:, j].tolist(), bounds=(0.0, 1.0)) for j in range(grid.size)]
     return tuple(np.asarray([s[k] for s in stats], dtype=np.float64) for k in ("mean", "lo", "hi"))  # type: ignore[return-value]
 
 
@@ -137,9 +138,7 @@ def _draw(ax: Any, result: dict[str, Any], methods: list[str], batch: int, share
         (line,) = ax.plot(
             grid, mean, style, lw=width, label=method, color="black" if method == BASELINE else None
         )
-        ax.fill_between(
-            grid, np.clip(lo, 0, 1), np.clip(hi, 0, 1), color=line.get_color(), alpha=0.15, lw=0
-        )
+        ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.15, lw=0)
     goal = float(np.mean(list(targets(result, share).values())))
     full = goal / share
     ax.axhline(goal, color="grey", ls=":", lw=1)
@@ -191,21 +190,43 @@ def plot_overview(
     plt.close(fig)
 
 
+CI_NOTE = (
+    "‡: the 95% t interval reached past what the values can take and was cut there (AUBC and accuracy: "
+    "0 to 1; labels to target: the method's initial labels to its last label count; share saved: at most "
+    f"100%). (k seeds): the interval rests on fewer than {FEW_SEEDS} seeds, from which a t interval is "
+    "unreliable; from 1 seed there is none."
+)
+
+
+def _empty(ci: dict[str, Any] | None) -> bool:
+    return not ci or ci.get("n", 0) == 0 or ci.get("mean") is None or math.isnan(ci["mean"])
+
+
+def _marks(ci: dict[str, Any]) -> str:
+    """``‡`` after an interval cut to the possible range, ``(k seeds)`` after one from few seeds."""
+    clipped = "‡" if ci.get("clipped") else ""
+    few = f" ({ci['n']} seeds)" if ci.get("few_seeds") else ""
+    return clipped + few
+
+
 def fmt_ci(ci: dict[str, Any] | None, digits: int = 3, scale: float = 1.0) -> str:
-    """``0.912 [0.905, 0.919]``; a dash when there is nothing."""
-    if not ci or ci.get("n", 0) == 0 or ci.get("mean") is None or math.isnan(ci["mean"]):
+    """``0.912 [0.905, 0.919]``, marked as in :data:`CI_NOTE` (``256 [20, 506]‡``,
+    ``320 [20, 600]‡ (2 seeds)``); ``320 (1 seed)`` without an interval; a dash when there is nothing."""
+    if _empty(ci):
         return "–"
     m, lo, hi = (ci[k] * scale for k in ("mean", "lo", "hi"))
-    if digits == 0:
-        return f"{m:.0f} [{lo:.0f}, {hi:.0f}]"
-    return f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+    if ci["n"] == 1:
+        return f"{m:.{digits}f} (1 seed)"
+    return f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]{_marks(ci)}"
 
 
 def fmt_pct(ci: dict[str, Any] | None) -> str:
-    """A share as ``42% [30%, 55%]``."""
-    if not ci or ci.get("n", 0) == 0 or ci.get("mean") is None or math.isnan(ci["mean"]):
+    """A share as ``42% [30%, 55%]``, marked like :func:`fmt_ci`."""
+    if _empty(ci):
         return "–"
-    return f"{100 * ci['mean']:.0f}% [{100 * ci['lo']:.0f}%, {100 * ci['hi']:.0f}%]"
+    if ci["n"] == 1:
+        return f"{100 * ci['mean']:.0f}% (1 seed)"
+    return f"{100 * ci['mean']:.0f}% [{100 * ci['lo']:.0f}%, {100 * ci['hi']:.0f}%]{_marks(ci)}"
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:

@@ -229,3 +229,70 @@ def test_peers_run_from_first_labels_of_one_class():
     assert model.classes_.tolist() == [0, 1, 2] and model.predict(X[:1]).tolist() == [1]
     model.fit(X, np.array([0, 0, 0, 2, 2, 2]), sample_weight=np.ones(6))
     assert model.classes_.tolist() == [0, 2] and model.predict_proba(X).shape == (6, 2)
+
+
+def toy_result(curves, budget=100):
+    """A result shaped like run_grid's: ``{(method, seed): [(labels, accuracy), ...]}``, full-data accuracy 1."""
+    seeds = sorted({seed for _, seed in curves})
+    campaigns = [
+        {"source": "alloop", "method": method, "seed": seed, "batch_size": 10, "seconds": 1.0,
+         "curve": [{"labels": n, "accuracy": a, "macro_f1": a} for n, a in points]}
+        for (method, seed), points in curves.items()
+    ]  # fmt: skip
+    return {"dataset": "toy", "encoder": None, "protocol": {"budget": budget, "initial": 20},
+            "batch_sizes": [10], "references": [{"seed": s, "accuracy": 1.0} for s in seeds],
+            "campaigns": campaigns}  # fmt: skip
+
+
+TOY = {
+    ("alloop:margin", 0): [(20, 0.96), (60, 0.97), (100, 0.98)],
+    ("alloop:margin", 1): [(20, 0.50), (60, 0.80), (100, 0.96)],
+    ("alloop:random", 0): [(20, 0.96), (100, 0.96), (200, 0.97)],
+    ("alloop:random", 1): [(20, 0.50), (100, 0.60), (200, 0.96)],  # random runs to 2x the budget
+}
+
+
+def test_summary_intervals_stay_within_what_is_possible():
+    rows = {r["method"]: r for r in summarize(toy_result(TOY))}
+    margin, random = rows["alloop:margin"], rows["alloop:random"]
+    # 20 and 100 labels from 2 seeds: the t interval reaches below zero; 20 are the initial labels
+    assert margin["labels_to_target"]["lo_unclipped"] < 0
+    assert (margin["labels_to_target"]["lo"], margin["labels_to_target"]["hi"]) == (20, 100)
+    assert (random["labels_to_target"]["lo"], random["labels_to_target"]["hi"]) == (20, 200)
+    for row in (margin, random):
+        assert row["labels_to_target"]["clipped"] and row["labels_to_target"]["few_seeds"]
+        assert 0 <= row["aubc"]["lo"] and row["aubc"]["hi"] <= 1 and row["aubc"]["clipped"]
+        assert row["aubc_macro_f1"]["hi"] <= 1
+        assert all(0 <= ci["lo"] and ci["hi"] <= 1 for ci in row["accuracy_at"].values())
+        assert -1 <= row["aubc_gain_vs_random"]["lo"] and row["aubc_gain_vs_random"]["hi"] <= 1
+        assert row["saved_vs_random"]["share"]["hi"] <= 1
+    assert margin["saved_vs_random"]["share"]["hi"] == pytest.approx(1 - 20 / 200)
+
+
+def test_fmt_ci_marks_cut_and_few_seed_intervals():
+    from alloop.simulate.metrics import mean_ci
+    from alloop.simulate.report import fmt_ci, fmt_pct
+
+    assert fmt_ci(mean_ci([20, 492], bounds=(20, 600)), 0) == "256 [20, 600]‡ (2 seeds)"
+    cut = {"mean": 256, "lo": 20, "hi": 506, "n": 6, "clipped": True, "few_seeds": False}
+    assert fmt_ci(cut, 0) == "256 [20, 506]‡"
+    plain = mean_ci([0.91, 0.92, 0.90, 0.93, 0.91], bounds=(0.0, 1.0))
+    assert fmt_ci(plain).endswith("]") and "‡" not in fmt_ci(plain) and "seeds" not in fmt_ci(plain)
+    assert fmt_ci(mean_ci([320], bounds=(20, 600)), 0) == "320 (1 seed)"  # no interval from one seed
+    share = mean_ci([0.95, 0.0625], bounds=(None, 1.0))
+    assert fmt_pct(share) == f"51% [{100 * share['lo']:.0f}%, 100%]‡ (2 seeds)"
+
+
+def test_results_markdown_explains_the_marks_and_splits_the_forecast_counts():
+    from alloop.simulate.pipeline import results_markdown
+    from alloop.simulate.report import CI_NOTE
+
+    result = toy_result(TOY)
+    rows = summarize(result)
+    entry = {"dataset": "toy", "encoder": None, "references": result["references"],
+             "verdicts": {"10": verdicts(result, rows, 10)}, "forecast": evaluate_forecasts(result)}  # fmt: skip
+    text = results_markdown({"target_share": 0.95, "datasets": [entry], "rows": rows})
+    assert "‡ (2 seeds)" in text and CI_NOTE in text and "‡" in CI_NOTE and "(k seeds)" in CI_NOTE
+    (row,) = [line for line in text.splitlines() if line.startswith("| toy | 2 |")]
+    assert row.count("|") == 11  # forecasts, no estimate, within budget, errors, coverage, open, past, never
+    assert "reached past budget, called right" in text and "open intervals" in text
