@@ -6,6 +6,7 @@ when built or loaded, so importing :mod:`models` never imports torch.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from importlib import import_module
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from sklearn.base import is_classifier
 from alloop.models import _torch
 from alloop.models.base import Model
 from alloop.models.configs import mlp_config, transformer_config
-from alloop.models.sklearn import SklearnModel
+from alloop.models.sklearn import CALIBRATIONS, SklearnModel
 
 __all__ = [
     "ALIASES", "TORCH_MODELS", "UnknownModel", "build_model", "check_model", "gives_samples", "input_kind", "load_model", "names",
@@ -28,8 +29,8 @@ ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "gradient_boosting": ("sklearn.ensemble.HistGradientBoostingClassifier", {}),
     "knn": ("sklearn.neighbors.KNeighborsClassifier", {}),
     "naive_bayes": ("sklearn.naive_bayes.GaussianNB", {}),
-    # no probability=True (deprecated in scikit-learn 1.9, gone in 1.11): SklearnModel calibrates
-    # an estimator without predict_proba itself, as scikit-learn now recommends
+    # no probability=True (deprecated in scikit-learn 1.9, gone in 1.11): SklearnModel ranks by the
+    # decision function (exact margin sampling), or calibrates when the spec asks (calibration=sigmoid)
     "svm": ("sklearn.svm.SVC", {}),
     "linear_svm": ("sklearn.svm.LinearSVC", {}),
     "mlp": ("sklearn.neural_network.MLPClassifier", {"max_iter": 500}),
@@ -85,6 +86,14 @@ def _torch_class(name: str) -> type:
     return getattr(import_module(module), cls)
 
 
+@lru_cache(maxsize=64)
+def _param_names(cls: type) -> frozenset[str]:
+    """The constructor parameters of a scikit-learn estimator class (read once: a simulated campaign
+    builds a model every round)."""
+    return frozenset(cls().get_params())
+
+
+@lru_cache(maxsize=64)
 def _estimator_class(name: str) -> tuple[type, dict[str, Any]]:
     path, defaults = ALIASES.get(name, (name, {}))
     module_name, _, class_name = path.rpartition(".")
@@ -112,18 +121,23 @@ def build_model(spec: dict[str, Any], n_classes: int, seed: int) -> Model:
     MissingDependency
         A torch adapter without torch / transformers installed.
     """
+    calibration = spec.get("calibration") or "none"
     if spec.get("name") in TORCH_MODELS:
+        if calibration != "none":
+            raise UnknownModel(f"calibration {calibration!r} applies to scikit-learn models, not {spec['name']!r}")
         config = _torch_config(spec, seed)
         return _torch_class(spec["name"])(n_classes, config)
+    if calibration not in CALIBRATIONS:
+        raise UnknownModel(f"calibration {calibration!r}: use one of {', '.join(CALIBRATIONS)}")
     cls, defaults = _estimator_class(spec.get("name", "logistic_regression"))
     params = {**defaults, **spec.get("params", {})}
-    if "random_state" in cls().get_params() and "random_state" not in params:
+    if "random_state" in _param_names(cls) and "random_state" not in params:
         params["random_state"] = seed
     try:
         estimator = cls(**params)
     except TypeError as exc:
         raise UnknownModel(f"bad parameters for {spec.get('name')!r}: {exc}") from None
-    return SklearnModel(estimator, n_classes)
+    return SklearnModel(estimator, n_classes, calibration=calibration, seed=seed)
 
 
 def check_model(spec: dict[str, Any], n_classes: int) -> None:
@@ -133,6 +147,8 @@ def check_model(spec: dict[str, Any], n_classes: int) -> None:
     (else :class:`MissingDependency`), and a transformer's base model directory must exist.
     """
     if spec.get("name") in TORCH_MODELS:
+        if (spec.get("calibration") or "none") != "none":
+            raise UnknownModel(f"calibration {spec['calibration']!r} applies to scikit-learn models, not {spec['name']!r}")
         config = _torch_config(spec, 0)
         _torch.require(*TORCH_MODELS[spec["name"]][3])
         if spec["name"] == "transformer":

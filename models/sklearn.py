@@ -9,14 +9,26 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import has_fit_parameter
 
-__all__ = ["SklearnModel"]
+__all__ = ["CALIBRATIONS", "SklearnModel", "decision_columns", "softmax"]
 
 
-def _softmax(scores: np.ndarray) -> np.ndarray:
-    if scores.ndim == 1:  # binary decision_function: one margin per row
-        scores = np.stack([-scores, scores], axis=1) / 2
+CALIBRATIONS = ("none", "sigmoid", "isotonic")
+
+
+def decision_columns(scores: np.ndarray) -> np.ndarray:
+    """(n, k) decision values, one column per fitted class; a binary margin ``d`` becomes ``[-d/2, d/2]``,
+    so the gap between the two columns is ``|d|``, the distance to the boundary in the SVM's units."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim == 1:
+        return np.stack([-scores, scores], axis=1) / 2
+    return scores
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (n, k) decision values (what a model without probabilities reports as them)."""
     shifted = scores - scores.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
     return exp / exp.sum(axis=1, keepdims=True)
@@ -25,16 +37,29 @@ def _softmax(scores: np.ndarray) -> np.ndarray:
 class SklearnModel:
     """Wraps an unfitted estimator; maps its ``classes_`` onto the project's label positions.
 
-    Estimators without ``predict_proba`` are calibrated with ``CalibratedClassifierCV``
-    (sigmoid, up to 3 folds) when every class has at least two labels, and fall back to
-    a softmax of ``decision_function`` before that.
+    ``calibration`` says where probabilities come from:
+
+    - ``"none"`` (default): the estimator's own ``predict_proba``; an estimator without one (SVC,
+      LinearSVC, RidgeClassifier) runs in *decision mode*: :meth:`decisions` gives its
+      ``decision_function`` (one-vs-rest values, the signed margin for two classes), which the margin
+      strategy ranks by (exact SVM margin sampling), ``predict_proba`` is their softmax, and
+      :meth:`predict` is the estimator's own ``predict``.
+    - ``"sigmoid"`` / ``"isotonic"``: ``CalibratedClassifierCV`` over up to 3 stratified folds,
+      shuffled with the model's seed (the same labeled set gives the same model whatever its label
+      order), once every class has two labels; decision mode before that.
     """
 
     input_kind = "vector"
+    calibration = "none"  # class defaults: models pickled before these attributes load with them
+    seed = 0
 
-    def __init__(self, estimator: BaseEstimator, n_classes: int) -> None:
+    def __init__(self, estimator: BaseEstimator, n_classes: int, calibration: str = "none", seed: int = 0) -> None:
+        if calibration not in CALIBRATIONS:
+            raise ValueError(f"calibration {calibration!r}: use one of {', '.join(CALIBRATIONS)}")
         self.template = estimator
         self.n_classes = n_classes
+        self.calibration = calibration
+        self.seed = seed
         self.fitted: Any = None
         self.classes_: np.ndarray = np.empty(0, dtype=np.int64)
 
@@ -43,6 +68,18 @@ class SklearnModel:
         """Whether :meth:`fit` hands ``sample_weight`` to the estimator (its ``fit`` takes one)."""
         return has_fit_parameter(self.template, "sample_weight")
 
+    @property
+    def decision_mode(self) -> bool:
+        """Whether the fitted model answers with decision values rather than probabilities."""
+        return self.fitted is not None and not hasattr(self.fitted, "predict_proba")
+
+    def _calibrated(self, estimator: BaseEstimator, y: np.ndarray) -> BaseEstimator:
+        smallest = int(np.bincount(y)[self.classes_].min())
+        if self.calibration == "none" or smallest < 2:
+            return estimator
+        folds = StratifiedKFold(n_splits=min(3, smallest), shuffle=True, random_state=self.seed)
+        return CalibratedClassifierCV(estimator, cv=folds, method=self.calibration)
+
     def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> None:
         """Fit on ``y``; ``sample_weight`` reaches the estimator where it takes one (else it is ignored)."""
         y = np.asarray(y, dtype=np.int64)
@@ -50,28 +87,47 @@ class SklearnModel:
         if self.classes_.size < 2:  # one class seen: predict it with certainty
             self.fitted = None
             return
-        estimator = clone(self.template)
-        if not hasattr(estimator, "predict_proba"):
-            smallest = int(np.bincount(y)[self.classes_].min())
-            if smallest >= 2:
-                estimator = CalibratedClassifierCV(estimator, cv=min(3, smallest), method="sigmoid")
+        estimator = self._calibrated(clone(self.template), y)
         if sample_weight is not None and self.takes_sample_weight:
             estimator.fit(X, y, sample_weight=sample_weight)
         else:
             estimator.fit(X, y)
         self.fitted = estimator
 
+    def decisions(self, X: np.ndarray) -> np.ndarray | None:
+        """(n, n_classes) float64 decision values in decision mode (-inf for classes never labeled), else None."""
+        if not self.decision_mode:
+            return None
+        out = np.full((X.shape[0], self.n_classes), -np.inf, dtype=np.float64)
+        out[:, self.fitted.classes_] = decision_columns(self.fitted.decision_function(X))
+        return out
+
+    def probs_from_decisions(self, decisions: np.ndarray) -> np.ndarray:
+        """The probabilities :meth:`predict_proba` reports for these :meth:`decisions` (no second pass)."""
+        out = np.zeros(decisions.shape, dtype=np.float32)
+        out[:, self.fitted.classes_] = softmax(decisions[:, self.fitted.classes_])
+        return out
+
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        if self.decision_mode:
+            return self.probs_from_decisions(self.decisions(X))
         out = np.zeros((X.shape[0], self.n_classes), dtype=np.float32)
         if self.classes_.size == 0:
             out[:] = 1.0 / self.n_classes
         elif self.fitted is None:
             out[:, self.classes_[0]] = 1.0
-        elif hasattr(self.fitted, "predict_proba"):
-            out[:, self.fitted.classes_] = self.fitted.predict_proba(X)
         else:
-            out[:, self.fitted.classes_] = _softmax(self.fitted.decision_function(X))
+            out[:, self.fitted.classes_] = self.fitted.predict_proba(X)
         return out
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """(n,) label positions: the estimator's own ``predict`` (an SVM's vote), the only class seen, or
+        the most probable class."""
+        if self.fitted is not None:
+            return np.asarray(self.fitted.predict(X), dtype=np.int64)
+        if self.classes_.size:
+            return np.full(X.shape[0], self.classes_[0], dtype=np.int64)
+        return np.zeros(X.shape[0], dtype=np.int64)
 
     def save(self, path: Path) -> None:
         with open(path, "wb") as handle:

@@ -33,6 +33,18 @@ class ModelSpec(Strict):
 
     name: str = "logistic_regression"
     params: dict[str, Any] = Field(default_factory=dict)
+    calibration: Literal["none", "sigmoid", "isotonic"] = Field(
+        "none",
+        description="scikit-learn models: 'none' uses the estimator's own probabilities, and one without them "
+        "(svm, linear_svm) ranks by its decision function (margin = distance to the boundary); 'sigmoid' or "
+        "'isotonic' calibrate with 3 shuffled, seeded stratified folds (slower, probabilities you can read).",
+    )
+    one_class_rescue: bool = Field(
+        True,
+        description="When a fitted model predicts one class over the whole pool although the labels hold "
+        "several: refit it once with balanced class weights, and if it still does, rank by the cold-start "
+        "rule. false: keep the model as fitted and let the strategy rank on it (the plain protocol of papers).",
+    )
 
 
 class StrategySpec(Strict):

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     embed_batch_rows: int = Field(
         1024, description="Text items embedded per background batch (progress advances per batch)."
     )
+    round_files: bool = Field(
+        True,
+        description="Write each round's model and pool predictions to the data directory (what suggestions, "
+        "the stabilization stop and Label Studio predictions read). Simulations turn it off: nothing reads "
+        "them there, and the two writes cost more than fitting a small model.",
+    )
     keep_models: int = Field(3, ge=1, description="Saved model versions kept per project (older ones are deleted).")
     worker: Literal["process", "thread"] = Field(
         "process",

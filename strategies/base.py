@@ -25,6 +25,9 @@ class StrategyInputs:
         Sampled probabilities (MC dropout passes or ensemble members).
     costs : (n,) float array or None
         Labeling cost of each candidate (cost-aware selection).
+    decisions : (n, C) float array or None
+        The model's decision values where it ranks by them (an SVM without calibration): margin
+        sampling then takes the gap between the top two, the distance to the boundary for two classes.
     """
 
     probs: np.ndarray | None = None
@@ -32,6 +35,7 @@ class StrategyInputs:
     labeled_embeddings: np.ndarray | None = None
     samples: np.ndarray | None = None
     costs: np.ndarray | None = None
+    decisions: np.ndarray | None = None
 
     @property
     def n(self) -> int:

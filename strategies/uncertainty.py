@@ -93,13 +93,18 @@ def least_confidence(inputs: StrategyInputs, *, rng: np.random.Generator) -> np.
 
 @register("margin")
 def margin(inputs: StrategyInputs, *, rng: np.random.Generator) -> np.ndarray:
-    """-(p1 - p2): a small gap between the two top classes is informative (Scheffer et al., 2001)."""
+    """-(p1 - p2): a small gap between the two top classes is informative (Scheffer et al., 2001).
+
+    Where the model ranks by decision values (an uncalibrated SVM), the gap is taken between its two
+    top decision values: for two classes the distance to the boundary, ``|decision_function|``, as in
+    Tong & Koller (2001) and the "US-C" of Lu et al. (2023); one-vs-rest for more classes.
+    """
 
     def score(p: np.ndarray) -> np.ndarray:
         first, second = top_two(p)
         return second - first
 
-    return _chunked(inputs.probs, score)
+    return _chunked(inputs.probs if inputs.decisions is None else inputs.decisions, score)
 
 
 @register("entropy")

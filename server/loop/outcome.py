@@ -78,6 +78,11 @@ def record_round_write(store: Store, outcome: RoundWrite) -> Any:
     if ranking is None:
         return store.transact(outcome.apply)
     pid, idx, scores = ranking.project_id, ranking.item_idx, ranking.scores
+    if idx.size < CHUNK_ROWS:  # a short ranking (a simulation's, a small pool's): one write, as one chunk is
+        value, cleared = store.transact(functools.partial(_whole, pid, idx, scores, outcome.apply))
+        if cleared < CHUNK_ROWS - idx.size:
+            return value
+        return _clear_old(store, pid, value)
     gen, serving = store.transact(lambda conn: (begin_ranking(conn, pid), has_ranking(conn, pid)))
     if not serving:  # the first ranking: /next serves pool order until it lands, so land it at once
         return store.transact(functools.partial(_first, pid, gen, idx, scores, outcome.apply))
@@ -94,10 +99,25 @@ def record_round_write(store: Store, outcome: RoundWrite) -> Any:
     for future in pending:
         future.result()
     value = store.transact(functools.partial(outcome.apply, gen=gen))
-    while True:  # the old generation, a few chunks at a time, until a chunk comes back empty
+    return _clear_old(store, pid, value)
+
+
+def _clear_old(store: Store, pid: int, value: Any) -> Any:
+    """Delete the replaced generations, a few chunks at a time, until a chunk comes back empty; returns ``value``."""
+    while True:
         batch = [store.transact_later(lambda conn: clear_stale(conn, pid)) for _ in range(STAGE_IN_FLIGHT)]
         if min(future.result() for future in batch) == 0:
             return value
+
+
+def _whole(pid: int, idx: np.ndarray, scores: np.ndarray | None, apply: Callable[..., Any],
+           conn: sqlite3.Connection) -> tuple[Any, int]:
+    """Begin, stage, switch in and clear up to a chunk of the old generation, in one write of at most
+    :data:`CHUNK_ROWS` rows; (what ``apply`` returned, rows cleared)."""
+    gen = begin_ranking(conn, pid)
+    stage_ranking(conn, pid, gen, 0, idx, scores)
+    value = apply(conn, gen=gen)
+    return value, clear_stale(conn, pid, limit=CHUNK_ROWS - idx.size)
 
 
 def _first(pid: int, gen: int, idx: np.ndarray, scores: np.ndarray | None, apply: Callable[..., Any],

@@ -25,14 +25,14 @@ from alloop.loop.outcome import Ranking, RoundWrite, record_cold_start, record_t
 from alloop.settings import Settings
 from alloop.store.db import Store
 from alloop.store.items import feature_file, labeled_count
-from alloop.store.labels import labeled_rows
+from alloop.store.labels import LABELED_ROWS
 from alloop.store.predictions import FILE as PREDICTIONS_FILE
 from alloop.store.predictions import save_predictions
 from alloop.store.projects import Project, get_project
 from alloop.store.rounds import latest_version
 from alloop.store.serving import COLD_START
 
-__all__ = ["RoundWrite", "Snapshot", "cold_start_round", "score_pool", "take_snapshot", "train_round"]
+__all__ = ["RoundWrite", "Snapshot", "cold_start_round", "eval_metrics", "pool_outputs", "score_pool", "take_snapshot", "train_round"]
 
 
 @dataclass
@@ -52,6 +52,14 @@ class Snapshot:
     n_labeled: int = 0  # the project's labels when the snapshot was taken (a ranking's age counts from here)
 
 
+def _tuples(conn: Any, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """A query's rows as plain tuples: ``sqlite3.Row`` objects cost about a microsecond a row, and a
+    round reads the whole pool."""
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    return cursor.execute(sql, args).fetchall()
+
+
 def take_snapshot(store: Store, project_id: int) -> Snapshot | None:
     """Read the labeled set, the unlabeled pool and the eval split; None before any features."""
     with store.read() as conn:
@@ -60,24 +68,27 @@ def take_snapshot(store: Store, project_id: int) -> Snapshot | None:
         if features is None:
             return None
         position = {label: i for i, label in enumerate(project.labels)}
-        labeled = labeled_rows(conn, project_id)
-        pool = conn.execute(
-            "SELECT i.idx, i.row, i.cost FROM items i WHERE i.project_id = ? AND i.split = 'pool' AND i.row IS NOT NULL "
-            "AND NOT EXISTS (SELECT 1 FROM labels b WHERE b.item_idx = i.idx) ORDER BY i.row",
+        labeled = _tuples(conn, LABELED_ROWS, (project_id,))
+        # items.labeled is kept by triggers on labels (schema v8), exactly as NOT EXISTS would say
+        pool = _tuples(
+            conn,
+            "SELECT idx, row, cost FROM items WHERE project_id = ? AND split = 'pool' AND labeled = 0 "
+            "AND row IS NOT NULL ORDER BY row",
             (project_id,),
-        ).fetchall()
-        ev = conn.execute(
+        )
+        ev = _tuples(
+            conn,
             "SELECT row, gold FROM items WHERE project_id = ? AND split = 'eval' AND row IS NOT NULL ORDER BY row",
             (project_id,),
-        ).fetchall()
+        )
         texts = _texts(conn, project) if _text_model(project) else None
         n_labeled = labeled_count(conn, project_id)
     as_int = lambda values: np.asarray(values, dtype=np.int64)
     return Snapshot(
         project=project,
         X=features.matrix(),
-        labeled_rows=as_int([r["row"] for r in labeled]),
-        labeled_y=as_int([position[r["label"]] for r in labeled]),
+        labeled_rows=as_int([r[1] for r in labeled]),
+        labeled_y=as_int([position[r[2]] for r in labeled]),
         pool_idx=as_int([r[0] for r in pool]),
         pool_rows=as_int([r[1] for r in pool]),
         eval_rows=as_int([r[0] for r in ev]),
@@ -107,10 +118,35 @@ def model_inputs(snap: Snapshot, rows: np.ndarray) -> Any:
 
 def score_pool(model: Any, snap: Snapshot, rows: np.ndarray, chunk: int) -> np.ndarray:
     """(len(rows), C) float32 probabilities, predicted ``chunk`` rows at a time."""
+    return pool_outputs(model, snap, rows, chunk)[0]
+
+
+def pool_outputs(model: Any, snap: Snapshot, rows: np.ndarray, chunk: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Probabilities, and the decision values of a model in decision mode (else None), ``chunk`` rows at a time.
+
+    A model in decision mode (an uncalibrated SVM) is asked once: its probabilities are the softmax
+    of the same decision values.
+    """
     probs = np.empty((rows.size, model.n_classes), dtype=np.float32)
+    if not getattr(model, "decision_mode", False):
+        for start in range(0, rows.size, chunk):
+            probs[start : start + chunk] = model.predict_proba(model_inputs(snap, rows[start : start + chunk]))
+        return probs, None
+    decisions = np.empty((rows.size, model.n_classes), dtype=np.float64)
     for start in range(0, rows.size, chunk):
-        probs[start : start + chunk] = model.predict_proba(model_inputs(snap, rows[start : start + chunk]))
-    return probs
+        decisions[start : start + chunk] = model.decisions(model_inputs(snap, rows[start : start + chunk]))
+        probs[start : start + chunk] = model.probs_from_decisions(decisions[start : start + chunk])
+    return probs, decisions
+
+
+def eval_metrics(model: Any, snap: Snapshot, labels: list[str], chunk: int) -> dict[str, Any]:
+    """Eval-split metrics; predictions from the model's own ``predict`` where it has one (an SVM's vote)."""
+    if snap.eval_rows.size == 0:
+        return {}
+    X = model_inputs(snap, snap.eval_rows)
+    if hasattr(model, "predict") and not isinstance(X, list):
+        return evaluate(snap.eval_y, None, labels, predicted=model.predict(X))
+    return evaluate(snap.eval_y, score_pool(model, snap, snap.eval_rows, chunk), labels)
 
 
 def _agreement(path: Path, pool_idx: np.ndarray, preds: np.ndarray) -> float | None:
@@ -134,7 +170,8 @@ def sample_pool(model: Any, snap: Snapshot, rows: np.ndarray, chunk: int) -> np.
 
 
 def _rank(snap: Snapshot, probs: np.ndarray, depth: int, rng: np.random.Generator,
-          samples: Callable[[], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+          samples: Callable[[], np.ndarray] | None = None,
+          decisions: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     spec = snap.project.strategy
     needs = strategies.needs(spec["name"], spec.get("params"))
     # Diversity strategies measure distance to what is already labeled (core-set centers, ranked
@@ -146,6 +183,7 @@ def _rank(snap: Snapshot, probs: np.ndarray, depth: int, rng: np.random.Generato
         labeled_embeddings=np.asarray(snap.X[snap.labeled_rows]) if with_embeddings else None,
         samples=samples() if "samples" in needs and samples is not None else None,
         costs=snap.pool_costs if "costs" in needs else None,
+        decisions=decisions,
     )
     chosen, scores = strategies.rank(spec["name"], inputs, depth, rng=rng, params=spec.get("params"))
     return snap.pool_idx[chosen], scores
@@ -163,9 +201,11 @@ def _takes_weights(model: Any) -> bool:
     return bool(getattr(model, "takes_sample_weight", False))
 
 
-def _fit(project: Project, snap: Snapshot, version: int, settings: Settings) -> tuple[Any, np.ndarray, bool, float]:
-    """Fit the project's model; (model, pool probabilities, whether it was refit with balanced
-    weights, seconds spent fitting).
+def _fit(
+    project: Project, snap: Snapshot, version: int, settings: Settings
+) -> tuple[Any, tuple[np.ndarray, np.ndarray | None], bool, float]:
+    """Fit the project's model; (model, pool probabilities and decision values, whether it was refit
+    with balanced weights, seconds spent fitting).
 
     A model that predicts one class for the whole pool although the labels show several (a small,
     skewed first sample under a strongly regularized model) is refit once with balanced class
@@ -176,14 +216,19 @@ def _fit(project: Project, snap: Snapshot, version: int, settings: Settings) -> 
     X, y = model_inputs(snap, snap.labeled_rows), snap.labeled_y
     model.fit(X, y)
     fitting = time.perf_counter() - started
-    probs = score_pool(model, snap, snap.pool_rows, settings.score_chunk_rows)
-    if _one_class(probs) and np.unique(y).size > 1 and _takes_weights(model):
+    outputs = pool_outputs(model, snap, snap.pool_rows, settings.score_chunk_rows)
+    if _rescues(project) and _one_class(outputs[0]) and np.unique(y).size > 1 and _takes_weights(model):
         started = time.perf_counter()
         model = build_model(project.model, len(project.labels), project.seed + version)
         model.fit(X, y, sample_weight=_balanced_weights(y))
         fitting += time.perf_counter() - started
-        return model, score_pool(model, snap, snap.pool_rows, settings.score_chunk_rows), True, fitting
-    return model, probs, False, fitting
+        return model, pool_outputs(model, snap, snap.pool_rows, settings.score_chunk_rows), True, fitting
+    return model, outputs, False, fitting
+
+
+def _rescues(project: Project) -> bool:
+    """Whether a one-class model is refit with balanced weights, then replaced by the cold-start rule."""
+    return bool(project.model.get("one_class_rescue", True))
 
 
 def _one_class(probs: np.ndarray) -> bool:
@@ -194,8 +239,8 @@ def _one_class(probs: np.ndarray) -> bool:
 def train_round(store: Store, settings: Settings, snap: Snapshot) -> RoundWrite:
     """Fit, evaluate, rescore and rank; the write records the version and swaps the queue.
 
-    A model whose predictions over the pool name one class only never ranks: it tells the
-    strategy nothing about where the classes meet. Its version and metrics are recorded, and the
+    A model whose predictions over the pool name one class only never ranks (unless the project's
+    model turns ``one_class_rescue`` off): it tells the strategy nothing about where the classes meet. Its version and metrics are recorded, and the
     cold-start rule ranks the rest of the pool instead, so labels keep covering the space.
     """
     project = snap.project
@@ -203,32 +248,36 @@ def train_round(store: Store, settings: Settings, snap: Snapshot) -> RoundWrite:
     with store.read() as conn:
         previous = latest_version(conn, project.id)
     version = (previous["version"] + 1) if previous else 1
-    model, probs, balanced, fit_seconds = _fit(project, snap, version, settings)
-    metrics = evaluate(snap.eval_y, score_pool(model, snap, snap.eval_rows, settings.score_chunk_rows), project.labels)
+    model, (probs, decisions), balanced, fit_seconds = _fit(project, snap, version, settings)
+    metrics = eval_metrics(model, snap, project.labels, settings.score_chunk_rows)
     if balanced:
         metrics["class_weight"] = "balanced"
     pdir = store.project_dir(project.id)
-    agreement = _agreement(pdir / PREDICTIONS_FILE, snap.pool_idx, probs.argmax(axis=1))
-    save_predictions(pdir / PREDICTIONS_FILE, snap.pool_idx, probs, version)
+    agreement = None
+    if settings.round_files:
+        agreement = _agreement(pdir / PREDICTIONS_FILE, snap.pool_idx, probs.argmax(axis=1))
+        save_predictions(pdir / PREDICTIONS_FILE, snap.pool_idx, probs, version)
     rng = np.random.default_rng([project.seed, version])
-    if _one_class(probs):
+    if _rescues(project) and _one_class(probs):
         strategy = f"{COLD_START}{project.cold_start}"
         order = cold_start_order(np.asarray(snap.X[snap.pool_rows]), _cold_start_k(project), rule=project.cold_start,
                                  rng=rng)
         ranked, scores = snap.pool_idx[order], None
     else:
         strategy = project.strategy["name"]
-        ranked, scores = _rank(snap, probs, settings.queue_depth, rng,
+        ranked, scores = _rank(snap, probs, settings.queue_depth, rng, decisions=decisions,
                                samples=lambda: sample_pool(model, snap, snap.pool_rows, settings.score_chunk_rows))
-    (pdir / "models").mkdir(exist_ok=True)
-    artifact = pdir / "models" / f"v{version}"  # a file or a directory, as the adapter saves it
-    model.save(artifact)
-    _prune_artifacts(pdir / "models", keep=settings.keep_models)
+    artifact = None
+    if settings.round_files:
+        (pdir / "models").mkdir(exist_ok=True)
+        artifact = pdir / "models" / f"v{version}"  # a file or a directory, as the adapter saves it
+        model.save(artifact)
+        _prune_artifacts(pdir / "models", keep=settings.keep_models)
     fields = {
         "created_at": time.time(), "n_labels": int(snap.labeled_rows.size), "metrics": metrics,
         "agreement": agreement, "train_seconds": fit_seconds,
         "score_seconds": time.perf_counter() - started - fit_seconds,
-        "artifact": str(artifact.relative_to(store.data_dir)),
+        "artifact": None if artifact is None else str(artifact.relative_to(store.data_dir)),
     }
     return RoundWrite(
         {"ran": True, "labels": int(snap.labeled_rows.size)},

@@ -17,7 +17,7 @@ from alloop.store.projects import Project, get_project, stop_project
 from alloop.store.rounds import shown
 from alloop.store.votes import cast_votes, votes_by_item
 
-__all__ = ["check_stop", "iter_export", "label_write", "labeled_rows", "submit_labels"]
+__all__ = ["check_stop", "iter_export", "LABELED_ROWS", "label_write", "submit_labels"]
 
 
 def _validate(project: Project, labels: Sequence[LabelIn], items: dict[str, dict[str, Any]]) -> None:
@@ -132,13 +132,11 @@ def _write_labels(
     return {"accepted": accepted, "duplicates": duplicates, "rejected": rejected}
 
 
-def labeled_rows(conn: sqlite3.Connection, project_id: int) -> list[sqlite3.Row]:
-    """(row, label) of every labeled pool item that has its vector, in labeling order."""
-    return conn.execute(
-        "SELECT i.idx, i.row, b.label FROM labels b JOIN items i ON i.idx = b.item_idx "
-        "WHERE b.project_id = ? AND i.row IS NOT NULL ORDER BY b.id",
-        (project_id,),
-    ).fetchall()
+# (idx, row, label) of every labeled pool item that has its vector, in labeling order
+LABELED_ROWS = (
+    "SELECT i.idx, i.row, b.label FROM labels b JOIN items i ON i.idx = b.item_idx "
+    "WHERE b.project_id = ? AND i.row IS NOT NULL ORDER BY b.id"
+)
 
 
 EXPORT_FIELDS = (
