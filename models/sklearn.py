@@ -34,6 +34,16 @@ def softmax(scores: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
+def _canonical(
+    X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The rows sorted by their values and label: the same labeled set in any order gives the same
+    calibration folds (which the seed then shuffles)."""
+    X = np.asarray(X)
+    order = np.lexsort(np.column_stack([X.reshape(X.shape[0], -1), y]).T[::-1])
+    return X[order], y[order], None if sample_weight is None else np.asarray(sample_weight)[order]
+
+
 class SklearnModel:
     """Wraps an unfitted estimator; maps its ``classes_`` onto the project's label positions.
 
@@ -45,8 +55,9 @@ class SklearnModel:
       strategy ranks by (exact SVM margin sampling), ``predict_proba`` is their softmax, and
       :meth:`predict` is the estimator's own ``predict``.
     - ``"sigmoid"`` / ``"isotonic"``: ``CalibratedClassifierCV`` over up to 3 stratified folds,
-      shuffled with the model's seed (the same labeled set gives the same model whatever its label
-      order), once every class has two labels; decision mode before that.
+      shuffled with the model's seed over the rows in a canonical order (the same labeled set gives
+      the same model whatever its label order), once every class has two labels; decision mode
+      before that.
     """
 
     input_kind = "vector"
@@ -88,6 +99,8 @@ class SklearnModel:
             self.fitted = None
             return
         estimator = self._calibrated(clone(self.template), y)
+        if isinstance(estimator, CalibratedClassifierCV):  # folds by content, not by the order labels came in
+            X, y, sample_weight = _canonical(X, y, sample_weight)
         if sample_weight is not None and self.takes_sample_weight:
             estimator.fit(X, y, sample_weight=sample_weight)
         else:

@@ -125,18 +125,31 @@ def token_revoke(
 
 @app.command()
 def simulate(
-    sources: list[str] = typer.Argument(..., help="Catalog datasets (digits, mnist, sms_spam, ...) or CSV/JSONL/parquet files."),
+    sources: list[str] = typer.Argument(..., help="Catalog datasets (digits, mnist, sms_spam, ...) or CSV/JSONL/parquet/"
+                                        "svmlight files."),
     strategies: str = typer.Option("random,margin", help="Comma-separated strategies (random is the baseline); parameters in brackets: "
                                   "'margin,prefilter[diversify=typiclust,m=200]'."),
     seeds: str = typer.Option("3", help="A count (3: seeds 0,1,2) or a list (0,5,9)."),
     batch_sizes: str = typer.Option("", help="Comma-separated batch sizes; default: the dataset's protocol."),
-    budget: int | None = typer.Option(None, min=1, help="Labels per campaign; default: the dataset's protocol."),
-    initial: int | None = typer.Option(None, min=1, help="Random labels before the first model."),
-    eval_size: int | None = typer.Option(None, min=1, help="Eval split size."),
+    budget: str | None = typer.Option(None, help="Labels per campaign, or 'all' (the whole pool); default: the dataset's protocol."),
+    initial: int | None = typer.Option(None, min=1, help="Random labels before the first model (the cold start)."),
+    initial_per_class: int | None = typer.Option(None, min=1, help="First labels: this many random items of every class "
+                                                 "(instead of --initial), so the first model sees every class."),
+    eval_size: str | None = typer.Option(None, help="Eval split: a share (0.4) or a count (400), stratified per seed."),
     pool_size: int | None = typer.Option(None, min=1, help="Cap on the pool (a random subset per seed)."),
+    scale: str | None = typer.Option(None, help="Feature standardization: 'train' (fit on each seed's pool only), 'all' "
+                                     "(pool and eval together) or 'none'; default: the dataset's protocol."),
     random_factor: float | None = typer.Option(None, min=1.0, help="Random runs to this multiple of the budget."),
-    model: str | None = typer.Option(None, help="Model name (alloop's registry); default: the dataset's protocol "
-                                     "(logistic regression; extra trees on letter)."),
+    model: str | None = typer.Option(None, help="Model name (alloop's registry), with parameters in brackets: "
+                                     "'svm[gamma=auto,C=1]'; default: the dataset's protocol (logistic regression; "
+                                     "extra trees on letter)."),
+    model_params: str | None = typer.Option(None, help="Model parameters as JSON, e.g. '{\"gamma\": \"auto\"}'."),
+    calibration: str = typer.Option("none", help="'none': an SVM ranks by its decision function (margin = distance to "
+                                    "the boundary) and scores by predict; 'sigmoid' or 'isotonic': calibrated probabilities "
+                                    "from 3 shuffled, seeded folds."),
+    one_class_rescue: bool = typer.Option(True, help="Refit a model that predicts one class over the whole pool with "
+                                          "balanced weights, else rank by the cold-start rule (the server's behaviour); "
+                                          "--no-one-class-rescue keeps the model as fitted (papers' plain protocol)."),
     cold_start: str = typer.Option("random", help="'random' (the benchmark protocol) or 'kmeans++'."),
     peers: str = typer.Option("", help="'all', or e.g. 'modAL:margin_sampling,small-text:BreakingTies'."),
     label_column: str = typer.Option("label", help="User files: the label column."),
@@ -144,27 +157,42 @@ def simulate(
     encoder: str = typer.Option("auto", help="Text sets: 'auto' (MiniLM where installed), 'minilm' or 'hashing'."),
     cache_dir: Path | None = typer.Option(None, help="Embedding cache (default ~/.cache/alloop)."),
     target_share: float = typer.Option(0.95, min=0.01, max=1.0, help="Target: this share of full-data accuracy."),
+    round_files: bool = typer.Option(False, help="Write each round's model and pool predictions as a served campaign "
+                                     "does (slower; nothing in a simulation reads them)."),
     workers: int = typer.Option(2, min=1, help="Parallel processes (1: in this process)."),
     out: Path = typer.Option(Path("./sim-results"), help="Output folder (JSON, CSV, PNG, Markdown)."),
 ) -> None:
     """Simulate campaigns against an oracle through the server's own controller and strategies.
 
     Example: alloop simulate digits --strategies random,margin,badge --seeds 5 --out ./sim-results
+
+    A paper's protocol (Lu et al. 2023): alloop simulate heart.svmlight --model 'svm[gamma=auto]'
+    --no-one-class-rescue --eval-size 0.4 --scale train --budget all --batch-sizes 1 --seeds 20
     """
     from alloop.simulate import command
 
     try:
+        if initial is not None and initial_per_class is not None:
+            raise ValueError("--initial and --initial-per-class exclude each other")
+        if scale is not None and scale not in ("none", "all", "train"):
+            raise ValueError(f"--scale {scale!r}: use 'train', 'all' or 'none'")
+        if calibration not in ("none", "sigmoid", "isotonic"):
+            raise ValueError(f"--calibration {calibration!r}: use 'none', 'sigmoid' or 'isotonic'")
         options = {"strategies": command.parse_strategies(strategies), "seeds": command.parse_seeds(seeds),
-                   "batch_sizes": command.parse_ints(batch_sizes) if batch_sizes else None, "budget": budget,
-                   "initial": initial, "eval_size": eval_size, "pool_size": pool_size, "random_factor": random_factor,
-                   "model": model, "cold_start": cold_start, "label_column": label_column,
+                   "batch_sizes": command.parse_ints(batch_sizes) if batch_sizes else None,
+                   "budget": command.parse_budget(budget), "initial": initial, "initial_per_class": initial_per_class,
+                   "eval_size": command.parse_eval_size(eval_size), "pool_size": pool_size, "scale": scale,
+                   "random_factor": random_factor, "round_files": round_files,
+                   "model": command.parse_model(model, model_params, calibration=calibration,
+                                                one_class_rescue=one_class_rescue),
+                   "cold_start": cold_start, "label_column": label_column,
                    "text_column": text_column, "encoder": encoder, "cache_dir": str(cache_dir) if cache_dir else None}
         chosen = command.parse_peers(peers)
     except (KeyError, ValueError) as exc:
         raise typer.BadParameter(str(exc)) from None
     try:
         command.run_command(sources, options=options, out=out, workers=workers, peers=chosen, share=target_share)
-    except (RuntimeError, OSError, ImportError, ValueError) as exc:  # SimulationFailed is a RuntimeError
+    except (RuntimeError, OSError, ImportError, ValueError, KeyError) as exc:  # SimulationFailed is a RuntimeError
         typer.echo(f"simulation failed: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"results in {out}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import shlex
 import sys
 import time
@@ -10,17 +12,21 @@ from typing import Any
 
 from alloop import strategies
 from alloop.simulate.datasets import CATALOG, DataRef
-from alloop.simulate.grid import Grid, parse_strategy, split_strategies
+from alloop.simulate.grid import Grid, parse_strategy, split_strategies, strategy_label
 from alloop.simulate.peers import PEERS
 from alloop.simulate.pipeline import simulate, write_outputs
 from alloop.simulate.report import fmt_ci, fmt_pct
 
 __all__ = [
     "data_ref",
+    "parse_budget",
+    "parse_eval_size",
+    "parse_model",
     "parse_ints",
     "parse_peers",
     "parse_seeds",
     "parse_strategies",
+    "protocol_line",
     "run_command",
 ]
 
@@ -53,6 +59,70 @@ def parse_strategies(text: str) -> tuple[str, ...]:
         name, params = parse_strategy(entry)
         strategies.registry.check_params(strategies.get(name), params)
     return entries
+
+
+def parse_model(
+    text: str | None, params_json: str | None = None, *, calibration: str = "none", one_class_rescue: bool = True
+) -> dict[str, Any] | None:
+    """``"svm[gamma=auto,C=1]"`` and/or ``--model-params '{"gamma": "auto"}'`` -> a checked model spec.
+
+    The model is built once here, with its parameters validated by scikit-learn, so a typo fails
+    before any data is loaded or any campaign starts. None: each dataset's protocol model (then
+    neither parameters nor calibration may be given, since there is nothing to apply them to).
+    """
+    from alloop.models import UnknownModel, check_model
+
+    extra: dict[str, Any] = {}
+    if params_json:
+        try:
+            extra = json.loads(params_json)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"--model-params {params_json!r}: not JSON ({exc.msg})") from None
+        if not isinstance(extra, dict):
+            raise ValueError(f"--model-params {params_json!r}: expected a JSON object such as '{{\"gamma\": \"auto\"}}'")
+    if not text:
+        if extra or calibration != "none" or not one_class_rescue:
+            raise ValueError("--model-params, --calibration and --no-one-class-rescue need --model")
+        return None
+    name, params = parse_strategy(text)
+    both = sorted(set(params) & set(extra))
+    if both:
+        raise ValueError(f"{', '.join(both)} given both in --model brackets and in --model-params")
+    spec = {"name": name, "params": {**params, **extra}, "calibration": calibration,
+            "one_class_rescue": one_class_rescue}
+    try:
+        check_model(spec, n_classes=2)
+    except (UnknownModel, ImportError) as exc:
+        raise ValueError(str(exc)) from None
+    return spec
+
+
+def parse_budget(text: str | None) -> int | str | None:
+    """``"300"`` -> 300, ``"all"`` -> the whole pool, None -> the dataset's protocol."""
+    if text is None:
+        return None
+    if text.strip().lower() == "all":
+        return "all"
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"--budget {text!r}: a whole number of labels, or 'all' (the whole pool)") from None
+    if value < 1:
+        raise ValueError(f"--budget {text!r}: at least 1 label")
+    return value
+
+
+def parse_eval_size(text: str | None) -> float | None:
+    """``"0.4"`` -> a 40% eval split, ``"400"`` -> 400 eval items, None -> the dataset's protocol."""
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (0 < value < 1 or (value >= 1 and value.is_integer())):
+        raise ValueError(f"--eval-size {text!r}: a share between 0 and 1 (0.4) or a whole count (400)")
+    return value if value < 1 else int(value)
 
 
 def parse_peers(text: str) -> dict[str, tuple[str, ...]] | None:
@@ -91,11 +161,38 @@ def data_ref(
     )
 
 
+def _model_text(model: dict[str, Any]) -> str:
+    """``svm[gamma=auto]`` plus its calibration and one-class rule where they differ from the defaults."""
+    text = strategy_label(model["name"], model.get("params") or {})
+    if model.get("calibration", "none") != "none":
+        text += f", calibration {model['calibration']}"
+    if not model.get("one_class_rescue", True):
+        text += ", no one-class rescue"
+    return text
+
+
+def protocol_line(dataset: dict[str, Any]) -> str:
+    """One line per dataset: the protocol its campaigns ran (model with parameters, split, budget, ...)."""
+    p = dataset["protocol"]
+    first = f"{p['initial_per_class']} per class" if p.get("initial_per_class") else f"{p['initial']} random"
+    budget = f"{p['budget']} (the whole pool)" if p.get("budget_all") else str(p["budget"])
+    return (
+        f"{dataset['dataset']}: model {_model_text(p['model'])}; eval {p['eval_size']}; scale {p['scale']}; "
+        f"first labels {first}; batch {', '.join(map(str, p['batch_sizes']))}; budget {budget}; "
+        f"random to {p['random_budget']}; {len(p['seeds'])} seeds"
+    )
+
+
 def _print(payload: dict[str, Any]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"labels to {round(100 * payload['target_share'])}% of full-data accuracy")
+    table = Table(
+        title=f"labels to {round(100 * payload['target_share'])}% of full-data accuracy",
+        caption="\n".join(escape(protocol_line(d)) for d in payload["datasets"]),
+        caption_justify="left",
+    )
     for column in (
         "dataset",
         "batch",
@@ -105,13 +202,13 @@ def _print(payload: dict[str, Any]) -> None:
         "reached",
         "saved vs random",
     ):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for r in payload["rows"]:
         saved = r.get("saved_vs_random", {}).get("share")
         table.add_row(
-            r["dataset"],
+            escape(r["dataset"]),
             str(r["batch_size"]),
-            r["method"],
+            escape(r["method"]),  # strategy parameters are in brackets, which rich reads as markup
             fmt_ci(r["aubc"]),
             fmt_ci(r["labels_to_target"], 0),
             f"{r['reached']}/{r['seeds']}",
@@ -119,7 +216,7 @@ def _print(payload: dict[str, Any]) -> None:
         )
     console = Console()
     if not console.is_terminal:
-        console = Console(width=160)
+        console = Console(width=200)
     console.print(table)
 
 
@@ -135,8 +232,7 @@ def run_command(
 ) -> dict[str, Any]:
     """Run the grid on every source, write everything under ``out``, print the summary table."""
     started = time.time()
-    name, params = options.pop("model", None), options.pop("model_params", {})
-    model = {"name": name, "params": params} if name else None  # None: each dataset's protocol
+    model = options.pop("model", None)  # a checked spec (parse_model), or None: each dataset's protocol
     ref_options = {
         k: options.pop(k) for k in ("label_column", "text_column", "encoder", "cache_dir")
     }

@@ -4,10 +4,14 @@ The catalog holds scikit-learn's bundled sets (no download) and the sets under t
 shared data folder (``../shared/data`` next to the repository, or ``$ALLOOP_SHARED_DATA``;
 see its README). Text sets are turned into vectors once by :mod:`alloop.simulate.embeddings`
 and cached on disk. A user file is CSV, JSON Lines or parquet with a label column and
-either a text column, a ``features`` list column, or numeric feature columns.
+either a text column, a ``features`` list column, or numeric feature columns; or a
+libsvm / svmlight file (``.svmlight``, ``.libsvm``, ``.svm``), as UCI benchmark sets ship.
 
 Every dataset comes with a *protocol*: the eval split size, a cap on the pool, the
-label budget and the batch sizes its benchmark uses.
+label budget, the batch sizes its benchmark uses and how features are scaled
+(``"all"``: standardized over the whole set, pool and eval alike, since the features of
+every item are known up front; ``"train"``: a scaler fitted on each seed's pool only, as
+papers that fit it on the training part do; ``"none"``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +39,9 @@ __all__ = [
     "DataRef",
     "Dataset",
     "Protocol",
+    "SCALES",
+    "eval_count",
+    "first_labels",
     "load_dataset",
     "make_split",
     "read_user_file",
@@ -43,16 +51,19 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Protocol:
-    """How a dataset is benchmarked: eval size, pool cap, budget, first batch, batch size, random's
-    budget, and the model (a name in alloop's registry) unless a run names another."""
+    """How a dataset is benchmarked: eval size (a count, or a share below 1), pool cap, budget, first
+    batch (``initial`` random items, or ``initial_per_class`` of every class), batch size, random's
+    budget, the model (a name in alloop's registry) unless a run names another, and feature scaling."""
 
-    eval_size: int
+    eval_size: float
     budget: int
     pool_size: int | None = None
     initial: int = 20
     batch_size: int = 20
     random_factor: float = 2.0
     model: str = "logistic_regression"
+    scale: str = "none"
+    initial_per_class: int | None = None
 
 
 @dataclass(frozen=True)
@@ -84,16 +95,13 @@ def _positions(raw: list[Any]) -> tuple[np.ndarray, list[str]]:
     return np.asarray([index[str(v)] for v in raw], dtype=np.int64), names
 
 
-def _standardized(X: np.ndarray) -> np.ndarray:
-    """Zero mean, unit variance per feature (unsupervised: the pool's features are known up front)."""
-    return StandardScaler().fit_transform(X).astype(np.float32)
+SCALES = ("none", "all", "train")
 
 
-def _sklearn(loader: Callable[..., Any], scale: bool) -> Callable[[], tuple[np.ndarray, list[Any]]]:
+def _sklearn(loader: Callable[..., Any]) -> Callable[[], tuple[np.ndarray, list[Any]]]:
     def load() -> tuple[np.ndarray, list[Any]]:
         X, y = loader(return_X_y=True)
-        X = np.asarray(X, dtype=np.float32)
-        return (_standardized(X) if scale else X), list(y)
+        return np.asarray(X, dtype=np.float32), list(y)
 
     return load
 
@@ -106,7 +114,7 @@ def _read_csv(path: Path, header: bool = True) -> list[list[str]]:
 
 def _letter() -> tuple[np.ndarray, list[Any]]:
     rows = _read_csv(shared_data_dir() / "letter" / "letter-recognition.data")
-    return _standardized(np.asarray([r[1:] for r in rows], dtype=np.float32)), [r[0] for r in rows]
+    return np.asarray([r[1:] for r in rows], dtype=np.float32), [r[0] for r in rows]
 
 
 def _idx(path: Path) -> np.ndarray:
@@ -164,25 +172,25 @@ def _ag_news() -> tuple[list[str], list[Any]]:
 # (0.94, chosen on full-data accuracy before any campaign ran), needs 1500 labels and random 4500.
 CATALOG: dict[str, tuple[Callable[[], tuple[Any, list[Any]]], str, bool, Protocol]] = {
     "iris": (
-        _sklearn(skdata.load_iris, True),
+        _sklearn(skdata.load_iris),
         "tabular",
         False,
-        Protocol(eval_size=50, budget=60, initial=6, batch_size=6),
+        Protocol(eval_size=50, budget=60, initial=6, batch_size=6, scale="all"),
     ),
     "wine": (
-        _sklearn(skdata.load_wine, True),
+        _sklearn(skdata.load_wine),
         "tabular",
         False,
-        Protocol(eval_size=58, budget=60, initial=6, batch_size=6),
+        Protocol(eval_size=58, budget=60, initial=6, batch_size=6, scale="all"),
     ),
     "breast_cancer": (
-        _sklearn(skdata.load_breast_cancer, True),
+        _sklearn(skdata.load_breast_cancer),
         "tabular",
         False,
-        Protocol(eval_size=169, budget=150, initial=10, batch_size=10),
+        Protocol(eval_size=169, budget=150, initial=10, batch_size=10, scale="all"),
     ),
     "digits": (
-        _sklearn(skdata.load_digits, False),
+        _sklearn(skdata.load_digits),
         "image",
         False,
         Protocol(eval_size=400, budget=300),
@@ -192,7 +200,8 @@ CATALOG: dict[str, tuple[Callable[[], tuple[Any, list[Any]]], str, bool, Protoco
         "tabular",
         True,
         Protocol(
-            eval_size=2000, budget=1500, pool_size=6000, batch_size=50, random_factor=3.0, model="extra_trees"
+            eval_size=2000, budget=1500, pool_size=6000, batch_size=50, random_factor=3.0, model="extra_trees",
+            scale="all",
         ),
     ),
     "mnist": (
@@ -301,7 +310,26 @@ def _records(path: Path) -> list[dict[str, Any]]:
         except ImportError:
             raise ImportError("reading parquet needs pyarrow: pip install pyarrow") from None
         return pq.read_table(path).to_pylist()
-    raise ValueError(f"{path.name}: unsupported file type {suffix!r}; use .csv, .jsonl or .parquet")
+    raise ValueError(
+        f"{path.name}: unsupported file type {suffix!r}; use .csv, .jsonl, .parquet or .svmlight/.libsvm"
+    )
+
+
+SVMLIGHT_SUFFIXES = (".svmlight", ".libsvm", ".svm")
+
+
+def _svmlight(path: Path) -> tuple[np.ndarray, None, list[Any]]:
+    """Dense features and labels of a libsvm / svmlight file (labels such as ``+1`` read as ``1``)."""
+    from sklearn.datasets import load_svmlight_file
+
+    try:
+        X, y = load_svmlight_file(str(path))
+    except ValueError as exc:
+        raise ValueError(f"{path}: not a valid svmlight file ({exc})") from None
+    if X.shape[0] == 0:
+        raise ValueError(f"{path}: no rows")
+    raw = [int(v) if float(v).is_integer() else float(v) for v in y]
+    return np.asarray(X.toarray(), dtype=np.float32), None, raw
 
 
 def read_user_file(
@@ -312,6 +340,8 @@ def read_user_file(
     A ``text_column`` makes a text set; else a ``features`` column (a list, or a JSON /
     space-separated string in CSV); else every other numeric column (``id`` and ``meta`` skipped).
     """
+    if Path(path).suffix.lower() in SVMLIGHT_SUFFIXES:
+        return _svmlight(Path(path))
     rows = _records(Path(path))
     if not rows:
         raise ValueError(f"{path}: no rows")
@@ -341,26 +371,56 @@ def read_user_file(
     return np.asarray(matrix, dtype=np.float32), None, raw
 
 
+def _scaled(X_pool: np.ndarray, X_eval: np.ndarray, X_all: np.ndarray, scale: str) -> tuple[np.ndarray, np.ndarray]:
+    """Pool and eval features standardized as ``scale`` says (see the module docstring)."""
+    if scale == "none":
+        return X_pool, X_eval
+    if scale not in SCALES:
+        raise ValueError(f"scale {scale!r}: use one of {', '.join(SCALES)}")
+    scaler = StandardScaler().fit(X_all if scale == "all" else X_pool)
+    return scaler.transform(X_pool).astype(np.float32), scaler.transform(X_eval).astype(np.float32)
+
+
+def eval_count(n_items: int, eval_size: float) -> int:
+    """Eval items for a share (0 < x < 1: rounded up, as scikit-learn's ``train_test_split``) or a count."""
+    if 0 < eval_size < 1:
+        return int(math.ceil(eval_size * n_items))
+    if eval_size >= 1 and float(eval_size).is_integer():
+        return int(eval_size)
+    raise ValueError(f"eval size {eval_size!r}: a share between 0 and 1, or a whole count of at least 1")
+
+
 def make_split(data: Dataset, seed: int, protocol: Protocol | None = None) -> Split:
-    """A stratified eval split of ``protocol.eval_size`` items and a pool of the rest (capped), per seed."""
+    """A stratified eval split of ``protocol.eval_size`` items and a pool of the rest (capped), per seed,
+    scaled as ``protocol.scale`` says."""
     protocol = protocol or data.protocol
     index = np.arange(data.y.size)
     if data.X is None:
         raise ValueError(f"dataset {data.name!r} has no feature vectors")
+    size = eval_count(data.y.size, protocol.eval_size)
+    if size >= data.y.size:
+        raise ValueError(f"eval size {size} leaves no pool: {data.name!r} has {data.y.size} items")
     try:
-        pool, evals = train_test_split(
-            index, test_size=protocol.eval_size, random_state=seed, stratify=data.y
-        )
+        pool, evals = train_test_split(index, test_size=size, random_state=seed, stratify=data.y)
     except ValueError:  # a class too small to stratify
-        pool, evals = train_test_split(index, test_size=protocol.eval_size, random_state=seed)
+        pool, evals = train_test_split(index, test_size=size, random_state=seed)
     if protocol.pool_size is not None and pool.size > protocol.pool_size:
         pool = np.sort(
             np.random.default_rng([seed, 1]).choice(pool, protocol.pool_size, replace=False)
         )
-    return Split(
-        X_pool=data.X[pool],
-        y_pool=data.y[pool],
-        X_eval=data.X[evals],
-        y_eval=data.y[evals],
-        labels=data.labels,
-    )
+    X_pool, X_eval = _scaled(data.X[pool], data.X[evals], data.X, protocol.scale)
+    return Split(X_pool=X_pool, y_pool=data.y[pool], X_eval=X_eval, y_eval=data.y[evals], labels=data.labels)
+
+
+def first_labels(y_pool: np.ndarray, seed: int, per_class: int) -> np.ndarray:
+    """Pool positions of ``per_class`` random items of every class (all of a smaller class), sorted.
+
+    The first labels of ``--initial-per-class``: every class is in the first model's training set.
+    Seeded apart from the cold start's own order, and the same for alloop's campaigns and the peers'.
+    """
+    rng = np.random.default_rng([seed, 2])
+    chosen = [
+        rng.choice(members, size=min(per_class, members.size), replace=False)
+        for members in (np.flatnonzero(y_pool == c) for c in np.unique(y_pool))
+    ]
+    return np.sort(np.concatenate(chosen)).astype(np.int64)

@@ -29,7 +29,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from alloop.simulate.datasets import DataRef, Protocol, load_dataset, make_split
+from alloop.simulate.datasets import DataRef, Protocol, eval_count, load_dataset, make_split
 from alloop.simulate.runner import CampaignSpec, run_campaign
 
 __all__ = ["Grid", "Job", "campaign_job", "parse_strategy", "reference_job", "run_grid", "run_jobs", "split_strategies"]
@@ -86,38 +86,81 @@ def strategy_label(name: str, params: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Grid:
-    """What to simulate on one dataset; ``None`` fields take the dataset's protocol."""
+    """What to simulate on one dataset; ``None`` fields take the dataset's protocol.
+
+    ``budget`` is a count or ``"all"`` (the whole pool); ``eval_size`` a count or a share below 1;
+    ``scale`` ``"none"``, ``"all"`` or ``"train"``; ``initial_per_class`` replaces ``initial`` random
+    first labels by that many of every class.
+    """
 
     data: DataRef
     strategies: tuple[str, ...] = ("random", "margin")  # names, or name[key=value,...] with parameters
     seeds: tuple[int, ...] = (0, 1, 2)
     batch_sizes: tuple[int, ...] | None = None
-    budget: int | None = None
+    budget: int | str | None = None
     initial: int | None = None
-    eval_size: int | None = None
+    eval_size: float | None = None
     pool_size: int | None = None
     model: dict[str, Any] | None = None  # None: the protocol's model
     cold_start: str = "random"
     random_factor: float | None = None
+    scale: str | None = None
+    initial_per_class: int | None = None
+    round_files: bool = False
 
-    def protocol(self, base: Protocol) -> Protocol:
-        """The dataset's protocol with this grid's overrides."""
+    def protocol(self, base: Protocol, n_items: int | None = None, n_classes: int = 2) -> Protocol:
+        """The dataset's protocol with this grid's overrides, for a dataset of ``n_items`` items in
+        ``n_classes`` classes (``initial`` becomes ``initial_per_class`` times the classes)."""
         changes = {
             k: v
             for k, v in (
-                ("budget", self.budget),
                 ("initial", self.initial),
                 ("eval_size", self.eval_size),
                 ("pool_size", self.pool_size),
                 ("random_factor", self.random_factor),
+                ("scale", self.scale),
+                ("initial_per_class", self.initial_per_class),
             )
             if v is not None
         }
-        return replace(base, **changes)
+        protocol = replace(base, **changes)
+        if protocol.initial_per_class is not None:
+            protocol = replace(protocol, initial=protocol.initial_per_class * n_classes)
+        if n_items is None:  # a count budget and eval size need no dataset size
+            if self.budget == "all" or protocol.eval_size < 1:
+                raise ValueError("budget 'all' and an eval share need the dataset's size")
+            return replace(protocol, budget=self.budget or protocol.budget)
+        pool = n_items - eval_count(n_items, protocol.eval_size)
+        if protocol.pool_size is not None:
+            pool = min(pool, protocol.pool_size)
+        budget = pool if self.budget == "all" else (self.budget or protocol.budget)
+        if pool < 1:
+            raise ValueError(f"{self.data.title()}: the eval split leaves no pool ({n_items} items)")
+        return replace(protocol, budget=min(budget, pool) if self.budget == "all" else budget)
 
     def model_for(self, protocol: Protocol) -> dict[str, Any]:
-        """``{"name", "params"}``: this grid's model, else the one the dataset's protocol names."""
+        """``{"name", "params", ...}``: this grid's model, else the one the dataset's protocol names."""
         return dict(self.model) if self.model else {"name": protocol.model, "params": {}}
+
+    def record(self, protocol: Protocol) -> dict[str, Any]:
+        """The protocol every campaign of this grid ran, as results.json records it."""
+        batches = list(self.batch_sizes or (protocol.batch_size,))
+        return {
+            **{k: v for k, v in asdict(protocol).items() if k != "batch_size"},
+            "budget_all": self.budget == "all",
+            "random_budget": _random_budget(protocol),
+            "batch_sizes": batches,
+            "model": self.model_for(protocol),
+            "cold_start": self.cold_start,
+            "retrain_every": "every batch",
+            "strategies": list(self.strategies),
+            "seeds": list(self.seeds),
+        }
+
+
+def _random_budget(protocol: Protocol) -> int:
+    """Random sampling runs this long, so its labels-to-target is measured rather than censored."""
+    return max(protocol.budget, round(protocol.budget * protocol.random_factor))
 
 
 @dataclass(frozen=True)
@@ -258,9 +301,7 @@ def grid_jobs(grid: Grid, protocol: Protocol, workdir: str | None = None) -> lis
     for batch in grid.batch_sizes or (protocol.batch_size,):
         for entry in grid.strategies:
             strategy, params = parse_strategy(entry)
-            budget = protocol.budget
-            if strategy == "random":
-                budget = max(protocol.budget, round(protocol.budget * protocol.random_factor))
+            budget = _random_budget(protocol) if strategy == "random" else protocol.budget
             for seed in grid.seeds:
                 spec = CampaignSpec(
                     strategy=strategy,
@@ -269,8 +310,10 @@ def grid_jobs(grid: Grid, protocol: Protocol, workdir: str | None = None) -> lis
                     batch_size=batch,
                     budget=budget,
                     initial=protocol.initial,
+                    initial_per_class=protocol.initial_per_class,
                     cold_start=grid.cold_start,
                     model=dict(model),
+                    round_files=grid.round_files,
                 )
                 jobs.append(
                     Job(
@@ -295,7 +338,7 @@ def run_grid(
     The dataset is loaded here first, so text is encoded once before the workers start.
     """
     data = load_dataset(grid.data)
-    protocol = grid.protocol(data.protocol)
+    protocol = grid.protocol(data.protocol, int(data.y.size), len(data.labels))
     jobs = grid_jobs(grid, protocol, workdir) + list(extra_jobs or [])
     results = run_jobs(jobs, workers=workers, description=f"{data.name}", quiet=quiet)
     references = [r for job, r in zip(jobs, results) if job.key[0] == "reference"]
@@ -306,7 +349,7 @@ def run_grid(
         "encoder": data.encoder,
         "n_items": int(data.y.size),
         "labels": data.labels,
-        "protocol": asdict(protocol),
+        "protocol": grid.record(protocol),
         "model": grid.model_for(protocol),
         "cold_start": grid.cold_start,
         "seeds": list(grid.seeds),

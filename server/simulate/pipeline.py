@@ -39,7 +39,7 @@ def simulate(
     results = []
     for grid in grids:
         data = load_dataset(grid.data)
-        protocol = grid.protocol(data.protocol)
+        protocol = grid.protocol(data.protocol, int(data.y.size), len(data.labels))
         extra = []
         if peers:
             extra = peer_jobs(

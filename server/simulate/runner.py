@@ -60,6 +60,11 @@ class CampaignSpec:
     strategy_params : the strategy's parameters
     retrain_every : labels between retrains; None: one batch (``min(initial, batch_size)``), the
         reference protocol
+    initial_per_class : first labels: this many random items of every class (given to the server as
+        labels before any round, :func:`alloop.simulate.datasets.first_labels`) instead of ``initial``
+        items of the cold start
+    round_files : write each round's model and pool predictions as a served campaign does (off: nothing
+        in a simulation reads them)
     """
 
     strategy: str
@@ -73,6 +78,8 @@ class CampaignSpec:
     )
     strategy_params: dict[str, Any] = field(default_factory=dict)
     retrain_every: int | None = None
+    round_files: bool = False
+    initial_per_class: int | None = None
 
     def label(self) -> dict[str, Any]:
         """The spec as plain JSON-able fields."""
@@ -95,7 +102,7 @@ def _body(spec: CampaignSpec, labels: list[str]) -> ProjectCreate:
     return ProjectCreate(
         name=f"sim-{spec.strategy}-s{spec.seed}-b{spec.batch_size}",
         labels=labels,
-        model=ModelSpec(name=spec.model["name"], params=dict(spec.model.get("params") or {})),
+        model=ModelSpec(**{**spec.model, "params": dict(spec.model.get("params") or {})}),
         strategy=StrategySpec(name=spec.strategy, params=dict(spec.strategy_params)),
         batch_size=spec.batch_size,
         budget=spec.budget,
@@ -103,6 +110,9 @@ def _body(spec: CampaignSpec, labels: list[str]) -> ProjectCreate:
         seed=spec.seed,
         cold_start=spec.cold_start,
         stabilize=None,
+        # the oracle labels each batch before the next round runs: no staleness cap (the default, twice
+        # retrain_every, would serve a 20-label first batch at batch size 1 two items at a time)
+        max_stale_labels=None,
     )
 
 
@@ -123,13 +133,27 @@ def _check(controller: Controller, project_id: int) -> None:
         raise SimulationFailed(controller.errors[project_id])
 
 
+def _answer(store: Store, project_id: int, split: Split, item_ids: list[str]) -> None:
+    """The oracle labels these pool items (ids ``p<row>``) with the truth."""
+    answers = [
+        LabelIn(item_id=i, label=split.labels[int(split.y_pool[int(i[1:])])], annotator=ORACLE) for i in item_ids
+    ]
+    submit_labels(store, project_id, answers, time.time())
+
+
 def _drive(
     store: Store, controller: Controller, project_id: int, split: Split, spec: CampaignSpec
 ) -> str:
     """Serve, label with the truth, run due rounds; until done. Returns the stop reason."""
-    controller.run_pending()  # cold start
-    _check(controller, project_id)
     n = spec.initial
+    if spec.initial_per_class is not None:  # the oracle's first labels, every class among them
+        from alloop.simulate.datasets import first_labels
+
+        chosen = first_labels(split.y_pool, spec.seed, spec.initial_per_class)
+        _answer(store, project_id, split, [f"p{i}" for i in chosen.tolist()])
+        n = spec.batch_size
+    controller.run_pending()  # cold start, or the first model on the oracle's first labels
+    _check(controller, project_id)
     while True:
         claim = claim_next(store, project_id, ORACLE, n, time.time())
         if claim["done"]:
@@ -140,15 +164,7 @@ def _drive(
             claim = claim_next(store, project_id, ORACLE, n, time.time())
         if not claim["items"]:
             raise SimulationFailed(f"the server served nothing to a running campaign ({claim['waiting']})")
-        answers = [
-            LabelIn(
-                item_id=item["id"],
-                label=split.labels[int(split.y_pool[int(item["id"][1:])])],
-                annotator=ORACLE,
-            )
-            for item in claim["items"]
-        ]
-        submit_labels(store, project_id, answers, time.time())
+        _answer(store, project_id, split, [item["id"] for item in claim["items"]])
         controller.run_pending()
         _check(controller, project_id)
         n = spec.batch_size
@@ -172,7 +188,8 @@ def run_campaign(split: Split, spec: CampaignSpec, workdir: Path | None = None) 
     with tempfile.TemporaryDirectory(prefix="alloop-sim-", dir=workdir) as tmp:
         # A ranking holds what is served before the next retrain: one batch in the reference protocol.
         depth = spec.batch_size if spec.retrain_every is None else spec.batch_size + spec.retrain_every
-        settings = Settings(data_dir=Path(tmp), queue_depth=depth, synchronous="OFF", worker="thread")
+        settings = Settings(data_dir=Path(tmp), queue_depth=depth, synchronous="OFF", worker="thread",
+                            round_files=spec.round_files)
         store = Store(settings.data_dir, synchronous=settings.synchronous)
         try:
             project = create_project(store, settings, _body(spec, split.labels))
