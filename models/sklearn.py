@@ -63,6 +63,7 @@ class SklearnModel:
     input_kind = "vector"
     calibration = "none"  # class defaults: models pickled before these attributes load with them
     seed = 0
+    _fresh = False  # the template has never been fitted: the first fit may use it without a clone
 
     def __init__(self, estimator: BaseEstimator, n_classes: int, calibration: str = "none", seed: int = 0) -> None:
         if calibration not in CALIBRATIONS:
@@ -73,6 +74,7 @@ class SklearnModel:
         self.seed = seed
         self.fitted: Any = None
         self.classes_: np.ndarray = np.empty(0, dtype=np.int64)
+        self._fresh = True
 
     @property
     def takes_sample_weight(self) -> bool:
@@ -98,7 +100,11 @@ class SklearnModel:
         if self.classes_.size < 2:  # one class seen: predict it with certainty
             self.fitted = None
             return
-        estimator = self._calibrated(clone(self.template), y)
+        # a clone costs 0.1 ms of signature inspection, more than fitting a small model: a loop round
+        # builds a fresh adapter and fits it once, so that first fit takes the unfitted template itself
+        estimator = self.template if self._fresh else clone(self.template)
+        self._fresh = False
+        estimator = self._calibrated(estimator, y)
         if isinstance(estimator, CalibratedClassifierCV):  # folds by content, not by the order labels came in
             X, y, sample_weight = _canonical(X, y, sample_weight)
         if sample_weight is not None and self.takes_sample_weight:

@@ -138,3 +138,19 @@ def test_round_files_are_written_only_when_the_settings_ask(tmp_path, binary):
         with store.read() as conn:
             assert (conn.execute("SELECT artifact FROM model_versions").fetchone()[0] is not None) is keep
         store.close()
+
+
+def test_a_refit_never_touches_the_model_fitted_before(binary):
+    X, y = binary
+    model = build_model({"name": "svm"}, 2, seed=0)
+    model.fit(X[:40], y[:40])
+    first, before = model.fitted, model.fitted.decision_function(X[100:110])
+    model.fit(X[40:120], y[40:120])
+    assert model.fitted is not first and np.array_equal(first.decision_function(X[100:110]), before)
+
+
+def test_seeds_reach_every_estimator_that_reads_them():
+    assert build_model({"name": "svm"}, 2, seed=7).template.random_state is None  # ignored without probability
+    assert build_model({"name": "svm", "params": {"probability": True}}, 2, seed=7).template.random_state == 7
+    assert build_model({"name": "random_forest"}, 2, seed=7).template.random_state == 7
+    assert build_model({"name": "svm", "params": {"random_state": 3}}, 2, seed=7).template.random_state == 3
