@@ -12,10 +12,10 @@ from typing import Any
 
 from alloop import strategies
 from alloop.simulate.datasets import CATALOG, DataRef
-from alloop.simulate.grid import Grid, parse_strategy, split_strategies, strategy_label
+from alloop.simulate.grid import Grid, parse_strategy, split_strategies
 from alloop.simulate.peers import PEERS
 from alloop.simulate.pipeline import simulate, write_outputs
-from alloop.simulate.report import fmt_ci, fmt_pct
+from alloop.simulate.report import fmt_ci, fmt_pct, protocol_line
 
 __all__ = [
     "data_ref",
@@ -26,7 +26,6 @@ __all__ = [
     "parse_peers",
     "parse_seeds",
     "parse_strategies",
-    "protocol_line",
     "run_command",
 ]
 
@@ -161,38 +160,12 @@ def data_ref(
     )
 
 
-def _model_text(model: dict[str, Any]) -> str:
-    """``svm[gamma=auto]`` plus its calibration and one-class rule where they differ from the defaults."""
-    text = strategy_label(model["name"], model.get("params") or {})
-    if model.get("calibration", "none") != "none":
-        text += f", calibration {model['calibration']}"
-    if not model.get("one_class_rescue", True):
-        text += ", no one-class rescue"
-    return text
-
-
-def protocol_line(dataset: dict[str, Any]) -> str:
-    """One line per dataset: the protocol its campaigns ran (model with parameters, split, budget, ...)."""
-    p = dataset["protocol"]
-    first = f"{p['initial_per_class']} per class" if p.get("initial_per_class") else f"{p['initial']} random"
-    budget = f"{p['budget']} (the whole pool)" if p.get("budget_all") else str(p["budget"])
-    return (
-        f"{dataset['dataset']}: model {_model_text(p['model'])}; eval {p['eval_size']}; scale {p['scale']}; "
-        f"first labels {first}; batch {', '.join(map(str, p['batch_sizes']))}; budget {budget}; "
-        f"random to {p['random_budget']}; {len(p['seeds'])} seeds"
-    )
-
-
 def _print(payload: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(
-        title=f"labels to {round(100 * payload['target_share'])}% of full-data accuracy",
-        caption="\n".join(escape(protocol_line(d)) for d in payload["datasets"]),
-        caption_justify="left",
-    )
+    table = Table(title=f"labels to {round(100 * payload['target_share'])}% of full-data accuracy")
     for column in (
         "dataset",
         "batch",
@@ -218,6 +191,8 @@ def _print(payload: dict[str, Any]) -> None:
     if not console.is_terminal:
         console = Console(width=200)
     console.print(table)
+    for dataset in payload["datasets"]:  # the protocol that ran, parameters included, unwrapped
+        console.print(escape(protocol_line(dataset)), soft_wrap=True, highlight=False)
 
 
 def run_command(

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from alloop.simulate.grid import strategy_label
 from alloop.simulate.metrics import FEW_SEEDS, interp_curve, mean_ci
 from alloop.simulate.summary import BASELINE, targets
 
@@ -22,6 +23,7 @@ __all__ = [
     "markdown_table",
     "plot_dataset",
     "plot_overview",
+    "protocol_line",
     "write_csv",
     "write_json",
 ]
@@ -249,3 +251,32 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         "\\* over the seeds where both this method and random reached the target within their budgets."
     )
     return "\n".join(lines)
+
+
+def _model_text(model: dict[str, Any] | str) -> str:
+    """``svm[gamma=auto]`` plus its calibration and one-class rule where they differ from the defaults."""
+    if isinstance(model, str):
+        return model
+    text = strategy_label(model["name"], model.get("params") or {})
+    if model.get("calibration", "none") != "none":
+        text += f", calibration {model['calibration']}"
+    if not model.get("one_class_rescue", True):
+        text += ", no one-class rescue"
+    return text
+
+
+def protocol_line(dataset: dict[str, Any]) -> str:
+    """One line per dataset: the protocol its campaigns ran (model with parameters, split, budget, ...).
+
+    Reads results written before the protocol record had every field (``--from-raw``) as well.
+    """
+    p = dataset["protocol"]
+    first = f"{p['initial_per_class']} per class" if p.get("initial_per_class") else f"{p['initial']} random"
+    budget = f"{p['budget']} (the whole pool)" if p.get("budget_all") else str(p["budget"])
+    batches = dataset.get("batch_sizes") or p.get("batch_sizes") or [p.get("batch_size")]
+    random_budget = p.get("random_budget") or max(p["budget"], round(p["budget"] * p.get("random_factor", 1.0)))
+    return (
+        f"{dataset['dataset']}: model {_model_text(dataset.get('model') or p['model'])}; eval {p['eval_size']}; "
+        f"scale {p.get('scale', 'as loaded')}; first labels {first}; batch {', '.join(map(str, batches))}; "
+        f"budget {budget}; random to {random_budget}; {len(dataset['seeds'])} seeds"
+    )

@@ -290,8 +290,12 @@ def test_results_markdown_explains_the_marks_and_splits_the_forecast_counts():
     result = toy_result(TOY)
     rows = summarize(result)
     entry = {"dataset": "toy", "encoder": None, "references": result["references"],
-             "verdicts": {"10": verdicts(result, rows, 10)}, "forecast": evaluate_forecasts(result)}  # fmt: skip
+             "verdicts": {"10": verdicts(result, rows, 10)}, "forecast": evaluate_forecasts(result),
+             "protocol": {**result["protocol"], "eval_size": 0.4, "random_factor": 2.0}, "batch_sizes": [10],
+             "seeds": [0, 1], "model": {"name": "svm", "params": {"C": 2}}}  # fmt: skip
     text = results_markdown({"target_share": 0.95, "datasets": [entry], "rows": rows})
+    # the protocol of every dataset, parameters included (a run from before the full record reads too)
+    assert "- toy: model svm[C=2]; eval 0.4; scale as loaded; first labels 20 random; batch 10; budget" in text
     assert "‡ (2 seeds)" in text and CI_NOTE in text and "‡" in CI_NOTE and "(k seeds)" in CI_NOTE
     (row,) = [line for line in text.splitlines() if line.startswith("| toy | 2 |")]
     assert row.count("|") == 11  # forecasts, no estimate, within budget, errors, coverage, open, past, never
