@@ -188,6 +188,10 @@ def simulate(
                    "cold_start": cold_start, "label_column": label_column,
                    "text_column": text_column, "encoder": encoder, "cache_dir": str(cache_dir) if cache_dir else None}
         chosen = command.parse_peers(peers)
+        if chosen and options["model"]:
+            from alloop.simulate.peers import check_peer_model
+
+            check_peer_model(options["model"], n_classes=2)
     except (KeyError, ValueError) as exc:
         raise typer.BadParameter(str(exc)) from None
     try:

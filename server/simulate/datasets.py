@@ -267,15 +267,16 @@ def _raw(ref: DataRef) -> tuple[str, str, np.ndarray | None, list[str] | None, l
 
 
 @lru_cache(maxsize=4)
-def load_dataset(ref: DataRef) -> Dataset:
-    """The dataset ``ref`` names, with texts encoded (cached on disk) into ``X``."""
+def load_dataset(ref: DataRef, quiet: bool = False) -> Dataset:
+    """The dataset ``ref`` names, with texts encoded (cached on disk) into ``X``; ``quiet`` hides the
+    encoding's progress."""
     name, kind, X, texts, raw, protocol = _raw(ref)
     y, labels = _positions(raw)
     encoder = None
     if texts is not None:
         from alloop.simulate.embeddings import embed_texts
 
-        X, encoder = embed_texts(name, texts, encoder=ref.encoder, cache_dir=ref.cache_dir)
+        X, encoder = embed_texts(name, texts, encoder=ref.encoder, cache_dir=ref.cache_dir, quiet=quiet)
     return Dataset(
         name=name,
         kind=kind,

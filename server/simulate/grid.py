@@ -337,7 +337,7 @@ def run_grid(
 
     The dataset is loaded here first, so text is encoded once before the workers start.
     """
-    data = load_dataset(grid.data)
+    data = load_dataset(grid.data, quiet)
     protocol = grid.protocol(data.protocol, int(data.y.size), len(data.labels))
     jobs = grid_jobs(grid, protocol, workdir) + list(extra_jobs or [])
     results = run_jobs(jobs, workers=workers, description=f"{data.name}", quiet=quiet)

@@ -63,12 +63,12 @@ from sklearn.utils.validation import has_fit_parameter
 
 from alloop.loop.coldstart import cold_start_order
 from alloop.loop.metrics import evaluate
-from alloop.simulate.datasets import DataRef, Protocol, load_dataset, make_split
+from alloop.simulate.datasets import DataRef, Protocol, first_labels, load_dataset, make_split
 from alloop.simulate.grid import Job
 from alloop.simulate.runner import Split
 from alloop.strategies.base import select_top_k
 
-__all__ = ["PEERS", "AlloopRules", "OneClassSafe", "peer_curve", "peer_job", "peer_jobs"]
+__all__ = ["PEERS", "AlloopRules", "OneClassSafe", "check_peer_model", "peer_curve", "peer_job", "peer_jobs"]
 
 # library -> strategy -> the alloop strategy it corresponds to
 PEERS: dict[str, dict[str, str]] = {
@@ -398,6 +398,7 @@ def peer_curve(
     budget: int,
     initial: int,
     model: dict[str, Any],
+    initial_per_class: int | None = None,
 ) -> list[dict[str, Any]]:
     """One peer campaign on a split: its curve (``labels``, ``accuracy``, ``macro_f1`` per model).
 
@@ -408,12 +409,17 @@ def peer_curve(
     seed : the campaign's seed (first labels, model seeds, tie draws)
     batch, budget, initial : labels per round, in all, and in the first random batch
     model : the model spec alloop's campaign runs (``one_class_rescue: false`` turns the rescue off)
+    initial_per_class : first labels of every class, as alloop's campaign takes them
+        (:func:`alloop.simulate.datasets.first_labels`) instead of the random cold start
     """
     split = _as_stored(split)
     pool = split.y_pool.size
-    start = cold_start_order(
-        split.X_pool, min(initial, pool), rule="random", rng=np.random.default_rng([seed, 0])
-    )
+    if initial_per_class is not None:
+        start = first_labels(split.y_pool, seed, initial_per_class)
+    else:
+        start = cold_start_order(
+            split.X_pool, min(initial, pool), rule="random", rng=np.random.default_rng([seed, 0])
+        )
     rules = AlloopRules(seed=seed, depth=batch, rescue=bool(model.get("one_class_rescue", True)))
     return _LOOPS[library](
         split,
@@ -447,6 +453,7 @@ def peer_job(
         budget=protocol.budget,
         initial=protocol.initial,
         model=model,
+        initial_per_class=protocol.initial_per_class,
     )
     return {
         "source": library,
@@ -463,6 +470,23 @@ def peer_job(
     }
 
 
+def check_peer_model(model: dict[str, Any], n_classes: int) -> None:
+    """Raise ValueError unless the peers can run ``model`` as alloop does: their strategies read
+    ``predict_proba`` from the bare scikit-learn estimator."""
+    from alloop.models import build_model
+
+    if (model.get("calibration") or "none") != "none":
+        raise ValueError("peers fit the bare estimator: they cannot match a calibrated model (use --calibration none)")
+    template = getattr(build_model(model, n_classes, 0), "template", None)
+    if template is None:
+        raise ValueError(f"peers need a scikit-learn model; {model.get('name')!r} is not one")
+    if not hasattr(template, "predict_proba"):
+        raise ValueError(
+            f"peers' strategies read predict_proba, which {type(template).__name__} does not give "
+            "(alloop ranks it by its decision function); compare peers on a model with probabilities"
+        )
+
+
 def peer_jobs(
     ref: DataRef,
     protocol: Protocol,
@@ -473,6 +497,7 @@ def peer_jobs(
 ) -> list[Job]:
     """Jobs for every (library, strategy, batch size, seed); ``libraries`` narrows the strategies."""
     chosen = libraries or {lib: tuple(strategies) for lib, strategies in PEERS.items()}
+    check_peer_model(model, len(load_dataset(ref).labels))
     return [
         Job(
             ("peer", lib, strategy, batch, seed),

@@ -38,7 +38,7 @@ def simulate(
     """Run each grid (with the peers' loops on the same splits when ``peers`` names any)."""
     results = []
     for grid in grids:
-        data = load_dataset(grid.data)
+        data = load_dataset(grid.data, quiet)  # text is encoded here, once, with its progress shown
         protocol = grid.protocol(data.protocol, int(data.y.size), len(data.labels))
         extra = []
         if peers:

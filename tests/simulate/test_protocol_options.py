@@ -182,3 +182,22 @@ def test_results_record_the_protocol_that_ran_and_the_table_shows_parameters(svm
     shown = capsys.readouterr().out
     assert "alloop:prefilter[diversify=kmeans_pp,m=12]" in shown
     assert "model svm[gamma=auto], no one-class rescue" in shown and "first labels 2 per class" in shown
+
+
+def test_peers_take_the_same_first_labels_per_class_and_refuse_a_model_without_probabilities(svmlight):
+    from alloop.simulate.peers import check_peer_model, peer_curve
+
+    data = load_dataset(DataRef(path=str(svmlight)))
+    split = make_split(data, 0, Grid(data=DataRef(path=str(svmlight)), eval_size=0.4).protocol(data.protocol, 150))
+    lr = {"name": "logistic_regression", "params": {}}
+    peer = peer_curve(split, "modAL", "margin_sampling", seed=0, batch=5, budget=20, initial=6, model=lr,
+                      initial_per_class=3)
+    mine = run_campaign(split, CampaignSpec(strategy="margin", seed=0, batch_size=5, budget=20, initial=6,
+                                            initial_per_class=3, model=lr))
+    assert [p["accuracy"] for p in peer] == [p["accuracy"] for p in mine["curve"]]
+    with pytest.raises(ValueError, match="predict_proba"):
+        check_peer_model(SVM, 2)
+    with pytest.raises(ValueError, match="calibrated"):
+        check_peer_model({**lr, "calibration": "sigmoid"}, 2)
+    result = CliRunner().invoke(app, ["simulate", str(svmlight), "--model", "svm", "--peers", "modAL"])
+    assert result.exit_code == 2 and "predict_proba" in result.output
