@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from alloop.loop.embedding import embed_round
 from alloop.loop.outcome import RoundWrite
-from alloop.loop.training import cold_start_round, take_snapshot, train_round
+from alloop.loop.snapshot import take_snapshot
+from alloop.loop.training import cold_start_round, train_round
 from alloop.settings import Settings
 from alloop.store.db import Store
 

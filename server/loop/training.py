@@ -11,7 +11,6 @@ import functools
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,89 +23,14 @@ from alloop.loop.metrics import evaluate
 from alloop.loop.outcome import Ranking, RoundWrite, record_cold_start, record_training
 from alloop.settings import Settings
 from alloop.store.db import Store
-from alloop.store.items import feature_file, labeled_count
-from alloop.store.labels import LABELED_ROWS
+from alloop.loop.snapshot import Snapshot
 from alloop.store.predictions import FILE as PREDICTIONS_FILE
 from alloop.store.predictions import save_predictions
-from alloop.store.projects import Project, get_project
+from alloop.store.projects import Project
 from alloop.store.rounds import latest_version
 from alloop.store.serving import COLD_START
 
-__all__ = ["RoundWrite", "Snapshot", "cold_start_round", "eval_metrics", "pool_outputs", "score_pool", "take_snapshot", "train_round"]
-
-
-@dataclass
-class Snapshot:
-    """What a round works on, read in one consistent transaction."""
-
-    project: Project
-    X: np.ndarray  # memory-mapped (rows, d)
-    labeled_rows: np.ndarray
-    labeled_y: np.ndarray
-    pool_idx: np.ndarray  # unlabeled pool items
-    pool_rows: np.ndarray
-    eval_rows: np.ndarray
-    eval_y: np.ndarray
-    texts: dict[int, str] | None = None  # by feature row, for models that read text
-    pool_costs: np.ndarray | None = None  # (len(pool_idx),) labeling costs, 1 where an item has none
-    n_labeled: int = 0  # the project's labels when the snapshot was taken (a ranking's age counts from here)
-
-
-def _tuples(conn: Any, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-    """A query's rows as plain tuples: ``sqlite3.Row`` objects cost about a microsecond a row, and a
-    round reads the whole pool."""
-    cursor = conn.cursor()
-    cursor.row_factory = None
-    return cursor.execute(sql, args).fetchall()
-
-
-def take_snapshot(store: Store, project_id: int) -> Snapshot | None:
-    """Read the labeled set, the unlabeled pool and the eval split; None before any features."""
-    with store.read() as conn:
-        project = get_project(conn, project_id)
-        features = feature_file(store, project)
-        if features is None:
-            return None
-        position = {label: i for i, label in enumerate(project.labels)}
-        labeled = _tuples(conn, LABELED_ROWS, (project_id,))
-        # items.labeled is kept by triggers on labels (schema v8), exactly as NOT EXISTS would say
-        pool = _tuples(
-            conn,
-            "SELECT idx, row, cost FROM items WHERE project_id = ? AND split = 'pool' AND labeled = 0 "
-            "AND row IS NOT NULL ORDER BY row",
-            (project_id,),
-        )
-        ev = _tuples(
-            conn,
-            "SELECT row, gold FROM items WHERE project_id = ? AND split = 'eval' AND row IS NOT NULL ORDER BY row",
-            (project_id,),
-        )
-        texts = _texts(conn, project) if _text_model(project) else None
-        n_labeled = labeled_count(conn, project_id)
-    as_int = lambda values: np.asarray(values, dtype=np.int64)
-    return Snapshot(
-        project=project,
-        X=features.matrix(),
-        labeled_rows=as_int([r[1] for r in labeled]),
-        labeled_y=as_int([position[r[2]] for r in labeled]),
-        pool_idx=as_int([r[0] for r in pool]),
-        pool_rows=as_int([r[1] for r in pool]),
-        eval_rows=as_int([r[0] for r in ev]),
-        eval_y=as_int([position[r[1]] for r in ev]),
-        texts=texts,
-        pool_costs=np.asarray([1.0 if r[2] is None else r[2] for r in pool], dtype=np.float64),
-        n_labeled=n_labeled,
-    )
-
-
-def _text_model(project: Project) -> bool:
-    """Whether the project's model reads raw text rather than vectors."""
-    return input_kind(project.model) == "text"
-
-
-def _texts(conn: Any, project: Project) -> dict[int, str]:
-    rows = conn.execute("SELECT row, text FROM items WHERE project_id = ? AND row IS NOT NULL", (project.id,))
-    return {r[0]: r[1] for r in rows}
+__all__ = ["RoundWrite", "Snapshot", "cold_start_round", "eval_metrics", "pool_outputs", "score_pool", "train_round"]
 
 
 def model_inputs(snap: Snapshot, rows: np.ndarray) -> Any:

@@ -290,8 +290,40 @@ def _v12(db: sqlite_utils.Database) -> None:
     db["projects"].add_column("suggest", int, not_null_default=0)
 
 
+def _v13(db: sqlite_utils.Database) -> None:
+    """A count of every change to a project's labels, so a round can read only what changed.
+
+    ``pool_counts.changes`` goes up by one for each label written, deleted or relabeled (the
+    triggers of v8, recreated, and one on a change of ``labels.label``). A round that finds it
+    grew exactly as much as the label count did knows the labels were only added, and reads
+    those alone instead of the whole labeled set and pool again.
+    """
+    db["pool_counts"].add_column("changes", int, not_null_default=0)
+    db.execute("UPDATE pool_counts SET changes = labeled")
+    db.execute("DROP TRIGGER labels_mark")
+    db.execute("DROP TRIGGER labels_unmark")
+    db.execute(
+        "CREATE TRIGGER labels_mark AFTER INSERT ON labels BEGIN "
+        "UPDATE items SET labeled = 1 WHERE idx = NEW.item_idx; "
+        "UPDATE pool_counts SET labeled = labeled + 1, changes = changes + 1, "
+        "spent = spent + (SELECT COALESCE(cost, 1.0) FROM items WHERE idx = NEW.item_idx) "
+        "WHERE project_id = NEW.project_id; END"
+    )
+    db.execute(
+        "CREATE TRIGGER labels_unmark AFTER DELETE ON labels BEGIN "
+        "UPDATE items SET labeled = 0 WHERE idx = OLD.item_idx; "
+        "UPDATE pool_counts SET labeled = labeled - 1, changes = changes + 1, "
+        "spent = spent - (SELECT COALESCE(cost, 1.0) FROM items WHERE idx = OLD.item_idx) "
+        "WHERE project_id = OLD.project_id; END"
+    )
+    db.execute(
+        "CREATE TRIGGER labels_relabel AFTER UPDATE OF label, item_idx, project_id ON labels BEGIN "
+        "UPDATE pool_counts SET changes = changes + 1 WHERE project_id IN (OLD.project_id, NEW.project_id); END"
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12,
+    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12, _v13,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -129,7 +129,8 @@ def test_labels_arriving_during_training_are_kept(store, settings, digits, loop)
     loop.run_pending()
     label_next(store, pid, digits, 20)
     from alloop.loop.outcome import record_round_write
-    from alloop.loop.training import take_snapshot, train_round
+    from alloop.loop.snapshot import take_snapshot
+    from alloop.loop.training import train_round
 
     snap = take_snapshot(store, pid)
     label_next(store, pid, digits, 10)  # lands between snapshot and record

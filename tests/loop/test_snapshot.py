@@ -1,0 +1,107 @@
+"""A round reads only the labels added since the last read, and everything whenever anything else
+changed: the result is always what a whole read gives."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from helpers import store_campaign
+
+from alloop.loop import snapshot
+from alloop.loop.snapshot import forget_snapshots, take_snapshot
+from alloop.schemas import ItemIn, LabelIn
+from alloop.store.items import import_items
+from alloop.store.labels import submit_labels
+from alloop.store.projects import get_project
+from alloop.store.votes import change_vote, withdraw_vote
+
+
+def whole(store, pid):
+    forget_snapshots()
+    return take_snapshot(store, pid)
+
+
+def same(a, b):
+    for field in ("labeled_rows", "labeled_y", "pool_idx", "pool_rows", "eval_rows", "eval_y", "pool_costs"):
+        assert np.array_equal(getattr(a, field), getattr(b, field)), field
+    assert a.n_labeled == b.n_labeled and np.array_equal(np.asarray(a.X), np.asarray(b.X))
+
+
+def label(store, pid, digits, ids, who="a"):
+    _, y = digits
+    submit_labels(store, pid, [LabelIn(item_id=i, label=str(y[i]), annotator=who) for i in ids], time.time())
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """Counts whole reads (the labels-only path is the other one)."""
+    calls = []
+    real = snapshot._full
+    monkeypatch.setattr(snapshot, "_full", lambda *a: calls.append(1) or real(*a))
+    forget_snapshots()
+    return calls
+
+
+def test_added_labels_are_read_alone_and_give_a_whole_reads_snapshot(store, settings, digits, reads):
+    pid = store_campaign(store, settings, digits, pool=120, evals=40)
+    first = take_snapshot(store, pid)
+    assert len(reads) == 1 and first.pool_idx.size == 120 and first.labeled_rows.size == 0
+    label(store, pid, digits, [5, 17, 3])
+    added = take_snapshot(store, pid)
+    assert len(reads) == 1  # the three new labels only
+    assert first.pool_idx.size == 120  # an update builds new arrays; what was handed out stays
+    label(store, pid, digits, [40])
+    again = take_snapshot(store, pid)
+    assert len(reads) == 1 and again.n_labeled == 4
+    same(again, whole(store, pid))
+    assert added.labeled_rows.size == 3
+
+
+def test_a_relabel_or_a_retraction_reads_everything(store, settings, digits, reads):
+    pid = store_campaign(store, settings, digits, pool=60, evals=20, labels_per_item=2, budget=120)
+    take_snapshot(store, pid)
+    label(store, pid, digits, [1, 2], who="a")
+    label(store, pid, digits, [1, 2], who="b")  # both items decided
+    take_snapshot(store, pid)
+    count = len(reads)
+    _, y = digits
+    with store.read() as conn:
+        idx = conn.execute("SELECT idx FROM items WHERE project_id = ? AND ext_id = '1'", (pid,)).fetchone()[0]
+        project = get_project(conn, pid)
+    store.transact(lambda conn: change_vote(conn, idx, "a", str((y[1] + 1) % 10)))  # a relabels in Label Studio
+    changed = take_snapshot(store, pid)
+    assert len(reads) == count + 1
+    same(changed, whole(store, pid))
+    count = len(reads)
+    store.transact(lambda conn: withdraw_vote(conn, project, idx, "b"))  # the item loses its final label
+    back = take_snapshot(store, pid)
+    assert len(reads) == count + 1 and back.pool_idx.size == 59  # 60, less the one still decided
+    same(back, whole(store, pid))
+
+
+def test_new_items_read_everything(store, settings, digits, reads):
+    X, y = digits
+    pid = store_campaign(store, settings, digits, pool=50, evals=10)
+    take_snapshot(store, pid)
+    label(store, pid, digits, [0, 1])
+    import_items(store, pid, "pool", [ItemIn(id=i, features=X[i].tolist()) for i in range(900, 910)])
+    count = len(reads)
+    grown = take_snapshot(store, pid)
+    assert len(reads) == count + 1 and grown.pool_idx.size == 58
+    same(grown, whole(store, pid))
+
+
+def test_two_stores_never_share_a_read(tmp_path, digits):
+    from alloop.settings import Settings
+    from alloop.store import Store
+
+    snaps = []
+    for name, pool in (("a", 30), ("b", 40)):
+        settings = Settings(data_dir=tmp_path / name, worker="thread")
+        store = Store(settings.data_dir)
+        pid = store_campaign(store, settings, digits, pool=pool, evals=5)
+        snaps.append(take_snapshot(store, pid).pool_idx.size)
+        store.close()
+    assert snaps == [30, 40]
