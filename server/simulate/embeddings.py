@@ -19,21 +19,13 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+
+from alloop.simulate.progress import advance, progress_bar
 
 if TYPE_CHECKING:
     from alloop.models.base import Encoder
@@ -83,39 +75,6 @@ def _digest(texts: list[str]) -> str:
     return h.hexdigest()[:16]
 
 
-def _progress(quiet: bool, console: Console | None) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=quiet,
-        transient=False,
-    )
-
-
-def _advance(progress: Progress, task: TaskID, step: int) -> None:
-    """``step`` more texts done; a line per tenth crossed where no bar can redraw (log, pipe)."""
-    state = next(t for t in progress.tasks if t.id == task)
-    before = int(state.completed)
-    progress.advance(task, step)
-    if progress.disable or progress.console.is_terminal:
-        return
-    done, total = before + step, int(state.total or 0)
-    if done * 10 // max(1, total) == before * 10 // max(1, total) and done != total:
-        return
-    elapsed = state.elapsed or 0.0
-    left = elapsed / done * (total - done) if done else 0.0
-    progress.console.print(
-        f"{state.description}: {done}/{total} texts, {timedelta(seconds=round(elapsed))} elapsed, "
-        f"~{timedelta(seconds=round(left))} left",
-        highlight=False,
-        soft_wrap=True,
-    )
-
-
 def encode_texts(
     encoder: Encoder,
     texts: list[str],
@@ -143,11 +102,11 @@ def encode_texts(
     from alloop.models._torch import length_batches  # the sentence encoder's own batch order
 
     out = np.empty((len(texts), encoder.dim), dtype=np.float32)
-    with _progress(quiet, console) as progress:
+    with progress_bar(quiet, console) as progress:
         task = progress.add_task(description, total=len(texts))
         for positions in length_batches([len(t) for t in texts], chunk):
             out[positions] = encoder.encode([texts[i] for i in positions])
-            _advance(progress, task, positions.size)
+            advance(progress, task, positions.size, unit="texts")
     return out
 
 

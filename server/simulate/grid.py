@@ -16,20 +16,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
-from datetime import timedelta
 from typing import Any
 
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from alloop.simulate.datasets import DataRef, Protocol, eval_count, load_dataset, make_split
+from alloop.simulate.progress import advance, progress_bar
 from alloop.simulate.runner import CampaignSpec, run_campaign
 
 __all__ = ["Grid", "Job", "campaign_job", "parse_strategy", "reference_job", "run_grid", "run_jobs", "split_strategies"]
@@ -227,36 +218,6 @@ def _executor(workers: int) -> Iterator[ProcessPoolExecutor | None]:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _progress(quiet: bool) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        disable=quiet,
-        transient=False,
-    )
-
-
-def _advance(progress: Progress, task: TaskID) -> None:
-    """One job done. Where the bar cannot redraw (output to a log or a pipe), a line at every tenth."""
-    progress.advance(task)
-    if progress.disable or progress.console.is_terminal:
-        return
-    state = next(t for t in progress.tasks if t.id == task)
-    done, total = int(state.completed), int(state.total or 0)
-    if done % max(1, total // 10) and done != total:
-        return
-    elapsed = state.elapsed or 0.0
-    left = elapsed / done * (total - done) if done else 0.0
-    progress.console.print(
-        f"{state.description}: {done}/{total} jobs, {timedelta(seconds=round(elapsed))} elapsed, "
-        f"~{timedelta(seconds=round(left))} left",
-        highlight=False,
-    )
-
-
 def run_jobs(
     jobs: list[Job], *, workers: int = 1, description: str = "simulating", quiet: bool = False
 ) -> list[dict[str, Any]]:
@@ -266,7 +227,7 @@ def run_jobs(
     """
     results: list[dict[str, Any] | None] = [None] * len(jobs)
     errors: list[str] = []
-    with _progress(quiet) as progress, _executor(workers) as pool:
+    with progress_bar(quiet) as progress, _executor(workers) as pool:
         task = progress.add_task(description, total=len(jobs))
         if pool is None:
             from threadpoolctl import threadpool_limits
@@ -274,7 +235,7 @@ def run_jobs(
             with threadpool_limits(1):
                 for i, job in enumerate(jobs):
                     results[i] = job.fn(*job.args)
-                    _advance(progress, task)
+                    advance(progress, task)
         else:
             futures: dict[Future[dict[str, Any]], int] = {
                 pool.submit(j.fn, *j.args): i for i, j in enumerate(jobs)
@@ -285,7 +246,7 @@ def run_jobs(
                     results[i] = future.result()
                 except Exception as exc:  # noqa: BLE001  (collected, raised below after the rest)
                     errors.append(f"{jobs[i].key}: {type(exc).__name__}: {exc}")
-                _advance(progress, task)
+                advance(progress, task)
     if errors:
         raise RuntimeError(f"{len(errors)} simulation job(s) failed; first: {errors[0]}")
     return [r for r in results if r is not None]
