@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-
 from alloop.simulate.datasets import DataRef, Protocol, eval_count, load_dataset, make_split
 from alloop.simulate.progress import advance, progress_bar
 from alloop.simulate.runner import CampaignSpec, run_campaign
