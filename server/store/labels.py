@@ -69,7 +69,9 @@ def label_write(
     project_id: int, labels: Sequence[LabelIn], now: float, *, submission_id: str | None = None
 ) -> Callable[[sqlite3.Connection], dict[str, Any]]:
     """The write :func:`submit_labels` makes, for :meth:`Store.transact_async`."""
-    digest = hashlib.sha256(json.dumps([entry.model_dump() for entry in labels], sort_keys=True).encode()).hexdigest()
+    digest = ""  # what a replay of the same submission id is checked against; none without an id
+    if submission_id is not None:
+        digest = hashlib.sha256(json.dumps([e.model_dump() for e in labels], sort_keys=True).encode()).hexdigest()
     return lambda conn: _submit(conn, project_id, labels, now, submission_id, digest)
 
 
