@@ -8,8 +8,10 @@ stops (budget, pool) exactly as a served one would. The learning curve is the st
 own :func:`alloop.store.rounds.curve`.
 
 Rounds run in the calling process (``worker="thread"``): the simulations are already
-spread over cores one campaign per process. Two honest speed-ups only: the throwaway store runs with ``synchronous=OFF`` (nothing
-to keep after a crash) and ``queue_depth`` equals the batch size (each ranking stores
+spread over cores one campaign per process. Three honest speed-ups only: the throwaway store runs with
+``synchronous=OFF`` and its journal in memory (one thread uses it, and there is nothing to keep after a
+crash), rounds write no model file and no prediction file (nothing here reads them; ``round_files``
+writes them), and ``queue_depth`` equals the batch size (each ranking stores
 just the batch that will be served before the next retrain; batch strategies choose
 exactly that batch, as they would at the head of a deeper queue).
 """
@@ -190,7 +192,7 @@ def run_campaign(split: Split, spec: CampaignSpec, workdir: Path | None = None) 
         depth = spec.batch_size if spec.retrain_every is None else spec.batch_size + spec.retrain_every
         settings = Settings(data_dir=Path(tmp), queue_depth=depth, synchronous="OFF", worker="thread",
                             round_files=spec.round_files)
-        store = Store(settings.data_dir, synchronous=settings.synchronous)
+        store = Store(settings.data_dir, synchronous=settings.synchronous, journal_mode="MEMORY")
         try:
             project = create_project(store, settings, _body(spec, split.labels))
             _import(store, project.id, split)

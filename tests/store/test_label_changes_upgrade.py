@@ -45,3 +45,4 @@ def test_a_version_12_store_counts_label_changes_from_its_labels(settings):
         w.execute("DELETE FROM labels WHERE item_idx = 2")
     assert tuple(changes(db)) == (2, 5)
     store.close()
+

@@ -116,3 +116,14 @@ def test_a_version_2_database_upgrades(settings, lazy_table):
     rows = db.execute("SELECT project_id, annotation_id, item_idx FROM labelstudio_links").fetchall()
     assert [tuple(r) for r in rows] == ([(1, 7, 3)] if lazy_table else [])
     store.close()
+
+
+def test_a_throwaway_store_keeps_its_journal_in_memory(tmp_path):
+    store = Store(tmp_path / "sim", synchronous="OFF", journal_mode="MEMORY")
+    assert store.conn().execute("PRAGMA journal_mode").fetchone()[0] == "memory"
+    store.close()
+    served = Store(tmp_path / "served")
+    assert served.conn().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    served.close()
+    with pytest.raises(ValueError, match="journal_mode 'OFF'"):
+        Store(tmp_path / "bad", journal_mode="OFF")
