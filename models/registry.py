@@ -86,6 +86,16 @@ def _torch_class(name: str) -> type:
     return getattr(import_module(module), cls)
 
 
+def _calibration(spec: dict[str, Any]) -> str:
+    """The spec's calibration, checked: one of :data:`CALIBRATIONS`, and ``"none"`` for a torch adapter."""
+    calibration = spec.get("calibration") or "none"
+    if calibration not in CALIBRATIONS:
+        raise UnknownModel(f"calibration {calibration!r}: use one of {', '.join(CALIBRATIONS)}")
+    if calibration != "none" and spec.get("name") in TORCH_MODELS:
+        raise UnknownModel(f"calibration {calibration!r} applies to scikit-learn models, not {spec['name']!r}")
+    return calibration
+
+
 @lru_cache(maxsize=64)
 def _param_names(cls: type) -> frozenset[str]:
     """The constructor parameters of a scikit-learn estimator class (read once: a simulated campaign
@@ -129,14 +139,10 @@ def build_model(spec: dict[str, Any], n_classes: int, seed: int) -> Model:
     MissingDependency
         A torch adapter without torch / transformers installed.
     """
-    calibration = spec.get("calibration") or "none"
+    calibration = _calibration(spec)
     if spec.get("name") in TORCH_MODELS:
-        if calibration != "none":
-            raise UnknownModel(f"calibration {calibration!r} applies to scikit-learn models, not {spec['name']!r}")
         config = _torch_config(spec, seed)
         return _torch_class(spec["name"])(n_classes, config)
-    if calibration not in CALIBRATIONS:
-        raise UnknownModel(f"calibration {calibration!r}: use one of {', '.join(CALIBRATIONS)}")
     cls, defaults = _estimator_class(spec.get("name", "logistic_regression"))
     params = {**defaults, **spec.get("params", {})}
     if "random_state" in _param_names(cls) and "random_state" not in params and not _ignores_random_state(cls, params):
@@ -155,8 +161,7 @@ def check_model(spec: dict[str, Any], n_classes: int) -> None:
     (else :class:`MissingDependency`), and a transformer's base model directory must exist.
     """
     if spec.get("name") in TORCH_MODELS:
-        if (spec.get("calibration") or "none") != "none":
-            raise UnknownModel(f"calibration {spec['calibration']!r} applies to scikit-learn models, not {spec['name']!r}")
+        _calibration(spec)
         config = _torch_config(spec, 0)
         _torch.require(*TORCH_MODELS[spec["name"]][3])
         if spec["name"] == "transformer":

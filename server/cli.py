@@ -169,14 +169,16 @@ def simulate(
     A paper's protocol (Lu et al. 2023): alloop simulate heart.svmlight --model 'svm[gamma=auto]'
     --no-one-class-rescue --eval-size 0.4 --scale train --budget all --batch-sizes 1 --seeds 20
     """
+    from alloop.models.sklearn import CALIBRATIONS
     from alloop.simulate import command
+    from alloop.simulate.datasets import SCALES
 
     try:
         if initial is not None and initial_per_class is not None:
             raise ValueError("--initial and --initial-per-class exclude each other")
-        if scale is not None and scale not in ("none", "all", "train"):
+        if scale is not None and scale not in SCALES:
             raise ValueError(f"--scale {scale!r}: use 'train', 'all' or 'none'")
-        if calibration not in ("none", "sigmoid", "isotonic"):
+        if calibration not in CALIBRATIONS:
             raise ValueError(f"--calibration {calibration!r}: use 'none', 'sigmoid' or 'isotonic'")
         options = {"strategies": command.parse_strategies(strategies), "seeds": command.parse_seeds(seeds),
                    "batch_sizes": command.parse_ints(batch_sizes) if batch_sizes else None,

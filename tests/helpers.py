@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from pathlib import Path
@@ -29,6 +30,16 @@ def database_at(data_dir: Path, version: int) -> sqlite3.Connection:
         step(sqlite_utils.Database(conn))
     conn.execute(f"PRAGMA user_version={version}")
     return conn
+
+
+def old_project(conn: sqlite3.Connection) -> None:
+    """Project 1, labels a and b, written as an older schema's row (for upgrade tests)."""
+    conn.execute(
+        "INSERT INTO projects (id, name, labels, input, model, strategy, batch_size, retrain_every, lease_seconds, "
+        "seed, cold_start, state, created_at, updated_at) VALUES (1, 'old', ?, 'vector', ?, ?, 10, 10, 600, 0, "
+        "'kmeans++', 'running', 0, 0)",
+        (json.dumps(["a", "b"]), json.dumps({"name": "logistic_regression"}), json.dumps({"name": "margin"})),
+    )
 
 
 def project_body(**overrides: Any) -> dict[str, Any]:

@@ -17,13 +17,13 @@ from typing import Any
 import numpy as np
 
 from alloop import strategies
-from alloop.models import build_model, input_kind
 from alloop.loop.coldstart import cold_start_order
 from alloop.loop.metrics import evaluate
 from alloop.loop.outcome import Ranking, RoundWrite, record_cold_start, record_training
+from alloop.loop.snapshot import Snapshot
+from alloop.models import build_model
 from alloop.settings import Settings
 from alloop.store.db import Store
-from alloop.loop.snapshot import Snapshot
 from alloop.store.predictions import FILE as PREDICTIONS_FILE
 from alloop.store.predictions import save_predictions
 from alloop.store.projects import Project

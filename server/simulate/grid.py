@@ -98,7 +98,7 @@ class Grid:
     initial_per_class: int | None = None
     round_files: bool = False
 
-    def protocol(self, base: Protocol, n_items: int | None = None, n_classes: int = 2) -> Protocol:
+    def protocol(self, base: Protocol, n_items: int, n_classes: int = 2) -> Protocol:
         """The dataset's protocol with this grid's overrides, for a dataset of ``n_items`` items in
         ``n_classes`` classes (``initial`` becomes ``initial_per_class`` times the classes)."""
         changes = {
@@ -116,10 +116,6 @@ class Grid:
         protocol = replace(base, **changes)
         if protocol.initial_per_class is not None:
             protocol = replace(protocol, initial=protocol.initial_per_class * n_classes)
-        if n_items is None:  # a count budget and eval size need no dataset size
-            if self.budget == "all" or protocol.eval_size < 1:
-                raise ValueError("budget 'all' and an eval share need the dataset's size")
-            return replace(protocol, budget=self.budget or protocol.budget)
         pool = n_items - eval_count(n_items, protocol.eval_size)
         if protocol.pool_size is not None:
             pool = min(pool, protocol.pool_size)

@@ -25,7 +25,8 @@ def iris_result():
     data = GRID.data
     from alloop.simulate.datasets import load_dataset
 
-    protocol = GRID.protocol(load_dataset(data).protocol)
+    loaded = load_dataset(data)
+    protocol = GRID.protocol(loaded.protocol, loaded.y.size, len(loaded.labels))
     extra = peer_jobs(
         data,
         protocol,

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
-from helpers import database_at
+from helpers import database_at, old_project
 
 from alloop import campaign
 from alloop.demo import DEMO_NAME, ensure_demo
@@ -16,12 +14,7 @@ from alloop.store.schema import SCHEMA_VERSION
 
 def test_a_version_11_store_gains_images_and_suggest_off(settings):
     conn = database_at(settings.data_dir, 11)
-    conn.execute(
-        "INSERT INTO projects (id, name, labels, input, model, strategy, batch_size, retrain_every, lease_seconds, "
-        "seed, cold_start, state, created_at, updated_at) VALUES (1, 'old', ?, 'vector', ?, ?, 10, 10, 600, 0, "
-        "'kmeans++', 'running', 0, 0)",
-        (json.dumps(["a", "b"]), json.dumps({"name": "logistic_regression"}), json.dumps({"name": "margin"})),
-    )
+    old_project(conn)
     conn.commit()
     conn.close()
     store = Store(settings.data_dir)

@@ -3,9 +3,7 @@ later insert, relabel and deletion counts one."""
 
 from __future__ import annotations
 
-import json
-
-from helpers import database_at
+from helpers import database_at, old_project
 
 from alloop.store import Store
 from alloop.store.schema import SCHEMA_VERSION
@@ -17,12 +15,7 @@ def changes(db, pid=1):
 
 def test_a_version_12_store_counts_label_changes_from_its_labels(settings):
     conn = database_at(settings.data_dir, 12)
-    conn.execute(
-        "INSERT INTO projects (id, name, labels, input, model, strategy, batch_size, retrain_every, lease_seconds, "
-        "seed, cold_start, state, created_at, updated_at) VALUES (1, 'old', ?, 'vector', ?, ?, 10, 10, 600, 0, "
-        "'kmeans++', 'running', 0, 0)",
-        (json.dumps(["a", "b"]), json.dumps({"name": "logistic_regression"}), json.dumps({"name": "margin"})),
-    )
+    old_project(conn)
     for idx in (1, 2, 3):
         conn.execute("INSERT INTO items (idx, project_id, ext_id, split, order_key) VALUES (?, 1, ?, 'pool', ?)",
                      (idx, str(idx), float(idx)))
