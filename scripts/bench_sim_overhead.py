@@ -17,6 +17,10 @@ Per set and repeat, in alternating order (which one runs first flips every repea
   ``CalibratedClassifierCV`` every round), for scale only: it is a different model.
 
 The table shows milliseconds per round (median over repeats) and each variant's ratio to plain.
+By default the clock is the thread's CPU time (``--clock cpu``): every variant runs in this one
+thread with one BLAS thread, so CPU time is the work done, and it holds when other processes share
+the cores (wall time doubled for both on a loaded 2-core machine, and the ratios moved by ±0.3).
+``--clock wall`` measures elapsed time instead.
 
 Usage::
 
@@ -43,6 +47,9 @@ from alloop.simulate.runner import CampaignSpec, Split, run_campaign
 SETS = ("heart", "ionosphere", "wdbc", "diabetes", "german", "splice")
 MODEL = {"name": "svm", "params": {"kernel": "rbf", "gamma": "auto", "C": 1}, "calibration": "none",
          "one_class_rescue": False}  # fmt: skip
+
+
+CLOCKS = {"cpu": time.thread_time, "wall": time.perf_counter}
 
 
 def plain_loop(split: Split, first: list[int]) -> tuple[list[int], list[float]]:
@@ -79,7 +86,7 @@ def split_for(name: str, seed: int) -> Split:
     return make_split(data, seed, grid.protocol(data.protocol, data.y.size, len(data.labels)))
 
 
-def measure(name: str, repeats: int, calibrated: bool) -> dict[str, Any]:
+def measure(name: str, repeats: int, calibrated: bool, clock: Any = time.thread_time) -> dict[str, Any]:
     """Seconds per round of each variant (a list over repeats) and whether alloop followed the plain loop."""
     split = split_for(name, seed=0)
     spec = CampaignSpec(strategy="margin", seed=0, batch_size=1, budget=int(split.y_pool.size), initial=20,
@@ -97,12 +104,12 @@ def measure(name: str, repeats: int, calibrated: bool) -> dict[str, Any]:
     for r in range(repeats):
         order = ["plain", *variants] if r % 2 == 0 else [*variants, "plain"]
         for variant in order:
-            started = time.perf_counter()
+            started = clock()
             if variant == "plain":
                 plain_loop(split, first["labeled"][:20])
             else:
                 run_campaign(split, variants[variant])
-            times[variant].append((time.perf_counter() - started) / rounds)
+            times[variant].append((clock() - started) / rounds)
     return {"set": name, "pool": int(split.y_pool.size), "rounds": rounds, "same_curve": same_curve, "picks": picks,
             "times": times}
 
@@ -112,13 +119,15 @@ def main() -> None:
     parser.add_argument("--sets", default=",".join(SETS))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--calibrated", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                        help="cpu: this thread's CPU time (robust to other load); wall: elapsed time")
     args = parser.parse_args()
     print("| set | pool | rounds | plain ms/round | alloop ms/round | alloop ÷ plain | round files ÷ plain "
           "| calibrated ÷ plain | same curve | labeling order |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     with threadpool_limits(1):  # as alloop simulate's workers run: one BLAS thread each
         for name in args.sets.split(","):
-            m = measure(name, args.repeats, args.calibrated)
+            m = measure(name, args.repeats, args.calibrated, CLOCKS[args.clock])
             med = {k: statistics.median(v) for k, v in m["times"].items()}
             ratio = lambda k: f"{med[k] / med['plain']:.2f}" if k in med else "–"  # noqa: E731
             print(f"| {name} | {m['pool']} | {m['rounds']} | {1000 * med['plain']:.2f} | {1000 * med['alloop']:.2f} "

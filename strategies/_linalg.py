@@ -9,6 +9,7 @@ distances are clipped at 0 (the expansion can go slightly negative by rounding).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import nullcontext
 from functools import cache
 from typing import Any
 
@@ -26,7 +27,8 @@ def _blas() -> Any:
 
 
 def one_blas_thread() -> Any:
-    """Context manager holding BLAS to one thread (about 10 us to enter and leave).
+    """Context manager holding BLAS to one thread (about 10 us to enter and leave; 1 us when every
+    BLAS already runs one thread, as in ``alloop simulate``'s workers).
 
     Strategies make many small BLAS calls (matrix-vector products over row chunks).
     On a 2-core machine two OpenBLAS threads made them 4-50x slower whenever another
@@ -34,7 +36,10 @@ def one_blas_thread() -> Any:
     when it is free: these calls are bound by memory bandwidth. The limit is
     process-wide while held.
     """
-    return _blas().limit(limits=1)
+    blas = _blas()
+    if all(lib.num_threads == 1 for lib in blas.lib_controllers):
+        return nullcontext()
+    return blas.limit(limits=1)
 
 
 def chunk_rows(n_cols: int, itemsize: int = 4) -> int:

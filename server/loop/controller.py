@@ -21,7 +21,7 @@ from alloop.settings import Settings
 from alloop.store.db import Store
 from alloop.store.items import has_unlabeled, labeled_count
 from alloop.store.projects import Project, list_projects
-from alloop.store.rounds import latest_version
+from alloop.store.rounds import trained_labels
 from alloop.store.serving import COLD_START, pool_open, queue_open
 
 __all__ = ["Controller"]
@@ -121,26 +121,25 @@ class Controller:
         with self.store.read() as conn:
             to_embed = project.input == "text" and embedding_progress(conn, project.id)["to_embed"] > 0
             labeled = labeled_count(conn, project.id)
-            latest = latest_version(conn, project.id)
+            trained = trained_labels(conn, project.id)
             ranking = conn.execute(
                 "SELECT strategy, n_labels FROM rankings WHERE project_id = ?", (project.id,)
             ).fetchone()
+            failed = self._failed_at.get(project.id)
+            train_due = failed != labeled and labeled > 0 and (
+                labeled - trained >= project.retrain_every or (project.state == "done" and labeled > trained)
+            )
+            if to_embed and not (ranking is not None and train_due):
+                return (None if failed == -1 else "embed"), labeled
+            if project.n_features is None or failed == labeled:
+                return None, labeled  # nothing to work on yet, or failed on exactly these labels: wait for more
+            if train_due:  # the common case, decided without the pool and queue probes below
+                return "train", labeled
             open_pool = project.state == "running" and has_unlabeled(conn, project.id)
+            if open_pool and ranking is None:
+                return "cold_start", labeled
             ran_out = (ranking is not None and open_pool and not queue_open(conn, project.id, now)
                        and pool_open(conn, project.id, now))
-        trained = latest["n_labels"] if latest else 0
-        failed = self._failed_at.get(project.id)
-        train_due = failed != labeled and labeled > 0 and (
-            labeled - trained >= project.retrain_every or (project.state == "done" and labeled > trained)
-        )
-        if to_embed and not (ranking is not None and train_due):
-            return (None if failed == -1 else "embed"), labeled
-        if project.n_features is None or failed == labeled:
-            return None, labeled  # nothing to work on yet, or failed on exactly these labels: wait for more
-        if train_due:
-            return "train", labeled
-        if open_pool and ranking is None:
-            return "cold_start", labeled
         if ran_out and labeled > ranking["n_labels"]:
             return "train", labeled
         if ran_out and str(ranking["strategy"]).startswith(COLD_START):

@@ -81,7 +81,7 @@ def embed_round(store: Store, project_id: int, batch_rows: int) -> tuple[int, fu
     vectors = np.asarray(encoder.encode([r["text"] for r in waiting]), dtype=np.float32)
     if project.n_features not in (None, vectors.shape[1]):
         raise ValueError(f"encoder gives {vectors.shape[1]} dims, the project's vectors have {project.n_features}")
-    start = FeatureFile(store.project_dir(project_id) / "features.f32", vectors.shape[1]).append(vectors)
+    start = FeatureFile(store.project_dir(project_id) / "features.f32", vectors.shape[1]).append(vectors, store.durable)
     rows = [(start + k, r["idx"]) for k, r in enumerate(waiting)]
     return len(waiting), functools.partial(record_embedding, project_id, int(vectors.shape[1]), rows)
 

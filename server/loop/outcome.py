@@ -144,8 +144,9 @@ def record_training(
                    n_labels=n_labels)
     current = get_project(conn, project_id)
     if current.state == "running":
-        window = (current.stabilize or {}).get("rounds", 1)
-        reason = stop_reason(current, pool_state(conn, current), fields["metrics"], agreements(conn, project_id, window))
+        # the agreements matter to the stabilization rule alone
+        recent = agreements(conn, project_id, current.stabilize.get("rounds", 1)) if current.stabilize else []
+        reason = stop_reason(current, pool_state(conn, current), fields["metrics"], recent)
         if reason:
             stop_project(conn, project_id, reason)
     return recorded

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+import copy
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,7 @@ class Snapshot:
     texts: dict[int, str] | None = None  # by feature row, for models that read text
     pool_costs: np.ndarray | None = None  # (len(pool_idx),) labeling costs, 1 where an item has none
     n_labeled: int = 0  # the project's labels when the snapshot was taken (a ranking's age counts from here)
+    version: int = 0  # the newest model version when the snapshot was taken (0 before the first)
 
 
 @dataclass(frozen=True)
@@ -63,10 +65,25 @@ _reads: OrderedDict[tuple[str, int], _Read] = OrderedDict()
 _lock = threading.Lock()
 
 
+# A project's counters in one statement: label changes, labeled pool items, newest model version,
+# newest label id (what the next read starts after).
+_STATE = """
+SELECT (SELECT changes FROM pool_counts WHERE project_id = :p), (SELECT labeled FROM pool_counts WHERE project_id = :p),
+       (SELECT MAX(version) FROM model_versions WHERE project_id = :p), (SELECT MAX(id) FROM labels WHERE project_id = :p)
+"""
+
+
 def forget_snapshots() -> None:
     """Drop every remembered read (the next round of each project reads everything)."""
     with _lock:
         _reads.clear()
+
+
+def _with(snap: Snapshot, **changes: Any) -> Snapshot:
+    """A copy of ``snap`` with ``changes`` (``dataclasses.replace`` costs 15 us, a tenth of a cached read)."""
+    new = copy.copy(snap)
+    new.__dict__.update(changes)
+    return new
 
 
 def _tuples(conn: Any, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
@@ -134,7 +151,7 @@ def _added(conn: Any, read: _Read, project: Project, X: np.ndarray, labeled_coun
     old = read.snap
     position = {label: i for i, label in enumerate(project.labels)}
     keep = ~np.isin(old.pool_idx, _ints([r[0] for r in new]))
-    return replace(
+    return _with(
         old,
         project=project,
         X=X,
@@ -160,22 +177,21 @@ def take_snapshot(store: Store, project_id: int) -> Snapshot | None:
         if features is None:
             return None
         X = features.matrix()
-        counts = conn.execute("SELECT changes, labeled FROM pool_counts WHERE project_id = ?", (project_id,)).fetchone()
-        changes, labeled_count = (int(counts[0]), int(counts[1])) if counts else (0, 0)
+        changes, labeled_count, version, last = (int(v or 0) for v in conn.execute(_STATE, {"p": project_id}).fetchone())
         identity = (project.created_at, tuple(project.labels), _text_model(project), int(X.shape[0]))
         with _lock:
             read = _reads.get(key)
         snap = None
         if read is not None and read.identity == identity:
             if read.changes == changes and read.labeled == labeled_count:
-                snap = replace(read.snap, project=project, X=X)
+                snap = _with(read.snap, project=project, X=X)
             elif changes - read.changes == labeled_count - read.labeled > 0:
                 snap = _added(conn, read, project, X, labeled_count)
         if snap is None:
             snap = _full(conn, project, X, labeled_count)
-        last = conn.execute("SELECT MAX(id) FROM labels WHERE project_id = ?", (project_id,)).fetchone()[0]
+    snap.version = version  # a new object in every branch above: the cached one is never changed
     with _lock:
-        _reads[key] = _Read(identity, changes, labeled_count, int(last or 0), snap)
+        _reads[key] = _Read(identity, changes, labeled_count, last, snap)
         _reads.move_to_end(key)
         while len(_reads) > _CACHE_SIZE:
             _reads.popitem(last=False)

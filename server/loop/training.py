@@ -27,7 +27,6 @@ from alloop.store.db import Store
 from alloop.store.predictions import FILE as PREDICTIONS_FILE
 from alloop.store.predictions import save_predictions
 from alloop.store.projects import Project
-from alloop.store.rounds import latest_version
 from alloop.store.serving import COLD_START
 
 __all__ = ["RoundWrite", "Snapshot", "cold_start_round", "eval_metrics", "pool_outputs", "score_pool", "train_round"]
@@ -169,16 +168,14 @@ def train_round(store: Store, settings: Settings, snap: Snapshot) -> RoundWrite:
     """
     project = snap.project
     started = time.perf_counter()
-    with store.read() as conn:
-        previous = latest_version(conn, project.id)
-    version = (previous["version"] + 1) if previous else 1
+    version = snap.version + 1
     model, (probs, decisions), balanced, fit_seconds = _fit(project, snap, version, settings)
     metrics = eval_metrics(model, snap, project.labels, settings.score_chunk_rows)
     if balanced:
         metrics["class_weight"] = "balanced"
-    pdir = store.project_dir(project.id)
     agreement = None
     if settings.round_files:
+        pdir = store.project_dir(project.id)
         agreement = _agreement(pdir / PREDICTIONS_FILE, snap.pool_idx, probs.argmax(axis=1))
         save_predictions(pdir / PREDICTIONS_FILE, snap.pool_idx, probs, version)
     rng = np.random.default_rng([project.seed, version])

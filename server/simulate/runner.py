@@ -31,6 +31,7 @@ from alloop.loop import Controller
 from alloop.schemas import ItemIn, LabelIn, ModelSpec, ProjectCreate, StrategySpec
 from alloop.settings import Settings
 from alloop.store import Store
+from alloop.store.db import write_blank
 from alloop.store.items import import_items
 from alloop.store.labels import iter_export, submit_labels
 from alloop.store.projects import get_project
@@ -192,6 +193,7 @@ def run_campaign(split: Split, spec: CampaignSpec, workdir: Path | None = None) 
         depth = spec.batch_size if spec.retrain_every is None else spec.batch_size + spec.retrain_every
         settings = Settings(data_dir=Path(tmp), queue_depth=depth, synchronous="OFF", worker="thread",
                             round_files=spec.round_files)
+        write_blank(settings.data_dir / "alloop.db")
         store = Store(settings.data_dir, synchronous=settings.synchronous, journal_mode="MEMORY")
         try:
             project = create_project(store, settings, _body(spec, split.labels))

@@ -16,7 +16,7 @@ import anyio.to_thread
 from alloop.store.group import GroupCommitter
 from alloop.store.schema import migrate
 
-__all__ = ["Store", "connect"]
+__all__ = ["Store", "connect", "write_blank"]
 
 T = TypeVar("T")
 
@@ -29,17 +29,46 @@ def connect(path: Path, *, synchronous: str = "FULL", journal_mode: str = "WAL")
 
     ``journal_mode="MEMORY"`` is for a throwaway store used from one thread (a simulated campaign):
     no reader runs beside a write, and nothing need survive a crash. A batch-1 round there made
-    three commits and a handful of reads, and the WAL's frames and index cost 1 ms of its 4.
+    three commits and a handful of reads, and the WAL's frames and index cost 1 ms of its 4. Such a
+    store also holds its file lock for good (``locking_mode=EXCLUSIVE``): taking and dropping the
+    lock, and checking that no one else wrote, cost 10 us of a 15 us read transaction and 20 us of
+    a 30 us write; a second connection to it waits for the busy timeout and fails.
     """
     if journal_mode not in JOURNAL_MODES:
         raise ValueError(f"journal_mode {journal_mode!r}: use one of {', '.join(JOURNAL_MODES)}")
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA journal_mode={journal_mode}")
+    if journal_mode == "MEMORY":
+        conn.execute("PRAGMA locking_mode=EXCLUSIVE")
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=30000")
     return conn
+
+
+_BLANK: sqlite3.Connection | None = None  # an in-memory database at the current schema, made once per process
+_BLANK_LOCK = threading.Lock()
+
+
+def write_blank(path: Path) -> None:
+    """Write a new database file at ``path`` holding the current schema and no rows, for a throwaway
+    store (a simulated campaign): a copy of one migrated in memory once per process. Migrating from
+    scratch costs about 15 ms, which a 150-round simulated campaign paid as 0.1 ms a round."""
+    global _BLANK
+    with _BLANK_LOCK:
+        if _BLANK is None:
+            blank = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            blank.execute("BEGIN IMMEDIATE")
+            migrate(blank)
+            blank.execute("COMMIT")
+            _BLANK = blank
+        target = sqlite3.connect(path, isolation_level=None)
+        try:
+            target.execute("PRAGMA synchronous=OFF")  # a throwaway store's file: no fsync
+            _BLANK.backup(target)
+        finally:
+            target.close()
 
 
 class Store:
@@ -61,15 +90,25 @@ class Store:
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._all: list[sqlite3.Connection] = []
+        self._paths: dict[int, Path] = {}
         with self.write() as conn:
             migrate(conn)
         self._group_commit = group_commit
         self._committer: GroupCommitter | None = None  # started on first use
         self._committer_lock = threading.Lock()
 
+    @property
+    def durable(self) -> bool:
+        """Whether what is written must survive a crash: false for a throwaway store (journal in
+        memory), whose feature files are then written without an fsync."""
+        return self.journal_mode != "MEMORY"
+
     def project_path(self, project_id: int) -> Path:
         """Folder for a project's feature files and model artifacts (not created)."""
-        return self.data_dir / "projects" / str(project_id)
+        path = self._paths.get(project_id)
+        if path is None:  # building the path costs more than the SQL a cached snapshot runs
+            path = self._paths[project_id] = self.data_dir / "projects" / str(project_id)
+        return path
 
     def project_dir(self, project_id: int) -> Path:
         """:meth:`project_path`, created if missing (for writers)."""

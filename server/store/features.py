@@ -49,8 +49,9 @@ class FeatureFile:
         except FileNotFoundError:
             return 0
 
-    def append(self, matrix: np.ndarray) -> int:
-        """Append ``matrix`` durably; returns the row index of its first row."""
+    def append(self, matrix: np.ndarray, durable: bool = True) -> int:
+        """Append ``matrix`` (fsynced unless ``durable`` is false: a throwaway store's); returns the row
+        index of its first row."""
         matrix = np.ascontiguousarray(matrix, dtype=np.float32)
         if matrix.ndim != 2 or matrix.shape[1] != self.dim:
             raise ValueError(f"expected rows of length {self.dim}, got shape {matrix.shape}")
@@ -63,7 +64,8 @@ class FeatureFile:
                 view = memoryview(matrix).cast("B")
                 while view:
                     view = view[os.write(fd, view) :]
-                os.fsync(fd)
+                if durable:
+                    os.fsync(fd)
             finally:
                 os.close(fd)
         return start

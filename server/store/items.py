@@ -86,7 +86,7 @@ def import_items(store: Store, project_id: int, split: str, items: Sequence[Item
             if project.n_features is None:
                 conn.execute("UPDATE projects SET n_features = ? WHERE id = ?", (dim, project_id))
             matrix = np.asarray([item.features for item in new], dtype=np.float32)
-            start = FeatureFile(store.project_dir(project_id) / "features.f32", dim).append(matrix)
+            start = FeatureFile(store.project_dir(project_id) / "features.f32", dim).append(matrix, store.durable)
             rows = list(range(start, start + len(new)))
         # the pool's serving order past the ranking: seeded, so a campaign replays the same way
         before = conn.execute("SELECT COUNT(*) FROM items WHERE project_id = ?", (project_id,)).fetchone()[0]

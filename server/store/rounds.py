@@ -11,6 +11,7 @@ import numpy as np
 __all__ = [
     "CURRENT_GEN", "agreements", "begin_ranking", "clear_stale", "current_gen", "curve", "has_ranking",
     "latest_version", "record_round", "record_shown", "shown", "stage_ranking", "switch_ranking",
+    "trained_labels",
 ]
 
 
@@ -21,10 +22,18 @@ def latest_version(conn: sqlite3.Connection, project_id: int) -> sqlite3.Row | N
     ).fetchone()
 
 
+def trained_labels(conn: sqlite3.Connection, project_id: int) -> int:
+    """How many labels the newest model version was trained on (0 before the first model)."""
+    row = conn.execute(
+        "SELECT n_labels FROM model_versions WHERE project_id = ? ORDER BY version DESC LIMIT 1", (project_id,)
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def record_round(conn: sqlite3.Connection, project_id: int, fields: dict[str, Any]) -> int:
     """Insert the next model version; returns its number."""
-    row = latest_version(conn, project_id)
-    version = (row["version"] + 1) if row else 1
+    newest = conn.execute("SELECT MAX(version) FROM model_versions WHERE project_id = ?", (project_id,)).fetchone()[0]
+    version = (newest or 0) + 1
     conn.execute(
         "INSERT INTO model_versions (project_id, version, created_at, n_labels, metrics, agreement, "
         "train_seconds, score_seconds, artifact) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
