@@ -17,6 +17,7 @@ import numpy as np
 
 from alloop.store.db import Store
 from alloop.store.features import FeatureFile
+from alloop.store.items import items_changed
 from alloop.store.projects import get_project
 
 if TYPE_CHECKING:
@@ -90,3 +91,4 @@ def record_embedding(project_id: int, dim: int, rows: list[tuple[int, int]], con
     """Point embedded items at their feature rows (the vectors are already on disk, fsynced)."""
     conn.execute("UPDATE projects SET n_features = ? WHERE id = ? AND n_features IS NULL", (dim, project_id))
     conn.executemany("UPDATE items SET row = ? WHERE idx = ? AND row IS NULL", rows)
+    items_changed(conn, project_id)

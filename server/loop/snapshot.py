@@ -1,11 +1,12 @@
 """What a round works on: the labeled set, the unlabeled pool and the eval split, read consistently.
 
 A round reads them whole the first time, then only what changed: the store counts every change to
-a project's labels (``pool_counts.changes``, schema v13), and items only ever gain rows (a new item's
-vector, or a text's embedding, appends a row to the feature file). So when the feature file has the
-rows it had, and the label changes since the last read are exactly the labels added, the new
-labels are read alone (by id, which only grows) and taken out of the pool; anything else (a label
-deleted or relabeled, new items, another project under the same id) reads everything again. At
+a project's labels (``pool_counts.changes``, schema v13) and to its items (an import, vectors for
+embedded texts: :func:`alloop.store.items.items_changed`, in the same write). So when the label and
+item changes since the last read are exactly the labels added, the new labels are read alone (by id,
+which only grows) and taken out of the pool; anything else (a label deleted or relabeled, new items,
+another project under the same id) reads everything again. The feature file's row count is no
+signal of its own: an import writes its rows before its items commit. At
 batch size 1 a full read was most of a simulated round's cost beside the model; at 100k items it
 is tens of milliseconds a round.
 

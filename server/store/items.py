@@ -16,7 +16,10 @@ from alloop.store.db import Store
 from alloop.store.features import FeatureFile
 from alloop.store.projects import Project, get_project, resume_project
 
-__all__ = ["counts", "feature_file", "has_unlabeled", "import_items", "labeled_count", "leased_count", "lookup_items"]
+__all__ = [
+    "counts", "feature_file", "has_unlabeled", "import_items", "items_changed", "labeled_count", "leased_count",
+    "lookup_items",
+]
 
 _CHUNK = 500
 
@@ -100,6 +103,7 @@ def import_items(store: Store, project_id: int, split: str, items: Sequence[Item
                 for item, row, key in zip(new, rows, order)
             ],
         )
+        items_changed(conn, project_id)
         shown = [(item.shown_image, project_id, str(item.id)) for item in new if item.shown_image is not None]
         conn.executemany(
             "INSERT INTO item_images (item_idx, image) SELECT idx, ? FROM items WHERE project_id = ? AND ext_id = ?",
@@ -108,6 +112,14 @@ def import_items(store: Store, project_id: int, split: str, items: Sequence[Item
         if split == "pool" and project.stop_reason == "pool_exhausted":
             resume_project(conn, project_id)
     return {"added": len(new), "skipped": len(items) - len(new)}
+
+
+def items_changed(conn: sqlite3.Connection, project_id: int) -> None:
+    """Count a change to the project's items (new items, or vectors for some) with its label changes
+    (``pool_counts.changes``), in the write that makes it: a round's snapshot then reads everything
+    again. Counting the feature file's rows is not enough: they are written before the items that
+    point at them commit, so a snapshot could see the rows but not the items."""
+    conn.execute("UPDATE pool_counts SET changes = changes + 1 WHERE project_id = ?", (project_id,))
 
 
 def labeled_count(conn: sqlite3.Connection, project_id: int) -> int:

@@ -105,3 +105,36 @@ def test_two_stores_never_share_a_read(tmp_path, digits):
         snaps.append(take_snapshot(store, pid).pool_idx.size)
         store.close()
     assert snaps == [30, 40]
+
+
+def test_a_read_between_an_imports_rows_and_its_commit_is_not_kept(store, settings, digits, monkeypatch):
+    """An import writes its vectors before its items commit: a round reading in between sees the
+    file's new rows but not the items. The next round must read everything, not build on that."""
+    import threading
+
+    from alloop.store import items as items_module
+
+    X, y = digits
+    pid = store_campaign(store, settings, digits, pool=60, evals=0)
+    forget_snapshots()
+    take_snapshot(store, pid)
+    seen = {}
+    real_append = items_module.FeatureFile.append
+
+    def append_then_read(self, matrix, durable=True):
+        start = real_append(self, matrix, durable)
+        # another thread (a round) reads while this import still holds its uncommitted items
+        reader = threading.Thread(target=lambda: seen.setdefault("snap", take_snapshot(store, pid)))
+        reader.start()
+        reader.join()
+        return start
+
+    monkeypatch.setattr(items_module.FeatureFile, "append", append_then_read)
+    evals = [ItemIn(id=f"e{i}", features=X[i].tolist(), label=str(y[i])) for i in range(100, 130)]
+    import_items(store, pid, "eval", evals)
+    monkeypatch.undo()
+    assert seen["snap"].eval_rows.size == 0 and seen["snap"].X.shape[0] == 90  # the race, as a round saw it
+    label(store, pid, digits, [1, 2])
+    after = take_snapshot(store, pid)
+    assert after.eval_rows.size == 30
+    same(after, whole(store, pid))
