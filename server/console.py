@@ -22,7 +22,7 @@ __all__ = ["ALLOOP", "TOKEN", "export", "status"]
 
 ALLOOP = typer.Option("http://127.0.0.1:8000", "--alloop", envvar="ALLOOP_URL", help="alloop's base URL.")
 TOKEN = typer.Option(None, "--token", envvar="ALLOOP_TOKEN", help="Admin or project token (when the server needs one).")
-FORMATS = ("jsonl", "csv", "json")
+FORMATS = ("jsonl", "csv", "json", "zip")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -125,11 +125,14 @@ def status(
 
 def export(
     project: int = typer.Option(..., "--project", help="Project id."),
-    format: str = typer.Option("jsonl", "--format", help="jsonl, csv or json (one array)."),
+    format: str = typer.Option("jsonl", "--format", help="jsonl, csv, json (one array) or zip (labels and card)."),
     out: Path | None = typer.Option(None, "--out", help="File to write; omitted or '-': standard output."),
     alloop: str = ALLOOP, token: str | None = TOKEN,
 ) -> None:
     """Every label with its provenance (annotator, time, model version, score, votes), streamed to a file.
+
+    Written to a file, the labels come with their dataset card beside them (``labels.csv`` ->
+    ``labels.card.md``); ``--format zip`` puts labels and card in one archive.
 
     Example: alloop export --project 1 --format csv --out labels.csv
     """
@@ -158,4 +161,23 @@ def export(
     except OSError as exc:
         raise _fail(f"cannot write {out}: {exc.strerror or exc}") from None
     if to_file:
-        Console(stderr=True).print(f"project {project}: {total} labels written to {out} ({format})", highlight=False)
+        card = "" if format == "zip" else f", its dataset card to {_write_card(alloop, token, project, out)}"
+        Console(stderr=True).print(f"project {project}: {total} labels written to {out} ({format}){card}",
+                                   highlight=False)
+
+
+def _write_card(alloop: str, token: str | None, project: int, out: Path) -> Path:
+    """Fetch the project's dataset card and write it beside the export (``labels.csv`` -> ``labels.card.md``)."""
+    path = out.with_name(out.stem + ".card.md")
+    try:
+        with Client(alloop, token=token, retries=1) as client:
+            response = client.http.get(f"/projects/{project}/card", params={"format": "md"})
+            raise_for_status(response)
+        path.write_text(response.text, encoding="utf-8")
+    except AlloopHTTPError as exc:
+        raise _fail(f"dataset card of project {project}: {exc.detail} (HTTP {exc.status})") from None
+    except httpx.HTTPError as exc:
+        raise _fail(f"cannot reach alloop at {alloop} ({exc})") from None
+    except OSError as exc:
+        raise _fail(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path

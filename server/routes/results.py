@@ -1,16 +1,19 @@
-"""What a campaign produced: the learning curve and the labels with their provenance."""
+"""What a campaign produced: the learning curve, the labels with their provenance, and the dataset card."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import zipfile
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import StreamingResponse
+from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
+from alloop.quality.card import FORMATS as CARD_FORMATS
+from alloop.quality.card import card_markdown, dataset_card
 from alloop.routes import deps
 from alloop.routes.serving import iso
 from alloop.store import Store
@@ -58,21 +61,50 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "labeled_at": iso(row["labeled_at"]), "votes": votes}
 
 
-@router.get("/projects/{project_id}/export")
+@router.get("/projects/{project_id}/card", response_model=None)
+def card(
+    project_id: deps.ProjectId,
+    format: Annotated[Literal[CARD_FORMATS], Query(description="md (Markdown, default) or json")] = "md",
+    store: Store = Depends(deps.store),
+) -> dict[str, Any] | PlainTextResponse:
+    """The dataset card: provenance, class balance against the pool's predicted balance, agreement,
+    what the data-quality checks found, and known limitations."""
+    data = dataset_card(store, project_id)
+    if format == "json":
+        return data
+    return PlainTextResponse(card_markdown(data), media_type="text/markdown; charset=utf-8")
+
+
+def _bundle(store: Store, project_id: int, rows: list[dict[str, Any]]) -> bytes:
+    """A zip of the labels (``labels.jsonl``) and the dataset card (``card.md``, ``card.json``)."""
+    data = dataset_card(store, project_id)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+        bundle.writestr("labels.jsonl", "".join(_jsonl(iter(rows))))
+        bundle.writestr("card.md", card_markdown(data))
+        bundle.writestr("card.json", json.dumps(data, indent=2) + "\n")
+    return buffer.getvalue()
+
+
+@router.get("/projects/{project_id}/export", response_model=None)
 def export(
     project_id: deps.ProjectId,
-    format: Annotated[Literal["jsonl", "csv", "json"], Query()] = "jsonl",
+    format: Annotated[Literal["jsonl", "csv", "json", "zip"], Query()] = "jsonl",
     store: Store = Depends(deps.store),
-) -> StreamingResponse:
+) -> StreamingResponse | Response:
     """Every label with its annotator, time, model version, the score that chose it, and its votes.
 
     ``jsonl``: one label per line; ``json``: one array; ``csv``: a header row, and ``votes`` as a
-    compact JSON array. ``X-Total-Count`` says how many labels.
+    compact JSON array; ``zip``: ``labels.jsonl`` with the dataset card (``card.md``, ``card.json``).
+    ``X-Total-Count`` says how many labels.
     """
     with store.read() as conn:
         get_project(conn, project_id)
         rows = [_public(r) for r in iter_export(conn, project_id)]
     headers = {"X-Total-Count": str(len(rows))}
+    if format == "zip":
+        headers["Content-Disposition"] = f'attachment; filename="project-{project_id}.zip"'
+        return Response(_bundle(store, project_id, rows), media_type="application/zip", headers=headers)
     if format == "csv":
         return StreamingResponse(_csv(iter(rows)), media_type="text/csv", headers=headers)
     if format == "json":

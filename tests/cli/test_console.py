@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,6 +59,15 @@ def test_export_streams_every_format_to_a_file_or_stdout(served, tmp_path: Path)
         rows = (list(csv.DictReader(io.StringIO(text))) if fmt == "csv" else json.loads(text) if fmt == "json"
                 else [json.loads(line) for line in text.splitlines()])
         assert len(rows) == 6 and {row["annotator"] for row in rows} == {"ann"}
+        card = tmp_path / "labels.card.md"  # the dataset card comes beside every export to a file
+        assert f"its dataset card to {card}" in result.stderr.replace("\n", "")
+        assert card.read_text().startswith("# Dataset card: ") and "| ann | 6 |" in card.read_text()
+    bundle = tmp_path / "labels.zip"
+    result = runner.invoke(app, ["export", "--alloop", url, "--project", str(pid), "--format", "zip", "--out", str(bundle)])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(bundle) as archive:
+        assert sorted(archive.namelist()) == ["card.json", "card.md", "labels.jsonl"]
+        assert len(archive.read("labels.jsonl").decode().splitlines()) == 6
     piped = runner.invoke(app, ["export", "--alloop", url, "--project", str(pid)])
     assert len(piped.stdout.splitlines()) == 6
 
