@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from alloop.errors import Invalid
+from alloop.quality.duplicates import exact_key, link_new
 from alloop.schemas import ItemIn
 from alloop.store.db import Store
 from alloop.store.features import FeatureFile
@@ -72,6 +73,18 @@ def _existing(conn: sqlite3.Connection, project_id: int, ids: list[str]) -> set[
     return found
 
 
+def _group(store: Store, conn: sqlite3.Connection, project: Project, new: Sequence[ItemIn], dim: int | None) -> None:
+    """Link the new items to their duplicates: exact ones now, near ones too when they came with vectors
+    (text items: once embedded, in the embedding round's write)."""
+    added = lookup_items(conn, project.id, [str(item.id) for item in new])
+    idx = [r["idx"] for r in added.values()]
+    if dim is None:
+        link_new(conn, project, idx, None)
+        return
+    matrix = FeatureFile(store.project_dir(project.id) / "features.f32", dim).matrix()
+    link_new(conn, project, idx, matrix, {r["row"]: r["idx"] for r in added.values()})
+
+
 def import_items(store: Store, project_id: int, split: str, items: Sequence[ItemIn]) -> dict[str, int]:
     """Add new items (an id already present is skipped); all or nothing."""
     with store.write() as conn:
@@ -92,14 +105,16 @@ def import_items(store: Store, project_id: int, split: str, items: Sequence[Item
         before = conn.execute("SELECT COUNT(*) FROM items WHERE project_id = ?", (project_id,)).fetchone()[0]
         order = np.random.default_rng([project.seed, before]).random(len(new))
         conn.executemany(
-            "INSERT INTO items (project_id, ext_id, split, row, text, meta, gold, order_key, cost) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO items (project_id, ext_id, split, row, text, meta, gold, order_key, cost, exact_key) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (project_id, str(item.id), split, row, item.text,
-                 json.dumps(item.meta) if item.meta is not None else None, item.label, float(key), item.cost)
+                 json.dumps(item.meta) if item.meta is not None else None, item.label, float(key), item.cost,
+                 exact_key(item.text, item.features))
                 for item, row, key in zip(new, rows, order)
             ],
         )
+        _group(store, conn, project, new, dim)
         shown = [(item.shown_image, project_id, str(item.id)) for item in new if item.shown_image is not None]
         conn.executemany(
             "INSERT INTO item_images (item_idx, image) SELECT idx, ? FROM items WHERE project_id = ? AND ext_id = ?",
@@ -140,11 +155,10 @@ def counts(conn: sqlite3.Connection, project_id: int, now: float) -> dict[str, i
     Counting the pool scans an index over every item: status pages only. The serving
     path uses :func:`labeled_count`, :func:`leased_count` and :func:`has_unlabeled`.
     """
-    pool, eval_ = 0, 0
-    for split, n in conn.execute(
+    by_split = dict(conn.execute(
         "SELECT split, COUNT(*) FROM items WHERE project_id = ? GROUP BY split", (project_id,)
-    ):
-        pool, eval_ = (n, eval_) if split == "pool" else (pool, n)
+    ).fetchall())
+    pool, eval_ = by_split.get("pool", 0), by_split.get("eval", 0)  # 'leaked': dropped from the pool
     labeled = labeled_count(conn, project_id)
     leased = leased_count(conn, project_id, now)
     return {"labeled": labeled, "unlabeled": pool - labeled, "leased": leased, "eval": eval_, "pool": pool}

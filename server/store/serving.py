@@ -143,6 +143,63 @@ def renewing(ranking: sqlite3.Row, labeled: int) -> bool:
     return labeled > ranking["n_labels"] or str(ranking["strategy"]).startswith(COLD_START)
 
 
+def _candidates(
+    conn: sqlite3.Connection, project: Project, now: float, want: int, overlap: bool, max_cost: float | None,
+    unranked: bool,
+) -> list[tuple[int, float | None, float, bool]]:
+    """Up to ``want`` free items: (idx, score, cost, ranked), the top of the ranking, then (with
+    ``unranked``) the pool."""
+    fresh = [(i, score, cost, True) for i, score, cost in _from_queue(conn, project.id, now, want, overlap, max_cost)]
+    if len(fresh) < want and (unranked or queue_open(conn, project.id, now)):
+        taken = {i for i, _, _, _ in fresh}
+        fresh += [(i, score, cost, False) for i, score, cost in
+                  _from_pool(conn, project.id, now, want - len(fresh), taken, overlap, max_cost)]
+    return fresh
+
+
+def _busy_groups(conn: sqlite3.Connection, project_id: int, now: float) -> set[int]:
+    """Duplicate groups with a member under a live lease or, with overlap, with votes."""
+    rows = conn.execute(
+        "SELECT i.dup_group FROM leases l JOIN items i ON i.idx = l.item_idx WHERE l.project_id = :p "
+        "AND l.expires_at > :now AND i.dup_group IS NOT NULL UNION "
+        "SELECT i.dup_group FROM tallies t JOIN items i ON i.idx = t.item_idx WHERE t.project_id = :p "
+        "AND i.dup_group IS NOT NULL",
+        {"p": project_id, "now": now},
+    )
+    return {r[0] for r in rows}
+
+
+def _one_per_group(
+    conn: sqlite3.Connection, project: Project, now: float, want: int, overlap: bool, max_cost: float | None,
+    unranked: bool,
+) -> list[tuple[int, float | None, float, bool]]:
+    """:func:`_candidates`, at most one per duplicate group, none from a group already out with an
+    annotator (members of groups with a labeled member are skipped: out of the open pool already).
+
+    Reads further down the ranking and the pool while candidates are passed over, until ``want``
+    are found or nothing is left.
+    """
+    busy = _busy_groups(conn, project.id, now)
+    limit = want
+    while True:
+        fresh = _candidates(conn, project, now, limit, overlap, max_cost, unranked)
+        marks = ",".join("?" * len(fresh))
+        group = dict(conn.execute(
+            f"SELECT idx, dup_group FROM items WHERE idx IN ({marks}) AND dup_group IS NOT NULL", [f[0] for f in fresh]
+        ).fetchall()) if fresh else {}
+        seen = set(busy)
+        chosen = []
+        for candidate in fresh:
+            g = group.get(candidate[0])
+            if g is None or g not in seen:
+                chosen.append(candidate)
+                if g is not None:
+                    seen.add(g)
+        if len(chosen) >= want or len(fresh) < limit:
+            return chosen[:want]
+        limit *= 4
+
+
 Fresh = tuple[int, "float | None", bool]
 """A newly leased item: its idx, its score, and whether the ranking chose it (else: unranked)."""
 
@@ -163,11 +220,10 @@ def _new_items(
     if want <= 0 or (by_cost and room <= 0):
         return []
     max_cost = room if by_cost else None
-    fresh = [(i, score, cost, True) for i, score, cost in _from_queue(conn, project.id, now, want, overlap, max_cost)]
-    if len(fresh) < want and (unranked or queue_open(conn, project.id, now)):
-        taken = {i for i, _, _, _ in fresh}
-        fresh += [(i, score, cost, False) for i, score, cost in
-                  _from_pool(conn, project.id, now, want - len(fresh), taken, overlap, max_cost)]
+    if project.dedup == "off":
+        fresh = _candidates(conn, project, now, want, overlap, max_cost, unranked)
+    else:
+        fresh = _one_per_group(conn, project, now, want, overlap, max_cost, unranked)
     chosen = []
     for idx, score, cost, ranked in fresh:
         if by_cost:
@@ -195,6 +251,7 @@ SELECT s.item_idx, SUM(s.used) AS used, MAX(s.mine) AS mine,
        (SELECT q.score FROM queue q WHERE q.project_id = :pid AND q.item_idx = s.item_idx AND q.gen = {gen}) AS score,
        (SELECT i.order_key FROM items i WHERE i.idx = s.item_idx) AS order_key
 FROM started s WHERE NOT EXISTS (SELECT 1 FROM labels b WHERE b.item_idx = s.item_idx)
+AND (SELECT i.labeled FROM items i WHERE i.idx = s.item_idx) = 0
 GROUP BY s.item_idx
 """.format(gen=CURRENT_GEN.format(":pid"))
 
