@@ -198,7 +198,7 @@ def _status(conn: Any, project: Project, controller: Controller) -> dict[str, An
         "ranking": _ranking(conn, project.id, c["labeled"]),
         **vote_summary(conn, project, c["labeled"], now),
         "duplicates": duplicates.summary(conn, project),
-        "leakage": leakage.report(conn, project),
+        "leakage_report": leakage.report(conn, project),
         **embedding,
         "created_at": project.created_at,
         "stopped_at": project.stopped_at,
