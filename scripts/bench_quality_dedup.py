@@ -12,7 +12,7 @@ spent on an item whose duplicate was already labeled (what skipping saves).
 
 Part 2, leakage: a pool/eval split of the same messages with planted duplicates in the eval split,
 half exact (the pool text with its case and spacing changed), half near (the pool text lightly
-edited: the last word of a long message dropped, or punctuation added), on a text project; and the same split as a vector
+edited: the last word of a long message dropped, or a full stop added or dropped), on a text project; and the same split as a vector
 project on the messages' vectors with exact copies and noised copies (Gaussian, 1% of the norm).
 Prints planted duplicates found / planted, and the duplicates the data already had.
 
@@ -142,9 +142,13 @@ def _annotate(store: Store, controller: Controller, pid: int, data, groups: dict
 
 
 def edit(text: str, k: int) -> str:
-    """A light edit: drop the last word of a message of 12 words or more, or add punctuation."""
+    """A light edit: drop the last word of a message of 12 words or more; else end it with a full stop
+    (or drop its final punctuation mark)."""
     words = text.split()
-    return " ".join(words[:-1]) if k % 2 and len(words) >= 12 else text + " !!"
+    if k % 2 and len(words) >= 12:
+        return " ".join(words[:-1])
+    text = text.rstrip()
+    return text[:-1] if text[-1:] in ".!?" else text + "."
 
 
 def planted_split(data, n_eval: int, plants: int, seed: int):
@@ -229,9 +233,17 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=600)
     parser.add_argument("--plants", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", choices=["serving", "leakage"], default=None, help="run one part")
     args = parser.parse_args()
     data = rows()
     encoder = ENCODERS[args.encoder]
+    if args.only != "leakage":
+        serving(data, encoder, args)
+    if args.only != "serving":
+        leaks(data, encoder, args)
+
+
+def serving(data, encoder, args) -> None:
     runs = [serve(data, mode, encoder, args.budget, args.seed) for mode in ("skip", "off")]
     cols = ["mode", "groups", "grouped", "labels", "batches", "two_in_batch", "with_leased", "wasted", "skipped",
             "next_p50_ms", "next_p99_ms", "embed_s", "state"]
@@ -240,15 +252,18 @@ def main() -> None:
     print(" | ".join(f"{c:>12}" for c in cols))
     for run in runs:
         print(" | ".join(f"{run[c]:>12.1f}" if isinstance(run[c], float) else f"{run[c]:>12}" for c in cols))
-    leaks = leakage_text(data, encoder, 500, args.plants, args.seed)
-    print(f"\nleakage: pool {leaks['pool']} messages, eval {leaks['eval']} + {args.plants} planted "
+
+
+def leaks(data, encoder, args) -> None:
+    result = leakage_text(data, encoder, 500, args.plants, args.seed)
+    print(f"\nleakage: pool {result['pool']} messages, eval {result['eval']} + {args.plants} planted "
           "(half exact, half near); other_eval_leaked: eval items the data itself duplicates")
     cols = ["kind", "planted", "found", "exact", "exact_found", "other_eval_leaked"]
     print(" | ".join(f"{c:>17}" for c in cols))
     for kind in ("text", "vector"):
-        row = {"kind": kind, **leaks[kind]}
+        row = {"kind": kind, **result[kind]}
         print(" | ".join(f"{row[c]:>17}" for c in cols))
-    print(f"vector eval import with its leakage search: {leaks['vector']['import_s']:.2f} s")
+    print(f"vector eval import with its leakage search: {result['vector']['import_s']:.2f} s")
 
 
 if __name__ == "__main__":
