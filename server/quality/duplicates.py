@@ -2,8 +2,8 @@
 
 A group's id is the smallest item idx among its members (``items.dup_group``; NULL for an item
 with no duplicate). Groups are kept incrementally: exact duplicates are linked when items are
-imported, near duplicates once their vectors exist (at import for vector projects, in the
-embedding round's write for text ones), and a new link merges groups (union-find). Eval items
+imported, near duplicates once their vectors exist (for vector projects just after the import's
+write, outside it: :func:`alloop.store.items.import_items`; in the embedding round's write for text ones), and a new link merges groups (union-find). Eval items
 never join groups: an eval item linked to a pool item is leakage (:mod:`alloop.quality.leakage`).
 
 With the project's ``dedup`` setting on (``skip``, the default, or ``propagate``), the unlabeled
@@ -266,7 +266,8 @@ def regroup(conn: sqlite3.Connection, project: Project, matrix: np.ndarray | Non
     if matrix is not None and matrix.shape[0]:
         links += near_links(conn, project.id, matrix, project.dedup_threshold)
     apply_links(conn, project, links)
-    conn.execute("UPDATE projects SET grouped = 1 WHERE id = ?", (project.id,))
+    conn.execute("UPDATE projects SET grouped = 1, near_row = ? WHERE id = ?",
+                 (0 if matrix is None else matrix.shape[0], project.id))
 
 
 def summary(conn: sqlite3.Connection, project: Project, largest: int = 5) -> dict[str, Any]:

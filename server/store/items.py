@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from alloop.errors import Invalid
-from alloop.quality.duplicates import exact_key, link_new
+from alloop.quality.duplicates import apply_links, exact_key, link_new, near_links
 from alloop.schemas import ItemIn
 from alloop.store.db import Store
 from alloop.store.features import FeatureFile
@@ -73,16 +73,27 @@ def _existing(conn: sqlite3.Connection, project_id: int, ids: list[str]) -> set[
     return found
 
 
-def _group(store: Store, conn: sqlite3.Connection, project: Project, new: Sequence[ItemIn], dim: int | None) -> None:
-    """Link the new items to their duplicates: exact ones now, near ones too when they came with vectors
-    (text items: once embedded, in the embedding round's write)."""
-    added = lookup_items(conn, project.id, [str(item.id) for item in new])
-    idx = [r["idx"] for r in added.values()]
-    if dim is None:
-        link_new(conn, project, idx, None)
-        return
-    matrix = FeatureFile(store.project_dir(project.id) / "features.f32", dim).matrix()
-    link_new(conn, project, idx, matrix, {r["row"]: r["idx"] for r in added.values()})
+def _search_near(store: Store, project_id: int) -> None:
+    """Near duplicates of the vectors past the project's ``near_row``, searched outside the write
+    transaction (a 20,000-vector import takes seconds: /next must not wait on it), then recorded in
+    one short write. An import whose search never ran (a crash) is covered by the next one's."""
+    with store.read() as conn:
+        project = get_project(conn, project_id)
+        features = feature_file(store, project)
+        if project.dedup == "off" or features is None:
+            return
+        matrix = features.matrix()
+        new = dict(conn.execute(
+            "SELECT row, idx FROM items WHERE project_id = ? AND row >= ?", (project_id, project.near_row)
+        ).fetchall())
+        threshold = project.dedup_threshold
+        links = near_links(conn, project_id, matrix, threshold, new) if new else []
+    with store.write() as conn:
+        project = get_project(conn, project_id)
+        if project.dedup == "off" or project.dedup_threshold != threshold:
+            return  # changed meanwhile: that PATCH regrouped (or ungrouped) the whole project
+        apply_links(conn, project, links)
+        conn.execute("UPDATE projects SET near_row = MAX(near_row, ?) WHERE id = ?", (matrix.shape[0], project_id))
 
 
 def import_items(store: Store, project_id: int, split: str, items: Sequence[ItemIn]) -> dict[str, int]:
@@ -114,7 +125,9 @@ def import_items(store: Store, project_id: int, split: str, items: Sequence[Item
                 for item, row, key in zip(new, rows, order)
             ],
         )
-        _group(store, conn, project, new, dim)
+        # exact duplicates now, in the same write; near ones (vectors) just after it
+        link_new(conn, project, [r["idx"] for r in lookup_items(conn, project_id, [str(i.id) for i in new]).values()],
+                 None)
         shown = [(item.shown_image, project_id, str(item.id)) for item in new if item.shown_image is not None]
         conn.executemany(
             "INSERT INTO item_images (item_idx, image) SELECT idx, ? FROM items WHERE project_id = ? AND ext_id = ?",
@@ -122,6 +135,8 @@ def import_items(store: Store, project_id: int, split: str, items: Sequence[Item
         )
         if split == "pool" and project.stop_reason == "pool_exhausted":
             resume_project(conn, project_id)
+    if dim is not None:
+        _search_near(store, project_id)
     return {"added": len(new), "skipped": len(items) - len(new)}
 
 

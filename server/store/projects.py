@@ -49,6 +49,7 @@ class Project:
     dedup_threshold: float = 0.95
     leakage: str = "report"
     grouped: int = 1
+    near_row: int = 0
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Project:

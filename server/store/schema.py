@@ -331,13 +331,15 @@ def _v14(db: sqlite_utils.Database) -> None:
     item, out of the open pool while the project's ``dedup`` is on. ``labels.propagated_from`` is
     the item a propagated label was copied from; ``pool_counts.free`` / ``free_spent`` count those
     labels, which the budget does not charge. ``leaks`` pairs eval items with the pool items they
-    duplicate. Projects made before this migration keep serving as before (``dedup = 'off'``,
+    duplicate; ``projects.near_row``: feature rows below it have been searched for near duplicates
+    (a vector import searches after its commit, outside the write). Projects made before this migration keep serving as before (``dedup = 'off'``,
     ``grouped = 0``: their groups are computed when a PATCH turns dedup on or sets a threshold).
     """
     db["projects"].add_column("dedup", str, not_null_default="skip")
     db["projects"].add_column("dedup_threshold", float, not_null_default=0.95)
     db["projects"].add_column("leakage", str, not_null_default="report")
     db["projects"].add_column("grouped", int, not_null_default=1)
+    db["projects"].add_column("near_row", int, not_null_default=0)
     db.execute("UPDATE projects SET dedup = 'off', grouped = 0")
     db["items"].add_column("exact_key", str)
     db["items"].add_column("dup_group", int)

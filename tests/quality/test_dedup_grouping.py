@@ -162,3 +162,24 @@ def test_spanning_keeps_the_components_with_one_link_per_node(pairs):
     sa, sb = spanning(a, b)
     assert components(31, {(int(x), int(y)) for x, y in zip(sa, sb)}) == components(31, pairs)
     assert len(set(sa.tolist())) == len(sa)  # each node at most once on the linking side
+
+
+def test_an_import_whose_near_search_never_ran_is_covered_by_the_next(store, settings, monkeypatch):
+    """Vectors are searched after the import's commit: a crash there leaves them to the next import."""
+    from alloop.store import items as items_module
+
+    pid = make(store, settings)
+    real = items_module.near_links
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed mid-search")
+
+    monkeypatch.setattr(items_module, "near_links", crash)
+    with pytest.raises(RuntimeError):
+        import_items(store, pid, "pool", [ItemIn(id="x", features=unit(0.0)), ItemIn(id="y", features=unit(0.01))])
+    assert groups(store, pid)[0] == set()  # committed, not yet searched
+    monkeypatch.setattr(items_module, "near_links", real)
+    import_items(store, pid, "pool", [ItemIn(id="z", features=unit(2.0))])
+    assert groups(store, pid)[0] == {frozenset("xy")}
+    with store.read() as conn:
+        assert conn.execute("SELECT near_row FROM projects WHERE id = ?", (pid,)).fetchone()[0] == 3
