@@ -23,6 +23,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+from alloop.quality.batches import one_per_group
 from alloop.store.budget import ITEM_COST, ROUNDING, left
 from alloop.store.db import Store
 from alloop.store.items import has_unlabeled, labeled_count
@@ -157,49 +158,6 @@ def _candidates(
     return fresh
 
 
-def _busy_groups(conn: sqlite3.Connection, project_id: int, now: float) -> set[int]:
-    """Duplicate groups with a member under a live lease or, with overlap, with votes."""
-    rows = conn.execute(
-        "SELECT i.dup_group FROM leases l JOIN items i ON i.idx = l.item_idx WHERE l.project_id = :p "
-        "AND l.expires_at > :now AND i.dup_group IS NOT NULL UNION "
-        "SELECT i.dup_group FROM tallies t JOIN items i ON i.idx = t.item_idx WHERE t.project_id = :p "
-        "AND i.dup_group IS NOT NULL",
-        {"p": project_id, "now": now},
-    )
-    return {r[0] for r in rows}
-
-
-def _one_per_group(
-    conn: sqlite3.Connection, project: Project, now: float, want: int, overlap: bool, max_cost: float | None,
-    unranked: bool,
-) -> list[tuple[int, float | None, float, bool]]:
-    """:func:`_candidates`, at most one per duplicate group, none from a group already out with an
-    annotator (members of groups with a labeled member are skipped: out of the open pool already).
-
-    Reads further down the ranking and the pool while candidates are passed over, until ``want``
-    are found or nothing is left.
-    """
-    busy = _busy_groups(conn, project.id, now)
-    limit = want
-    while True:
-        fresh = _candidates(conn, project, now, limit, overlap, max_cost, unranked)
-        marks = ",".join("?" * len(fresh))
-        group = dict(conn.execute(
-            f"SELECT idx, dup_group FROM items WHERE idx IN ({marks}) AND dup_group IS NOT NULL", [f[0] for f in fresh]
-        ).fetchall()) if fresh else {}
-        seen = set(busy)
-        chosen = []
-        for candidate in fresh:
-            g = group.get(candidate[0])
-            if g is None or g not in seen:
-                chosen.append(candidate)
-                if g is not None:
-                    seen.add(g)
-        if len(chosen) >= want or len(fresh) < limit:
-            return chosen[:want]
-        limit *= 4
-
-
 Fresh = tuple[int, "float | None", bool]
 """A newly leased item: its idx, its score, and whether the ranking chose it (else: unranked)."""
 
@@ -223,7 +181,8 @@ def _new_items(
     if project.dedup == "off":
         fresh = _candidates(conn, project, now, want, overlap, max_cost, unranked)
     else:
-        fresh = _one_per_group(conn, project, now, want, overlap, max_cost, unranked)
+        fresh = one_per_group(conn, project.id, now, want,
+                              lambda limit: _candidates(conn, project, now, limit, overlap, max_cost, unranked))
     chosen = []
     for idx, score, cost, ranked in fresh:
         if by_cost:
