@@ -55,7 +55,8 @@ def phase(name: str, retrain: bool, args: argparse.Namespace) -> dict:
                 # (scripts/bench_fast_labelers.py measures the loop keeping pace).
                 pid = client.create_project(name=name, labels=["a", "b"], lease_seconds=LEASE, stabilize=None,
                                             retrain_every=50 if retrain else 10**9, max_stale_labels=None,
-                                            **({"model": model} if model else {}))["id"]
+                                            **({"model": model} if model else {}),
+                                            **({"dedup": args.dedup} if args.dedup else {}))["id"]
                 client.add_items(pid, [{"id": f"i{k}", "features": [k % 17, k % 5, k % 3]} for k in range(args.pool)])
                 client.wait_until_ready(pid)
             server_cpu, client_cpu, worker_cpu = server.cpu_seconds(), _own_cpu(), server.children_cpu_seconds()
@@ -86,6 +87,9 @@ def main() -> None:
     parser.add_argument("--polls", type=int, default=200, help="polls per annotator")
     parser.add_argument("--pool", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=1, help="idle/retraining pairs, alternated")
+    parser.add_argument("--dedup", choices=["skip", "propagate", "off"], default=None,
+                        help="the projects' duplicate setting (default: the server's, skip); the pool's 255 "
+                        "distinct vectors of 3 small integers are near duplicates of each other at cosine 0.95")
     args = parser.parse_args()
     rows, ratios = [], []
     for _ in range(args.repeat):

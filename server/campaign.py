@@ -7,14 +7,15 @@ import time
 from typing import Any
 
 from alloop.errors import Invalid
+from alloop.quality import duplicates, leakage
 from alloop.loop import Controller
 from alloop.loop.embedding import DEFAULT_ENCODER, embedding_progress, load_encoder
 from alloop.loop.stopping import pool_state, stop_reason
-from alloop.schemas import ProjectCreate, ProjectPatch, StrategySpec
+from alloop.schemas import DEFAULT_THRESHOLD, ProjectCreate, ProjectPatch, StrategySpec
 from alloop.settings import Settings
 from alloop.store import Store
-from alloop.store.budget import spent
-from alloop.store.items import counts
+from alloop.store.budget import resume_if_room, spent
+from alloop.store.items import counts, feature_file
 from alloop.store.labels import check_stop
 from alloop.store.projects import (
     Project,
@@ -29,7 +30,7 @@ from alloop.store.votes import decide_ready, vote_summary
 
 __all__ = ["create_project", "default_max_stale", "project_status", "all_statuses", "patch_project"]
 
-NULLABLE = ("budget", "target", "max_stale_labels")
+NULLABLE = ("budget", "target", "max_stale_labels", "dedup_threshold")
 """Settings a PATCH may clear with null (no budget, no target, never wait for a fresh ranking)."""
 
 
@@ -101,6 +102,9 @@ def create_project(store: Store, settings: Settings, body: ProjectCreate) -> Pro
         fields["max_stale_labels"] = default_max_stale(body.retrain_every)
     _check_staleness(fields["max_stale_labels"], body.retrain_every)
     fields["encoder"] = _check_encoder(body)
+    fields["grouped"] = int(body.dedup != "off")  # dedup off: no duplicate search until it is turned on
+    if body.dedup_threshold is None and body.input == "text":
+        fields["dedup_threshold"] = DEFAULT_THRESHOLD  # an encoder's embeddings: cosine means similar text
     fields["cold_start"] = body.cold_start or settings.cold_start
     if "stabilize" in body.model_fields_set:
         fields["stabilize"] = body.stabilize.model_dump() if body.stabilize else None
@@ -195,6 +199,8 @@ def _status(conn: Any, project: Project, controller: Controller) -> dict[str, An
         "last_error": controller.errors.get(project.id),
         "ranking": _ranking(conn, project.id, c["labeled"]),
         **vote_summary(conn, project, c["labeled"], now),
+        "duplicates": duplicates.summary(conn, project),
+        "leakage_report": leakage.report(conn, project),
         **embedding,
         "created_at": project.created_at,
         "stopped_at": project.stopped_at,
@@ -211,6 +217,33 @@ def all_statuses(store: Store, controller: Controller) -> list[dict[str, Any]]:
     """Every project's status."""
     with store.read() as conn:
         return [_status(conn, project, controller) for project in list_projects(conn)]
+
+
+DUPLICATE_SETTINGS = {"dedup", "dedup_threshold", "leakage"}
+
+
+def _apply_duplicates(store: Store, conn: Any, before: Project, project: Project, fields: dict[str, Any]) -> None:
+    """A new threshold (or the first grouping of an upgraded project) regroups the whole project;
+    ``dedup`` on or off skips or un-skips duplicates of labeled items; ``leakage`` drops or restores."""
+    features = feature_file(store, project)
+    matrix = features.matrix() if features is not None else None
+    new_threshold = fields.get("dedup_threshold", before.dedup_threshold) != before.dedup_threshold
+    if new_threshold or (not project.grouped and {"dedup", "dedup_threshold"} & set(fields)):
+        duplicates.regroup(conn, project, matrix)
+    elif project.dedup == "off":
+        duplicates.unskip_all(conn, project.id)
+    elif before.dedup == "off":
+        duplicates.mark_skipped(conn, project)
+    if "leakage" in fields:
+        if project.leakage == "drop":
+            leakage.drop(conn, project.id)
+        else:
+            leakage.restore(conn, project.id)
+    project = get_project(conn, project.id)
+    if project.state == "running":
+        check_stop(conn, project)  # what is left may all be skipped or dropped
+    else:
+        resume_if_room(conn, project)
 
 
 def patch_project(store: Store, project_id: int, body: ProjectPatch) -> Project:
@@ -235,6 +268,9 @@ def patch_project(store: Store, project_id: int, body: ProjectPatch) -> Project:
         _check_staleness(fields.get("max_stale_labels", before.max_stale_labels),
                          fields.get("retrain_every", before.retrain_every))
         project = update_project(conn, project_id, fields)
+        if DUPLICATE_SETTINGS & set(fields):
+            _apply_duplicates(store, conn, before, project, fields)
+            project = get_project(conn, project_id)
         decided = "labels_per_item" in fields and decide_ready(conn, project, time.time())
         if decided or (project.state == "running" and {"budget", "budget_unit"} & set(fields)):
             check_stop(conn, project)  # a lower budget, or one counted in cost, may be spent already

@@ -55,7 +55,7 @@ def kill_rounds(data_dir: Path, rounds: int, *, seed: int = 0, annotators: int =
     with Client(server.url) as client:
         # Durability under traffic is what is measured: /next never waits for a round here (each
         # round kills the worker within a second, before a fresh ranking could land).
-        pid = client.create_project(name="kill9", labels=["a", "b"], retrain_every=25, stabilize=None,
+        pid = client.create_project(name="kill9", labels=["a", "b"], dedup="off", retrain_every=25, stabilize=None,
                                     budget=None, max_stale_labels=None)["id"]
         client.add_items(pid, [{"id": f"i{k}", "features": [k % 7, k % 11, k % 13]} for k in range(pool)])
     gold = {f"i{k}": "ab"[k % 2] for k in range(pool)}

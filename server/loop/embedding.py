@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from alloop.quality.duplicates import apply_links, near_links
 from alloop.store.db import Store
 from alloop.store.features import FeatureFile
 from alloop.store.items import items_changed
@@ -82,13 +83,25 @@ def embed_round(store: Store, project_id: int, batch_rows: int) -> tuple[int, fu
     vectors = np.asarray(encoder.encode([r["text"] for r in waiting]), dtype=np.float32)
     if project.n_features not in (None, vectors.shape[1]):
         raise ValueError(f"encoder gives {vectors.shape[1]} dims, the project's vectors have {project.n_features}")
-    start = FeatureFile(store.project_dir(project_id) / "features.f32", vectors.shape[1]).append(vectors, store.durable)
+    features = FeatureFile(store.project_dir(project_id) / "features.f32", vectors.shape[1])
+    start = features.append(vectors, store.durable)
     rows = [(start + k, r["idx"]) for k, r in enumerate(waiting)]
-    return len(waiting), functools.partial(record_embedding, project_id, int(vectors.shape[1]), rows)
+    # near duplicates of the new vectors among every vector so far (the write records them)
+    links = None
+    if project.dedup != "off" and project.dedup_threshold is not None:
+        with store.read() as conn:
+            links = near_links(conn, project_id, features.matrix(), project.dedup_threshold, dict(rows))
+    return len(waiting), functools.partial(record_embedding, project_id, int(vectors.shape[1]), rows, links)
 
 
-def record_embedding(project_id: int, dim: int, rows: list[tuple[int, int]], conn: sqlite3.Connection) -> None:
-    """Point embedded items at their feature rows (the vectors are already on disk, fsynced)."""
+def record_embedding(
+    project_id: int, dim: int, rows: list[tuple[int, int]], links: list[tuple[int, int, float, bool]] | None,
+    conn: sqlite3.Connection,
+) -> None:
+    """Point embedded items at their feature rows (the vectors are already on disk, fsynced), and
+    record their near duplicates."""
     conn.execute("UPDATE projects SET n_features = ? WHERE id = ? AND n_features IS NULL", (dim, project_id))
     conn.executemany("UPDATE items SET row = ? WHERE idx = ? AND row IS NULL", rows)
     items_changed(conn, project_id)
+    if links:
+        apply_links(conn, get_project(conn, project_id), links)

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
+from alloop.quality import leakage
 from alloop.quality.card import FORMATS as CARD_FORMATS
 from alloop.quality.card import card_markdown, dataset_card
 from alloop.routes import deps
@@ -30,6 +31,19 @@ def metrics(project_id: deps.ProjectId, store: Store = Depends(deps.store)) -> d
     with store.read() as conn:
         get_project(conn, project_id)
         return {"curve": curve(conn, project_id)}
+
+
+@router.get("/projects/{project_id}/leakage")
+def leaks(
+    project_id: deps.ProjectId,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=2**53)] = 0,
+    store: Store = Depends(deps.store),
+) -> dict[str, Any]:
+    """Eval items that duplicate pool items: the counts, and the pairs (most similar first) by client id."""
+    with store.read() as conn:
+        project = get_project(conn, project_id)
+        return {**leakage.report(conn, project, examples=0), "pairs": leakage.pairs(conn, project_id, limit, offset)}
 
 
 def _jsonl(rows: Iterator[dict[str, Any]]) -> Iterator[str]:

@@ -116,6 +116,8 @@ def _body(spec: CampaignSpec, labels: list[str]) -> ProjectCreate:
         # the oracle labels each batch before the next round runs: no staleness cap (the default, twice
         # retrain_every, would serve a 20-label first batch at batch size 1 two items at a time)
         max_stale_labels=None,
+        # the reference protocols label the pool as it is: no duplicate groups, no skipping
+        dedup="off",
     )
 
 

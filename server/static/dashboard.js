@@ -1,4 +1,5 @@
-// The dashboard: budget, stop state, learning curve, forecast (when the server has one), class balance.
+// The dashboard: budget, stop state, learning curve, forecast (when the server has one), class balance,
+// duplicate groups and eval leakage.
 "use strict";
 
 const projectId = Alloop.projectId();
@@ -18,6 +19,22 @@ function renderStatus(status) {
   $("stat-metric-name").textContent = status.target ? `${metric} (target ${status.target.value})` : metric;
   $("stat-metric").textContent = typeof value === "number" ? value.toFixed(3) : "–";
   $("stat-activity").textContent = activityText(status);
+  $("stat-dups").textContent = duplicatesText(status.duplicates);
+  $("stat-leak").textContent = leakageText(status.leakage_report);
+}
+
+/** Duplicate groups and the labels skipping saved ("off" when the project serves duplicates). */
+function duplicatesText(dup) {
+  if (!dup) return "–";
+  if (dup.setting === "off") return "off";
+  const copied = dup.propagated ? ` · ${dup.propagated} copied` : "";
+  return `${dup.groups} · ${dup.skipped}${copied}`;
+}
+
+/** Eval items that duplicate pool items, and how many pool items were dropped for it. */
+function leakageText(leak) {
+  if (!leak) return "–";
+  return leak.dropped ? `${leak.eval_items} (${leak.dropped} dropped)` : `${leak.eval_items}`;
 }
 
 /** What the loop is doing: embedding (with its progress), training, the final round, or settled. */

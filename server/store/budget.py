@@ -28,8 +28,11 @@ def _by_cost(project: Project) -> bool:
 
 
 def spent(conn: sqlite3.Connection, project: Project) -> float:
-    """What final labels have spent: their number, or their summed cost."""
-    row = conn.execute("SELECT labeled, spent FROM pool_counts WHERE project_id = ?", (project.id,)).fetchone()
+    """What final labels have spent: their number, or their summed cost; labels propagated to exact
+    duplicates (schema v14) cost nothing."""
+    row = conn.execute(
+        "SELECT labeled - free, spent - free_spent FROM pool_counts WHERE project_id = ?", (project.id,)
+    ).fetchone()
     if row is None:
         return 0.0
     return float(row[1] if _by_cost(project) else row[0])

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from alloop.errors import Invalid
+from alloop.quality.duplicates import apply_links, exact_key, link_new, near_links
 from alloop.schemas import ItemIn
 from alloop.store.db import Store
 from alloop.store.features import FeatureFile
@@ -75,6 +76,29 @@ def _existing(conn: sqlite3.Connection, project_id: int, ids: list[str]) -> set[
     return found
 
 
+def _search_near(store: Store, project_id: int) -> None:
+    """Near duplicates of the vectors past the project's ``near_row``, searched outside the write
+    transaction (a 20,000-vector import takes seconds: /next must not wait on it), then recorded in
+    one short write. An import whose search never ran (a crash) is covered by the next one's."""
+    with store.read() as conn:
+        project = get_project(conn, project_id)
+        features = feature_file(store, project)
+        if project.dedup == "off" or project.dedup_threshold is None or features is None:
+            return  # off, or exact duplicates only (grouped in the import's write)
+        matrix = features.matrix()
+        new = dict(conn.execute(
+            "SELECT row, idx FROM items WHERE project_id = ? AND row >= ?", (project_id, project.near_row)
+        ).fetchall())
+        threshold = project.dedup_threshold
+        links = near_links(conn, project_id, matrix, threshold, new) if new else []
+    with store.write() as conn:
+        project = get_project(conn, project_id)
+        if project.dedup == "off" or project.dedup_threshold != threshold:
+            return  # changed meanwhile: that PATCH regrouped (or ungrouped) the whole project
+        apply_links(conn, project, links)
+        conn.execute("UPDATE projects SET near_row = MAX(near_row, ?) WHERE id = ?", (matrix.shape[0], project_id))
+
+
 def import_items(store: Store, project_id: int, split: str, items: Sequence[ItemIn]) -> dict[str, int]:
     """Add new items (an id already present is skipped); all or nothing."""
     with store.write() as conn:
@@ -95,15 +119,19 @@ def import_items(store: Store, project_id: int, split: str, items: Sequence[Item
         before = conn.execute("SELECT COUNT(*) FROM items WHERE project_id = ?", (project_id,)).fetchone()[0]
         order = np.random.default_rng([project.seed, before]).random(len(new))
         conn.executemany(
-            "INSERT INTO items (project_id, ext_id, split, row, text, meta, gold, order_key, cost) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO items (project_id, ext_id, split, row, text, meta, gold, order_key, cost, exact_key) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (project_id, str(item.id), split, row, item.text,
-                 json.dumps(item.meta) if item.meta is not None else None, item.label, float(key), item.cost)
+                 json.dumps(item.meta) if item.meta is not None else None, item.label, float(key), item.cost,
+                 exact_key(item.text, item.features))
                 for item, row, key in zip(new, rows, order)
             ],
         )
         items_changed(conn, project_id)
+        # exact duplicates now, in the same write; near ones (vectors) just after it
+        link_new(conn, project, [r["idx"] for r in lookup_items(conn, project_id, [str(i.id) for i in new]).values()],
+                 None)
         shown = [(item.shown_image, project_id, str(item.id)) for item in new if item.shown_image is not None]
         conn.executemany(
             "INSERT INTO item_images (item_idx, image) SELECT idx, ? FROM items WHERE project_id = ? AND ext_id = ?",
@@ -111,6 +139,8 @@ def import_items(store: Store, project_id: int, split: str, items: Sequence[Item
         )
         if split == "pool" and project.stop_reason == "pool_exhausted":
             resume_project(conn, project_id)
+    if dim is not None:
+        _search_near(store, project_id)
     return {"added": len(new), "skipped": len(items) - len(new)}
 
 
@@ -152,11 +182,10 @@ def counts(conn: sqlite3.Connection, project_id: int, now: float) -> dict[str, i
     Counting the pool scans an index over every item: status pages only. The serving
     path uses :func:`labeled_count`, :func:`leased_count` and :func:`has_unlabeled`.
     """
-    pool, eval_ = 0, 0
-    for split, n in conn.execute(
+    by_split = dict(conn.execute(
         "SELECT split, COUNT(*) FROM items WHERE project_id = ? GROUP BY split", (project_id,)
-    ):
-        pool, eval_ = (n, eval_) if split == "pool" else (pool, n)
+    ).fetchall())
+    pool, eval_ = by_split.get("pool", 0), by_split.get("eval", 0)  # 'leaked': dropped from the pool
     labeled = labeled_count(conn, project_id)
     leased = leased_count(conn, project_id, now)
     return {"labeled": labeled, "unlabeled": pool - labeled, "leased": leased, "eval": eval_, "pool": pool}

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from alloop.errors import Invalid, NotFound
+from alloop.quality.duplicates import propagate
 from alloop.schemas import LabelIn
 from alloop.store.budget import ROUNDING, exhausted, item_cost, spent
 from alloop.store.db import Store
@@ -26,6 +27,9 @@ def _validate(project: Project, labels: Sequence[LabelIn], items: dict[str, dict
         item = items.get(str(entry.item_id))
         if item is None:
             raise NotFound(f"labels.{n}: item {entry.item_id!r} not found in project {project.id}")
+        if item["split"] == "leaked":
+            raise Invalid(f"labels.{n}: item {entry.item_id!r} was dropped from the pool: it duplicates an eval "
+                          "item (the project's leakage setting is 'drop')")
         if item["split"] != "pool":
             raise Invalid(f"labels.{n}: item {entry.item_id!r} is an eval item; eval items are never labeled")
         if entry.label not in allowed:
@@ -106,7 +110,7 @@ def _write_labels(
 ) -> dict[str, Any]:
     """Without overlap (k = 1): each answer is the item's final label."""
     room = None if project.budget is None else project.budget - spent(conn, project)
-    accepted, duplicates, rejected = 0, 0, []
+    accepted, duplicates, rejected, propagated = 0, 0, [], 0
     for entry in labels:
         item = items[str(entry.item_id)]
         idx = item["idx"]
@@ -131,7 +135,11 @@ def _write_labels(
         # Out of the ranking too, so /next never scans past what is already labeled.
         conn.execute("DELETE FROM queue WHERE project_id = ? AND item_idx = ?", (project.id, idx))
         accepted += 1
-    return {"accepted": accepted, "duplicates": duplicates, "rejected": rejected}
+        propagated += propagate(conn, project, idx, entry.label, entry.annotator, now)
+    answer: dict[str, Any] = {"accepted": accepted, "duplicates": duplicates, "rejected": rejected}
+    if propagated:
+        answer["propagated"] = propagated
+    return answer
 
 
 # (idx, row, label) of every labeled pool item that has its vector, in labeling order
@@ -143,7 +151,7 @@ LABELED_ROWS = (
 
 EXPORT_FIELDS = (
     "item_id", "label", "annotator", "labeled_at", "model_version", "score", "strategy", "batch_id", "agreement",
-    "stale_labels", "votes",
+    "stale_labels", "votes", "dup_group", "propagated_from",
 )
 
 
@@ -155,17 +163,22 @@ def iter_export(conn: sqlite3.Connection, project_id: int) -> Iterator[dict[str,
     order past the ranking); null for a label given without a lease. ``stale_labels``: how many
     labels the ranking was behind when the item was served. ``votes`` lists each annotator's
     answer (``annotator``, ``label``, ``labeled_at``) in voting order; a label given without
-    overlap is its own single vote, with ``agreement`` null.
+    overlap is its own single vote, with ``agreement`` null. ``dup_group``: the item's group of
+    duplicates (null: none); ``propagated_from``: the item whose label was copied to this exact
+    duplicate (``dedup: propagate``; its strategy is ``propagated``), null for a label given.
     """
     grouped = votes_by_item(conn, project_id)
     rows = conn.execute(
         "SELECT i.ext_id, b.label, b.annotator, b.created_at, b.model_version, b.score, b.strategy, "
-        "b.batch_id, b.agreement, t.stale_labels, b.item_idx FROM labels b JOIN items i ON i.idx = b.item_idx "
-        "LEFT JOIN batches t ON t.id = b.batch_id WHERE b.project_id = ? ORDER BY b.id",
+        "b.batch_id, b.agreement, t.stale_labels, b.item_idx, i.dup_group, "
+        "(SELECT s.ext_id FROM items s WHERE s.idx = b.propagated_from) FROM labels b "
+        "JOIN items i ON i.idx = b.item_idx LEFT JOIN batches t ON t.id = b.batch_id WHERE b.project_id = ? "
+        "ORDER BY b.id",
         (project_id,),
     )
     for row in rows:
         record = dict(zip(EXPORT_FIELDS, tuple(row)[:10]))
+        record["dup_group"], record["propagated_from"] = row[11], row[12]
         single = [{"annotator": row[2], "label": row[1], "labeled_at": row[3]}]
         record["votes"] = grouped.get(row[10], single) if row[8] is not None else single
         yield record

@@ -45,6 +45,11 @@ class Project:
     budget_unit: str = "items"
     max_stale_labels: int | None = None
     suggest: bool = False
+    dedup: str = "skip"
+    dedup_threshold: float | None = None  # None: exact duplicates only
+    leakage: str = "report"
+    grouped: int = 1
+    near_row: int = 0
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Project:
@@ -61,6 +66,7 @@ class Project:
             "stabilize": self.stabilize, "encoder": self.encoder, "n_features": self.n_features,
             "labels_per_item": self.labels_per_item, "budget_unit": self.budget_unit,
             "max_stale_labels": self.max_stale_labels, "suggest": bool(self.suggest),
+            "dedup": self.dedup, "dedup_threshold": self.dedup_threshold, "leakage": self.leakage,
         }
 
 

@@ -322,8 +322,81 @@ def _v13(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v14(db: sqlite_utils.Database) -> None:
+    """Duplicates and leakage (:mod:`alloop.quality`).
+
+    ``items.exact_key`` hashes an item's normalized text or its vector's bytes; ``items.dup_group``
+    is the id (smallest member idx) of the item's group of exact and near duplicates, NULL for an
+    item with none. ``items.labeled = 2`` marks a pool item *skipped*: a duplicate of a labeled
+    item, out of the open pool while the project's ``dedup`` is on. ``labels.propagated_from`` is
+    the item a propagated label was copied from; ``pool_counts.free`` / ``free_spent`` count those
+    labels, which the budget does not charge. ``leaks`` pairs eval items with the pool items they
+    duplicate; ``projects.near_row``: feature rows below it have been searched for near duplicates
+    (a vector import searches after its commit, outside the write). Projects made before this migration keep serving as before (``dedup = 'off'``,
+    ``grouped = 0``: their groups are computed when a PATCH turns dedup on or sets a threshold).
+    """
+    db["projects"].add_column("dedup", str, not_null_default="skip")
+    db["projects"].add_column("dedup_threshold", float)  # NULL: exact duplicates only
+    db["projects"].add_column("leakage", str, not_null_default="report")
+    db["projects"].add_column("grouped", int, not_null_default=1)
+    db["projects"].add_column("near_row", int, not_null_default=0)
+    db.execute("UPDATE projects SET dedup = 'off', grouped = 0")
+    db["items"].add_column("exact_key", str)
+    db["items"].add_column("dup_group", int)
+    db.execute("CREATE INDEX items_exact ON items (project_id, exact_key) WHERE exact_key IS NOT NULL")
+    db.execute("CREATE INDEX items_group ON items (dup_group) WHERE dup_group IS NOT NULL")
+    db["labels"].add_column("propagated_from", int)
+    db["pool_counts"].add_column("free", int, not_null_default=0)
+    db["pool_counts"].add_column("free_spent", float, not_null_default=0.0)
+    db["leaks"].create(
+        {"project_id": int, "eval_idx": int, "pool_idx": int, "similarity": float, "exact": int},
+        pk=("eval_idx", "pool_idx"),
+        foreign_keys=[("project_id", "projects", "id")],
+        not_null={"project_id", "similarity", "exact"},
+    )
+    db["leaks"].create_index(["project_id"])
+    db.execute(
+        "CREATE TRIGGER labels_free AFTER INSERT ON labels WHEN NEW.propagated_from IS NOT NULL BEGIN "
+        "UPDATE pool_counts SET free = free + 1, "
+        "free_spent = free_spent + (SELECT COALESCE(cost, 1.0) FROM items WHERE idx = NEW.item_idx) "
+        "WHERE project_id = NEW.project_id; END"
+    )
+    db.execute(
+        "CREATE TRIGGER labels_unfree AFTER DELETE ON labels WHEN OLD.propagated_from IS NOT NULL BEGIN "
+        "UPDATE pool_counts SET free = free - 1, "
+        "free_spent = free_spent - (SELECT COALESCE(cost, 1.0) FROM items WHERE idx = OLD.item_idx) "
+        "WHERE project_id = OLD.project_id; END"
+    )
+    # a label skips the unlabeled members of its item's group (dedup on); taking it back un-skips
+    # them unless another member is still labeled
+    db.execute(
+        "CREATE TRIGGER labels_skip AFTER INSERT ON labels "
+        "WHEN (SELECT dedup FROM projects WHERE id = NEW.project_id) != 'off' "
+        "AND (SELECT dup_group FROM items WHERE idx = NEW.item_idx) IS NOT NULL BEGIN "
+        "UPDATE items SET labeled = 2 WHERE labeled = 0 "
+        "AND dup_group = (SELECT dup_group FROM items WHERE idx = NEW.item_idx); "
+        "DELETE FROM queue WHERE project_id = NEW.project_id AND item_idx IN (SELECT idx FROM items "
+        "WHERE labeled = 2 AND dup_group = (SELECT dup_group FROM items WHERE idx = NEW.item_idx)); END"
+    )
+    # an item skipped or un-skipped, dropped from the pool or restored, is a change to the pool a
+    # round's snapshot must read again (alloop.loop.snapshot): counted with the label changes
+    db.execute(
+        "CREATE TRIGGER items_pool_change AFTER UPDATE OF labeled, split ON items "
+        "WHEN OLD.split != NEW.split OR (OLD.labeled != NEW.labeled AND 2 IN (OLD.labeled, NEW.labeled)) BEGIN "
+        "UPDATE pool_counts SET changes = changes + 1 WHERE project_id = NEW.project_id; END"
+    )
+    db.execute(
+        "CREATE TRIGGER labels_unskip AFTER DELETE ON labels "
+        "WHEN (SELECT dup_group FROM items WHERE idx = OLD.item_idx) IS NOT NULL BEGIN "
+        "UPDATE items SET labeled = 0 WHERE labeled = 2 "
+        "AND dup_group = (SELECT dup_group FROM items WHERE idx = OLD.item_idx) "
+        "AND NOT EXISTS (SELECT 1 FROM labels b JOIN items m ON m.idx = b.item_idx "
+        "WHERE m.dup_group = items.dup_group); END"
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12, _v13,
+    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12, _v13, _v14,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

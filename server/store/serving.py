@@ -23,6 +23,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+from alloop.quality.batches import one_per_group
 from alloop.store.budget import ITEM_COST, ROUNDING, left
 from alloop.store.db import Store
 from alloop.store.items import has_unlabeled, labeled_count
@@ -143,6 +144,20 @@ def renewing(ranking: sqlite3.Row, labeled: int) -> bool:
     return labeled > ranking["n_labels"] or str(ranking["strategy"]).startswith(COLD_START)
 
 
+def _candidates(
+    conn: sqlite3.Connection, project: Project, now: float, want: int, overlap: bool, max_cost: float | None,
+    unranked: bool,
+) -> list[tuple[int, float | None, float, bool]]:
+    """Up to ``want`` free items: (idx, score, cost, ranked), the top of the ranking, then (with
+    ``unranked``) the pool."""
+    fresh = [(i, score, cost, True) for i, score, cost in _from_queue(conn, project.id, now, want, overlap, max_cost)]
+    if len(fresh) < want and (unranked or queue_open(conn, project.id, now)):
+        taken = {i for i, _, _, _ in fresh}
+        fresh += [(i, score, cost, False) for i, score, cost in
+                  _from_pool(conn, project.id, now, want - len(fresh), taken, overlap, max_cost)]
+    return fresh
+
+
 Fresh = tuple[int, "float | None", bool]
 """A newly leased item: its idx, its score, and whether the ranking chose it (else: unranked)."""
 
@@ -163,11 +178,11 @@ def _new_items(
     if want <= 0 or (by_cost and room <= 0):
         return []
     max_cost = room if by_cost else None
-    fresh = [(i, score, cost, True) for i, score, cost in _from_queue(conn, project.id, now, want, overlap, max_cost)]
-    if len(fresh) < want and (unranked or queue_open(conn, project.id, now)):
-        taken = {i for i, _, _, _ in fresh}
-        fresh += [(i, score, cost, False) for i, score, cost in
-                  _from_pool(conn, project.id, now, want - len(fresh), taken, overlap, max_cost)]
+    if project.dedup == "off":
+        fresh = _candidates(conn, project, now, want, overlap, max_cost, unranked)
+    else:
+        fresh = one_per_group(conn, project.id, now, want,
+                              lambda limit: _candidates(conn, project, now, limit, overlap, max_cost, unranked))
     chosen = []
     for idx, score, cost, ranked in fresh:
         if by_cost:
@@ -195,6 +210,7 @@ SELECT s.item_idx, SUM(s.used) AS used, MAX(s.mine) AS mine,
        (SELECT q.score FROM queue q WHERE q.project_id = :pid AND q.item_idx = s.item_idx AND q.gen = {gen}) AS score,
        (SELECT i.order_key FROM items i WHERE i.idx = s.item_idx) AS order_key
 FROM started s WHERE NOT EXISTS (SELECT 1 FROM labels b WHERE b.item_idx = s.item_idx)
+AND (SELECT i.labeled FROM items i WHERE i.idx = s.item_idx) = 0
 GROUP BY s.item_idx
 """.format(gen=CURRENT_GEN.format(":pid"))
 

@@ -15,9 +15,10 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from alloop.quality.duplicates import propagate
 from alloop.schemas import LabelIn
 from alloop.store.budget import ROUNDING, item_cost, left, resume_if_room
-from alloop.store.projects import Project
+from alloop.store.projects import Project, get_project
 from alloop.store.rounds import shown
 
 __all__ = [
@@ -57,6 +58,7 @@ def _decide(conn: sqlite3.Connection, project_id: int, idx: int, now: float) -> 
     conn.execute("DELETE FROM tallies WHERE item_idx = ?", (idx,))
     conn.execute("DELETE FROM leases WHERE item_idx = ?", (idx,))
     conn.execute("DELETE FROM queue WHERE project_id = ? AND item_idx = ?", (project_id, idx))
+    propagate(conn, get_project(conn, project_id), idx, label, MAJORITY, now)
 
 
 def _lease(conn: sqlite3.Connection, idx: int, annotator: str) -> tuple[Any, ...]:

@@ -13,7 +13,8 @@ COSTS = {"c0": 4.0, "c1": 1.5, "c2": 1.0, "c3": 2.5, "c4": None, "c5": 3.0, "c6"
 def make(client):
     def create(budget, labels_per_item=1, unit="cost"):
         body = {"name": "cost", "labels": ["a", "b"], "budget": budget, "budget_unit": unit, "retrain_every": 1000,
-                "cold_start": "random", "labels_per_item": labels_per_item, "stabilize": None}
+                "cold_start": "random", "labels_per_item": labels_per_item, "stabilize": None,
+                "dedup": "off"}
         pid = client.post("/projects", json=body).json()["id"]
         items = [{"id": key, "features": [float(k), 1.0], **({"cost": cost} if cost else {})}
                  for k, (key, cost) in enumerate(COSTS.items())]

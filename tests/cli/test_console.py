@@ -26,7 +26,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, digits) -> Iterator[tuple[s
     server = ServerProcess(tmp_path_factory.mktemp("console") / "data").start()
     try:
         with Client(server.url) as client:
-            pid = client.create_project(name="console digits", labels=[str(d) for d in range(10)], budget=50,
+            pid = client.create_project(dedup="off", name="console digits", labels=[str(d) for d in range(10)], budget=50,
                                         retrain_every=10)["id"]
             client.add_items(pid, [{"id": f"d{i}", "features": X[i].tolist()} for i in range(100)])
             batch = client.poll_next(pid, "ann", n=6, timeout=60)["items"]

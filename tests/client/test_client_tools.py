@@ -43,7 +43,8 @@ def data() -> tuple[np.ndarray, np.ndarray]:
 
 
 def new_project(client: Client, **overrides: object) -> int:
-    body = {"name": "c", "labels": LABELS, "batch_size": 5, "retrain_every": 5, "budget": 15, "stabilize": None}
+    body = {"name": "c", "labels": LABELS, "batch_size": 5, "retrain_every": 5, "budget": 15, "stabilize": None,
+            "dedup": "off"}
     return client.create_project(**{**body, **overrides})["id"]
 
 

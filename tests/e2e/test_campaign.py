@@ -31,7 +31,7 @@ def create_digits_campaign(client: Client) -> tuple[int, dict[str, str]]:
     pid = client.create_project(
         name="digits-e2e", labels=[str(d) for d in range(10)], model={"name": "logistic_regression"},
         strategy={"name": "margin"}, batch_size=10, retrain_every=20, budget=BUDGET,
-        target={"metric": "accuracy", "value": 0.94}, lease_seconds=600, seed=0,
+        target={"metric": "accuracy", "value": 0.94}, lease_seconds=600, seed=0, dedup="off",
     )["id"]
     client.add_items(pid, [{"id": f"x{i}", "features": X[i].tolist(), "label": str(y[i])} for i in evals], "eval")
     client.add_items(pid, [{"id": f"x{i}", "features": X[i].tolist()} for i in pool], "pool")

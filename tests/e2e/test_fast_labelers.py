@@ -70,7 +70,7 @@ def test_three_fast_annotators_on_digits_get_fresh_rankings(tmp_path):
     server = ServerProcess(tmp_path / "data").start()
     try:
         with Client(server.url) as client:
-            pid = client.create_project(name="fast", labels=labels, budget=300, **PROTOCOL)["id"]
+            pid = client.create_project(name="fast", labels=labels, dedup="off", budget=300, **PROTOCOL)["id"]
             client.add_items(pid, [{"id": f"x{i}", "features": X[i].tolist(), "label": str(y[i])} for i in evals],
                              "eval")
             client.add_items(pid, [{"id": f"x{i}", "features": X[i].tolist()} for i in pool])

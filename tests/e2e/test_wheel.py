@@ -115,7 +115,7 @@ def test_the_wheel_installs_one_alloop_package_and_serves_from_a_users_directory
             assert time.monotonic() < deadline, "the installed server did not start"
             time.sleep(0.2)
         with httpx.Client(base_url=url, timeout=30) as http:
-            project = http.post("/projects", json={"name": "wheel", "labels": ["a", "b"], "retrain_every": 2}).json()
+            project = http.post("/projects", json={"name": "wheel", "labels": ["a", "b"], "retrain_every": 2, "dedup": "off"}).json()
             items = [{"id": i, "features": [float(i % 2), float(i)]} for i in range(20)]
             assert http.post(f"/projects/{project['id']}/items", json={"items": items}).json()["added"] == 20
             batch = http.post(f"/projects/{project['id']}/next", json={"annotator": "me", "n": 2, "wait": 20}).json()

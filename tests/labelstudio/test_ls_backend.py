@@ -32,7 +32,8 @@ def blobs() -> tuple[np.ndarray, np.ndarray]:
 
 def make_project(client: TestClient, blobs: tuple[np.ndarray, np.ndarray], **overrides: Any) -> int:
     X, y = blobs
-    body = {"name": "blobs", "labels": LABELS, "batch_size": 5, "retrain_every": 5, "budget": 50, "stabilize": None}
+    body = {"name": "blobs", "labels": LABELS, "batch_size": 5, "retrain_every": 5, "budget": 50, "stabilize": None,
+            "dedup": "off"}
     pid = client.post("/projects", json={**body, **overrides}).json()["id"]
     pool = [{"id": f"i{i}", "features": X[i].tolist(), "meta": {"text": f"blob {i}"}} for i in range(120)]
     evals = [{"id": f"e{i}", "features": X[i].tolist(), "label": LABELS[y[i]]} for i in range(120, 140)]

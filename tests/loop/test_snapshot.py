@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from helpers import store_campaign
 
+from alloop import campaign
 from alloop.loop import snapshot
 from alloop.loop.snapshot import forget_snapshots, take_snapshot
-from alloop.schemas import ItemIn, LabelIn
+from alloop.schemas import ItemIn, LabelIn, ProjectCreate
 from alloop.store.items import import_items
 from alloop.store.labels import submit_labels
 from alloop.store.projects import get_project
@@ -137,4 +138,20 @@ def test_a_read_between_an_imports_rows_and_its_commit_is_not_kept(store, settin
     label(store, pid, digits, [1, 2])
     after = take_snapshot(store, pid)
     assert after.eval_rows.size == 30
+    same(after, whole(store, pid))
+
+
+def test_duplicates_skipped_by_a_label_leave_the_pool_of_the_next_read(store, settings, digits, reads):
+    """With dedup on, a label skips its item's duplicates (schema v14): the next round must not keep
+    them in its pool, which the labels-only read would."""
+    X, y = digits
+    pid = campaign.create_project(store, settings, ProjectCreate(
+        name="t", labels=[str(d) for d in range(10)], batch_size=10, retrain_every=20, dedup="skip")).id
+    pool = [ItemIn(id=f"p{i}", features=X[i % 30].tolist()) for i in range(60)]  # every vector twice
+    import_items(store, pid, "pool", pool)
+    first = take_snapshot(store, pid)
+    assert first.pool_idx.size == 60
+    submit_labels(store, pid, [LabelIn(item_id="p3", label=str(y[3]), annotator="a")], time.time())
+    after = take_snapshot(store, pid)
+    assert after.pool_idx.size == 58  # p3 labeled, p33 skipped
     same(after, whole(store, pid))

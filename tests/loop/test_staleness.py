@@ -158,7 +158,7 @@ def test_a_one_class_model_over_several_labeled_classes_is_refit_with_balanced_w
     X = np.vstack([rng.normal(0, 1, (300, 5)), rng.normal(0.6, 1, (300, 5))]).astype(np.float32)
     y = np.repeat([0, 1], 300)
     project = campaign.create_project(store, settings, ProjectCreate(
-        name="skew", labels=["a", "b"], retrain_every=20, stabilize=None,
+        dedup="off", name="skew", labels=["a", "b"], retrain_every=20, stabilize=None,
         model={"name": "logistic_regression", "params": {"C": 1e-4}},  # regularized to the prior
     ))
     import_items(store, project.id, "pool", [ItemIn(id=i, features=X[i].tolist()) for i in range(600)])

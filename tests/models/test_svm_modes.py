@@ -98,7 +98,7 @@ def _skewed_campaign(store, settings, rescue: bool):
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(0, 1, (300, 5)), rng.normal(0.6, 1, (300, 5))]).astype(np.float32)
     project = campaign.create_project(store, settings, ProjectCreate(
-        name="skew", labels=["a", "b"], retrain_every=20, stabilize=None,
+        name="skew", labels=["a", "b"], retrain_every=20, stabilize=None, dedup="off",
         model={"name": "logistic_regression", "params": {"C": 1e-4}, "one_class_rescue": rescue},
     ))
     import_items(store, project.id, "pool", [ItemIn(id=i, features=X[i].tolist()) for i in range(600)])
@@ -127,7 +127,8 @@ def test_round_files_are_written_only_when_the_settings_ask(tmp_path, binary):
         settings = Settings(data_dir=tmp_path / str(keep), worker="thread", round_files=keep)
         store = Store(settings.data_dir)
         project = campaign.create_project(store, settings, ProjectCreate(
-            name="files", labels=["0", "1"], retrain_every=10, stabilize=None, model={"name": "svm"}))
+            name="files", labels=["0", "1"], retrain_every=10, stabilize=None, model={"name": "svm"},
+            dedup="off"))
         import_items(store, project.id, "pool", [ItemIn(id=i, features=X[i].tolist()) for i in range(100)])
         loop = Controller(store, settings)
         loop.run_pending()

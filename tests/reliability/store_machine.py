@@ -28,7 +28,7 @@ class StoreCampaign(RuleBasedStateMachine):
         self.store = Store(self.dir)
         created = campaign.create_project(
             self.store, Settings(data_dir=self.dir),
-            ProjectCreate(name="sm", lease_seconds=int(LEASE), stabilize=None, **project),
+            ProjectCreate(name="sm", dedup="off", lease_seconds=int(LEASE), stabilize=None, **project),
         )
         self.pid = created.id
         import_items(self.store, self.pid, "pool", [ItemIn(id=i, features=[float(i)]) for i in range(pool)])

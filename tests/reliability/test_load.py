@@ -28,7 +28,7 @@ def test_fifty_annotators_never_share_an_item(tmp_path):
     try:
         with Client(server.url) as client:
             # leases under traffic are what is tested: /next never waits for a round here
-            pid = client.create_project(name="load", labels=["a", "b"], lease_seconds=1, retrain_every=500,
+            pid = client.create_project(name="load", labels=["a", "b"], dedup="off", lease_seconds=1, retrain_every=500,
                                         stabilize=None, max_stale_labels=None)["id"]
             for start in range(0, POOL, CHUNK):
                 client.add_items(pid, [{"id": f"i{k}", "features": [k % 17, k % 5]}

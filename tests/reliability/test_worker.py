@@ -48,7 +48,7 @@ def test_killing_the_worker_mid_training_keeps_serving_and_retrains(tmp_path):
     try:
         with Client(server.url) as client:
             pid = client.create_project(
-                name="slow", labels=[str(d) for d in range(10)], retrain_every=20,
+                name="slow", labels=[str(d) for d in range(10)], retrain_every=20, dedup="off",
                 model={"name": "random_forest", "params": {"n_estimators": 3000, "n_jobs": 1}},
             )["id"]
             client.add_items(pid, [{"id": str(i), "features": X[i].tolist()} for i in range(600)])

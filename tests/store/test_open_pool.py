@@ -20,7 +20,7 @@ POOL = 60
 
 @pytest.fixture
 def pid(store, settings):
-    project = campaign.create_project(store, settings, ProjectCreate(name="o", labels=["a", "b"], budget=None, max_stale_labels=None))
+    project = campaign.create_project(store, settings, ProjectCreate(dedup="off", name="o", labels=["a", "b"], budget=None, max_stale_labels=None))
     import_items(store, project.id, "pool", [ItemIn(id=i, features=[float(i), 1.0]) for i in range(POOL)])
     return project.id
 
@@ -50,7 +50,7 @@ def test_labels_set_the_flag_and_the_count_and_deletions_undo_them(store, pid):
 
 
 def test_spent_cost_follows_labels(store, settings):
-    project = campaign.create_project(store, settings, ProjectCreate(name="c", labels=["a", "b"], budget=None, max_stale_labels=None))
+    project = campaign.create_project(store, settings, ProjectCreate(dedup="off", name="c", labels=["a", "b"], budget=None, max_stale_labels=None))
     import_items(store, project.id, "pool", [ItemIn(id=i, features=[float(i)], cost=c) for i, c in enumerate([2.0, None, 0.5])])
     label(store, project.id, [0, 1, 2])
     with store.write() as conn:
@@ -60,7 +60,7 @@ def test_spent_cost_follows_labels(store, settings):
 
 
 def test_counts_are_per_project(store, settings, pid):
-    other = campaign.create_project(store, settings, ProjectCreate(name="p", labels=["a", "b"], budget=None, max_stale_labels=None)).id
+    other = campaign.create_project(store, settings, ProjectCreate(dedup="off", name="p", labels=["a", "b"], budget=None, max_stale_labels=None)).id
     import_items(store, other, "pool", [ItemIn(id=i, features=[float(i), 1.0]) for i in range(5)])
     label(store, pid, [1, 2])
     label(store, other, [4])

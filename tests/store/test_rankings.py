@@ -27,7 +27,7 @@ POOL = 1200
 
 @pytest.fixture
 def pid(store, settings):
-    project = campaign.create_project(store, settings, ProjectCreate(name="r", labels=["a", "b"], budget=None))
+    project = campaign.create_project(store, settings, ProjectCreate(dedup="off", name="r", labels=["a", "b"], budget=None))
     import_items(store, project.id, "pool", [ItemIn(id=i, features=[float(i), 1.0]) for i in range(POOL)])
     return project.id
 

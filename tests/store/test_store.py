@@ -22,7 +22,7 @@ from alloop.store.serving import claim_next
 @pytest.fixture
 def pid(store, settings):
     project = campaign.create_project(
-        store, settings, ProjectCreate(name="s", labels=["a", "b"], budget=None, lease_seconds=60, max_stale_labels=None)
+        store, settings, ProjectCreate(dedup="off", name="s", labels=["a", "b"], budget=None, lease_seconds=60, max_stale_labels=None)
     )
     import_items(store, project.id, "pool", [ItemIn(id=i, features=[float(i), 1.0]) for i in range(200)])
     return project.id

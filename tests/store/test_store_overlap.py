@@ -22,7 +22,7 @@ LEASE = 60
 
 def make(store, settings, *, k=3, pool=5, budget=None):
     project = campaign.create_project(store, settings, ProjectCreate(
-        name="o", labels=["x", "y", "z"], budget=budget, lease_seconds=LEASE, labels_per_item=k, stabilize=None,
+        dedup="off", name="o", labels=["x", "y", "z"], budget=budget, lease_seconds=LEASE, labels_per_item=k, stabilize=None,
         max_stale_labels=None,  # serves the pool in its random order: these tests need no ranking
     ))
     import_items(store, project.id, "pool", [ItemIn(id=i, features=[float(i)]) for i in range(pool)])

@@ -25,7 +25,7 @@ def campaign(url: str, *, token: str | None = None, budget: int = 40, retrain_ev
     """A small vector campaign whose items carry display text in ``meta``; answers (id, gold labels)."""
     X, y = make_blobs(n_samples=100, centers=3, n_features=4, random_state=1, cluster_std=spread)
     with Client(url, token=token) as client:
-        pid = client.create_project(name="pets", labels=LABELS, batch_size=5, retrain_every=retrain_every,
+        pid = client.create_project(name="pets", labels=LABELS, dedup="off", batch_size=5, retrain_every=retrain_every,
                                     budget=budget, stabilize=None, **config)["id"]
         client.add_items(pid, [{"id": f"p{i}", "features": X[i].tolist(),
                                 "meta": {"text": f"photo number {i}", "source": "camera"}} for i in range(80)])
@@ -161,3 +161,17 @@ def test_dashboard_shows_the_forecast_when_the_server_has_one(page: Page, server
     expect(page.locator("#forecast")).to_contain_text("labels needed")
     if forecast.get("model"):
         expect(page.locator("#curve polyline[data-series='forecast accuracy']")).to_have_count(1)
+
+
+def test_dashboard_shows_duplicate_groups_skipped_items_and_leakage(page: Page, server: ServerProcess) -> None:
+    with Client(server.url) as client:
+        pid = client.create_project(name="dups", labels=LABELS, batch_size=5, budget=20, stabilize=None)["id"]
+        vectors = np.eye(6)
+        client.add_items(pid, [{"id": f"p{i}", "features": vectors[i % 3].tolist()} for i in range(6)]
+                         + [{"id": "q", "features": vectors[4].tolist()}])
+        client.add_items(pid, [{"id": "e", "features": vectors[4].tolist(), "label": LABELS[0]},
+                               {"id": "f", "features": vectors[5].tolist(), "label": LABELS[1]}], "eval")
+        client.label(pid, [{"item_id": "p0", "label": LABELS[0], "annotator": "oracle"}])
+    page.goto(f"{server.url}/ui/projects/{pid}/dashboard")
+    expect(page.locator("#stat-dups")).to_have_text("3 · 1")  # groups {p0, p3} {p1, p4} {p2, p5}; p3 skipped
+    expect(page.locator("#stat-leak")).to_have_text("1")
