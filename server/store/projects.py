@@ -13,7 +13,7 @@ from alloop.errors import NotFound
 
 __all__ = ["Project", "insert_project", "get_project", "list_projects", "update_project", "stop_project"]
 
-_JSON_FIELDS = ("labels", "model", "strategy", "target", "stabilize", "encoder")
+_JSON_FIELDS = ("labels", "model", "strategy", "target", "stabilize", "encoder", "review")
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class Project:
     budget_unit: str = "items"
     max_stale_labels: int | None = None
     suggest: bool = False
+    review: dict[str, Any] | None = None  # label-error review settings (alloop.schemas.ReviewSpec); None: off
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Project:
@@ -61,6 +62,7 @@ class Project:
             "stabilize": self.stabilize, "encoder": self.encoder, "n_features": self.n_features,
             "labels_per_item": self.labels_per_item, "budget_unit": self.budget_unit,
             "max_stale_labels": self.max_stale_labels, "suggest": bool(self.suggest),
+            "review": self.review,
         }
 
 
