@@ -220,7 +220,7 @@ def review_summary(conn: sqlite3.Connection, project: Project, now: float) -> di
         last = {k: check[k] for k in ("created_at", "model_version", "n_labels", "checked", "suspects", "method",
                                       "seconds", "error")}
     done = sum(counts.values())
-    return {"review": {
+    return {"review_queue": {
         "enabled": project.review is not None,
         "suspects": queue[0], "in_review": queue[1], "reviews": done,
         "confirmed": counts.get("confirmed", 0), "replaced": counts.get("replaced", 0),
