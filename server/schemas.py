@@ -94,6 +94,11 @@ class ReviewSpec(Strict):
     every: int | None = Field(
         None, ge=1, le=MAX_INT, description="Labels between checks; omitted: every retrain.",
     )
+    min_labels: int = Field(
+        100, ge=10, le=MAX_INT,
+        description="Labels before the first check: out-of-fold models on fewer cannot tell a flip from a hard "
+        "item, and the reviews they ask for would confirm good labels.",
+    )
 
 
 class ProjectCreate(Strict):

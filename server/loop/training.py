@@ -217,7 +217,8 @@ def train_round(store: Store, settings: Settings, snap: Snapshot) -> RoundWrite:
 
 def _label_check(store: Store, snap: Snapshot, version: int) -> dict[str, Any] | None:
     """With review on: the round's label check when one is due (every retrain, or every ``every``
-    labels), else just how many replaced labels this round's model saw; None with review off.
+    labels, from ``min_labels`` on), else just how many replaced labels this round's model saw; None
+    with review off.
 
     A check that fails is recorded with its error (shown in status); the round still lands.
     """
@@ -228,7 +229,8 @@ def _label_check(store: Store, snap: Snapshot, version: int) -> dict[str, Any] |
         seen = {"replaced_seen": replaced_count(conn, snap.project.id)}
         last = conn.execute("SELECT n_labels FROM label_checks WHERE project_id = ? AND created_at IS NOT NULL",
                             (snap.project.id,)).fetchone()
-    if spec.every is not None and last is not None and snap.n_labeled - last[0] < spec.every:
+    if snap.n_labeled < spec.min_labels or (
+            spec.every is not None and last is not None and snap.n_labeled - last[0] < spec.every):
         return seen
     from alloop.quality.label_errors import check_labels
 

@@ -43,7 +43,9 @@ def cleanlab_missing() -> str | None:
     return None
 
 
-def out_of_fold(snap: Snapshot, rows: np.ndarray, y: np.ndarray, folds: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def out_of_fold(
+    snap: Snapshot, rows: np.ndarray, y: np.ndarray, folds: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold probabilities for the labeled feature ``rows`` with labels ``y`` (project positions).
 
     Returns
@@ -125,7 +127,8 @@ def check_labels(store: Store, snap: Snapshot, spec: ReviewSpec, version: int) -
 
     Returns the ``check`` :func:`alloop.store.reviews.record_check` stores: ``suspects`` as (item,
     score) pairs (items reviewed before left out), ``n_labels`` (the project's labels), ``checked``
-    (the newest ``max_labels`` of them, in classes with enough labels), ``method`` (``cleanlab`` or ``crowdlab``), ``seconds``, ``annotators``.
+    (the newest ``max_labels`` of them, in classes with enough labels), ``method`` (``cleanlab`` or
+    ``crowdlab``), ``seconds``, ``annotators``.
     """
     started = time.perf_counter()
     project = snap.project

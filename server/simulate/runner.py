@@ -31,7 +31,7 @@ from alloop.loop import Controller
 from alloop.schemas import ItemIn, LabelIn, ModelSpec, ProjectCreate, StrategySpec
 from alloop.settings import Settings
 from alloop.store import Store
-from alloop.store.items import import_items
+from alloop.store.items import import_items, labeled_count
 from alloop.store.labels import iter_export, submit_labels
 from alloop.store.projects import get_project
 from alloop.store.rounds import curve
@@ -72,8 +72,8 @@ class CampaignSpec:
         ``noise`` of the pool, each with a seeded random other label, fixed per item (so campaigns with
         the same seed flip the same items)
     review : the project's review settings (``{"share", ...}``, :class:`alloop.schemas.ReviewSpec`);
-        after each batch a second, reliable annotator asks /next for review items only (as many as
-        the share gives a batch) and answers them truthfully
+        after each batch a second, reliable annotator asks /next for review items only, as many as keep
+        its reviews at ``share`` of the labels, and answers them truthfully
     round_files : write each round's model and pool predictions as a served campaign does (off: nothing
         in a simulation reads them)
     """
@@ -168,10 +168,13 @@ def _answer(store: Store, project_id: int, split: Split, item_ids: list[str], gi
 
 
 def _review(store: Store, controller: Controller, project_id: int, split: Split, spec: CampaignSpec) -> None:
-    """The reviewer takes the review items a batch's share gives and answers them truthfully."""
+    """The reviewer keeps its reviews at the project's share of the labels: it asks for the review items
+    it is behind by (suspects come only once a check ran) and answers them truthfully."""
     with store.read() as conn:
-        k = review_slots(get_project(conn, project_id), spec.batch_size)
-    if k == 0:
+        project = get_project(conn, project_id)
+        done = conn.execute("SELECT COUNT(*) FROM reviews WHERE project_id = ?", (project_id,)).fetchone()[0]
+        k = review_slots(project, labeled_count(conn, project_id)) - done
+    if k <= 0:
         return
     claim = claim_next(store, project_id, REVIEWER, k, time.time(), only=REVIEW)
     if claim["items"]:
@@ -244,7 +247,8 @@ def run_campaign(split: Split, spec: CampaignSpec, workdir: Path | None = None) 
                 state = get_project(conn, project.id).state
                 exported = list(iter_export(conn, project.id))
                 labeled = [int(row["item_id"][1:]) for row in exported]
-                reviews = [(int(row["item_id"][1:]), row["reviews"][0]["outcome"]) for row in exported if row["reviews"]]
+                reviews = [(int(row["item_id"][1:]), row["reviews"][0]["outcome"])
+                           for row in exported if row["reviews"]]
                 final = [split.labels.index(row["label"]) for row in exported]
         finally:
             store.close()

@@ -115,7 +115,8 @@ def _answer(conn: sqlite3.Connection, project: Project, idx: int, entry: LabelIn
          label["label"], label["annotator"], label["created_at"]),
     )
     if outcome == "replaced":
-        conn.execute("UPDATE labels SET label = ?, annotator = ? WHERE item_idx = ?", (entry.label, entry.annotator, idx))
+        conn.execute("UPDATE labels SET label = ?, annotator = ? WHERE item_idx = ?",
+                     (entry.label, entry.annotator, idx))
     conn.execute("DELETE FROM suspects WHERE item_idx = ?", (idx,))
     return outcome
 
@@ -170,7 +171,8 @@ def record_check(conn: sqlite3.Connection, project_id: int, check: dict[str, Any
     if "suspects" not in check:
         return
     now = time.time()
-    conn.execute("DELETE FROM suspects WHERE project_id = ? AND (reviewer IS NULL OR expires_at <= ?)", (project_id, now))
+    conn.execute("DELETE FROM suspects WHERE project_id = ? AND (reviewer IS NULL OR expires_at <= ?)",
+                 (project_id, now))
     conn.executemany(
         "INSERT INTO suspects (item_idx, project_id, rank, score, model_version, found_at, annotator) "
         "SELECT b.item_idx, b.project_id, ?, ?, ?, ?, b.annotator FROM labels b WHERE b.item_idx = ? "

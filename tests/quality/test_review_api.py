@@ -33,7 +33,7 @@ def test_review_is_off_by_default_and_takes_its_defaults(client):
     assert project["review"] is None and project["annotators"] == []
     assert project["review_queue"]["enabled"] is False and project["review_queue"]["counts_against_budget"] is True
     project = client.post("/projects", json=project_body(review={})).json()
-    assert project["review"] == {"share": 0.1, "folds": 5, "max_labels": 5000, "every": None}
+    assert project["review"] == {"share": 0.1, "folds": 5, "max_labels": 5000, "every": None, "min_labels": 100}
 
 
 def test_a_bad_patch_is_422_and_changes_nothing(client):
@@ -101,7 +101,8 @@ def test_a_campaign_finds_flips_serves_them_for_review_and_retrains_on_the_revie
     assert result["reviews"] == {"confirmed": 0, "replaced": 6} and result["accepted"] == 6
     status = wait_for(client, pid, lambda s: s["model_version"] > version)  # the done campaign retrains on them
     assert (status["state"], status["stop_reason"], status["spent"]) == ("done", "budget_exhausted", budget)
-    assert (status["review_queue"]["reviews"], status["review_queue"]["replaced"], status["review_queue"]["spent"]) == (6, 6, 6)
+    queue = status["review_queue"]
+    assert (queue["reviews"], queue["replaced"], queue["spent"]) == (6, 6, 6)
     people = {row["annotator"]: row for row in status["annotators"]}
     assert people["a"]["answers"] == labeled and people["a"]["reviewed"] == 6
     assert people["a"]["review_agreement"] == 0.0 and people["a"]["agreement"] == round((labeled - 6) / labeled, 4)

@@ -160,8 +160,8 @@ def test_reviews_spend_the_budget(store, settings):
 def test_annotator_quality_counts_agreement_with_final_labels_and_reviews(store, settings):
     pid = make(store, settings)
     claim_next(store, pid, "b", 10, NOW)
-    submit_labels(store, pid, [LabelIn(item_id=0, label="x", annotator="b"), LabelIn(item_id=1, label="y", annotator="b"),
-                               LabelIn(item_id=2, label="z", annotator="b")], NOW + 1)
+    submit_labels(store, pid, [LabelIn(item_id=i, label=label, annotator="b")
+                               for i, label in [(0, "x"), (1, "y"), (2, "z")]], NOW + 1)
     with store.read() as conn:
         rows = {r["annotator"]: r for r in annotator_quality(conn, get_project(conn, pid))}
     assert rows["a"] == {"annotator": "a", "answers": 10, "agreement": 0.8, "reviewed": 3,
@@ -190,5 +190,6 @@ def test_patching_review_off_empties_nothing_but_stops_serving(store, settings):
     assert status(store, pid)["enabled"] is False
     campaign.patch_project(store, pid, ProjectPatch(review={"share": 0.2}))
     with store.read() as conn:
-        assert get_project(conn, pid).review == {"share": 0.2, "folds": 5, "max_labels": 5000, "every": None}
+        assert get_project(conn, pid).review == {"share": 0.2, "folds": 5, "max_labels": 5000, "every": None,
+                                                 "min_labels": 100}
     assert len(ids(claim_next(store, pid, "b", 10, NOW), "review")) == 2
