@@ -23,7 +23,6 @@ label check on a few thousand labels.
 from __future__ import annotations
 
 import argparse
-import csv
 import tempfile
 import time
 from pathlib import Path
@@ -33,11 +32,11 @@ import numpy as np
 from sklearn.datasets import load_digits
 
 from alloop.models import build_model
-from alloop.simulate.datasets import shared_data_dir
-from alloop.simulate.embeddings import choose_encoder, embed_texts
+from alloop.simulate.datasets import DataRef, load_dataset
+from alloop.simulate.embeddings import choose_encoder
 from alloop.simulate.runner import CampaignSpec, Split, oracle_answers, run_campaign
 
-LABELS = {"digits": 400, "sms_spam": 500}
+LABELS = {"digits": 400, "sms_spam": 500, "sst2": 500, "trec6": 500, "ag_news": 500}
 """Labels each campaign collects (the reviewed one collects as many, plus its reviews)."""
 LOGISTIC = {"name": "logistic_regression", "params": {}}
 HASHING_MODEL = {"name": "logistic_regression", "params": {"C": 100.0}}
@@ -51,13 +50,14 @@ def _model(name: str) -> dict[str, Any]:
 
 def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--datasets", default="digits,sms_spam", help="comma-separated: digits, sms_spam")
+    parser.add_argument("--datasets", default="digits,sms_spam",
+                        help="comma-separated: digits and any of the catalog's text sets (sms_spam, sst2, trec6, ag_news)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per dataset (0..N-1)")
     parser.add_argument("--noise", type=float, default=0.1, help="share of pool items the oracle labels wrong")
     parser.add_argument("--review-share", type=float, default=0.15, help="review items per labeled item")
     parser.add_argument("--batch", type=int, default=20, help="labels per batch (and per retrain)")
     parser.add_argument("--draws", type=int, default=1000, help="random-review draws for the baseline")
-    parser.add_argument("--check-labels", type=int, default=3000, help="labels for the timed label check")
+    parser.add_argument("--check-labels", type=int, default=3000, help="labels for the timed label check (0: skip it)")
     parser.add_argument("--encoder", default="auto", choices=("auto", "minilm", "hashing"),
                         help="text vectors: auto takes minilm where the text extra is installed")
     return parser.parse_args()
@@ -74,20 +74,21 @@ ENCODER = "minilm"
 (a text project's default; about a minute for the 5,574 texts on a laptop CPU, once), or ``hashing``."""
 
 
-def _sms() -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """The shared SMS spam set, as vectors of the chosen encoder."""
-    with open(shared_data_dir() / "sms_spam" / "sms_spam.csv", newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    labels = ["ham", "spam"]
-    X, _ = embed_texts("sms_spam", [r["text"] for r in rows], encoder=ENCODER, quiet=True)
-    return X, np.asarray([labels.index(r["label"]) for r in rows]), labels
+def _text(name: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """A text set of the simulation catalog (shared data), as vectors of the chosen encoder."""
+    data = load_dataset(DataRef(name=name, encoder=ENCODER), quiet=True)
+    return np.asarray(data.X, dtype=np.float32), np.asarray(data.y), [str(label) for label in data.labels]
 
 
-LOADERS = {"digits": _digits, "sms_spam": _sms}
+TEXT_SETS = ("sms_spam", "sst2", "trec6", "ag_news")
+
+
+def _load(name: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    return _digits() if name == "digits" else _text(name)
 
 
 def _split(name: str, seed: int) -> Split:
-    X, y, labels = LOADERS[name]()
+    X, y, labels = _load(name)
     order = np.random.default_rng([seed, 99]).permutation(y.size)
     n_eval = min(1000, y.size // 3)
     pool, ev = order[n_eval:], order[:n_eval]
@@ -154,7 +155,7 @@ def check_cost(name: str, n: int, noise: float) -> dict[str, Any]:
     from alloop.store.items import import_items
     from alloop.store.labels import submit_labels
 
-    X, y, labels = LOADERS[name]()
+    X, y, labels = _load(name)
     n = min(n, y.size)
     given = oracle_answers(Split(X, y, X[:0], y[:0], labels), CampaignSpec(strategy="margin", seed=0, noise=noise))
     with tempfile.TemporaryDirectory(prefix="alloop-bench-") as tmp:
@@ -195,9 +196,9 @@ def main() -> None:
     args = _args()
     ENCODER = choose_encoder(args.encoder)
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
-    unknown = sorted(set(names) - set(LOADERS))
+    unknown = sorted(set(names) - {"digits", *TEXT_SETS})
     if unknown:
-        raise SystemExit(f"unknown datasets {unknown}; use: {', '.join(LOADERS)}")
+        raise SystemExit(f"unknown datasets {unknown}; use: digits, {', '.join(TEXT_SETS)}")
     rows = []
     for name in names:
         for seed in range(args.seeds):
@@ -219,7 +220,7 @@ def main() -> None:
               f"{mean['acc_same_spend']:.3f} (same spend); the reviewed campaign's items refit on their "
               f"labels before / after review {mean['fit_noisy']:.3f} / {mean['fit_reviewed']:.3f}")
     print("\nlabel check cost (5 folds of the dataset's model above, cleanlab), one check:")
-    for name in names:
+    for name in names if args.check_labels > 0 else []:
         cost = check_cost(name, args.check_labels, args.noise)
         print(f"  {name}: {cost['labels']} labels, {cost['suspects']} suspects, {cost['seconds']:.2f} s")
 

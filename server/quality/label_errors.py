@@ -88,7 +88,9 @@ def _ranked_issues(labels: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, n
     """(positions, suspicion scores): cleanlab's label issues, most likely wrong first."""
     from cleanlab.filter import find_label_issues
 
-    order = find_label_issues(labels=labels, pred_probs=probs, return_indices_ranked_by="self_confidence")
+    # n_jobs=1: cleanlab's worker pool reads module globals its parent set, which a round in the server's
+    # worker process (forkserver) does not share (NameError: pred_probs_by_class)
+    order = find_label_issues(labels=labels, pred_probs=probs, return_indices_ranked_by="self_confidence", n_jobs=1)
     return order, 1.0 - probs[order, labels[order]]
 
 

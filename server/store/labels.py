@@ -88,7 +88,7 @@ def _submit(
         return replay
     items = lookup_items(conn, project_id, [str(entry.item_id) for entry in labels])
     _validate(project, labels, items)
-    reviews, labels = split_reviews(conn, labels, items, now)
+    reviews, labels = split_reviews(conn, project, labels, items, now)
     if project.labels_per_item > 1:
         answer = cast_votes(conn, project, labels, items, now)
     else:

@@ -88,10 +88,13 @@ def claim_reviews(
 
 
 def split_reviews(
-    conn: sqlite3.Connection, labels: Sequence[LabelIn], items: dict[str, dict[str, Any]], now: float
+    conn: sqlite3.Connection, project: Project, labels: Sequence[LabelIn], items: dict[str, dict[str, Any]],
+    now: float,
 ) -> tuple[list[LabelIn], list[LabelIn]]:
     """(review answers, other labels): an answer about an open suspect from an annotator who may
-    review it, unless another reviewer holds it under a live lease."""
+    review it, unless another reviewer holds it under a live lease. With review off, no answer is one."""
+    if project.review is None:
+        return [], list(labels)
     reviews, rest = [], []
     for entry in labels:
         row = conn.execute(
