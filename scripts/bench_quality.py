@@ -51,7 +51,7 @@ def _model(name: str) -> dict[str, Any]:
 def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", default="digits,sms_spam",
-                        help="comma-separated: digits and any of the catalog's text sets (sms_spam, sst2, trec6, ag_news)")
+                        help="comma-separated: digits and catalog text sets (sms_spam, sst2, trec6, ag_news)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per dataset (0..N-1)")
     parser.add_argument("--noise", type=float, default=0.1, help="share of pool items the oracle labels wrong")
     parser.add_argument("--review-share", type=float, default=0.15, help="review items per labeled item")
