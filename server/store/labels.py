@@ -97,6 +97,7 @@ def _submit(
         reviewed = take_reviews(conn, project, reviews, items, now)
         answer["accepted"] += reviewed["confirmed"] + reviewed["replaced"]
         answer["rejected"] += reviewed["rejected"]
+        answer["duplicates"] += reviewed["duplicates"]
         answer["reviews"] = {"confirmed": reviewed["confirmed"], "replaced": reviewed["replaced"]}
     if answer.get("decided") or (project.labels_per_item == 1 and answer["accepted"]) or (
             reviews and answer["reviews"]["confirmed"] + answer["reviews"]["replaced"]):

@@ -128,12 +128,16 @@ def take_reviews(
     conn: sqlite3.Connection, project: Project, entries: Sequence[LabelIn], items: dict[str, dict[str, Any]],
     now: float,
 ) -> dict[str, Any]:
-    """Record review answers (from :func:`split_reviews`): ``confirmed`` and ``replaced`` counts, and
-    the answers past the budget in ``rejected`` (a review held under the reviewer's lease is always taken)."""
+    """Record review answers (from :func:`split_reviews`): ``confirmed`` and ``replaced`` counts, the
+    answers past the budget in ``rejected`` (a review held under the reviewer's lease is always taken),
+    and ``duplicates``: a second answer about an item this batch already reviewed."""
     room = left(conn, project, now)
-    confirmed, replaced, rejected = 0, 0, []
+    confirmed, replaced, duplicates, rejected = 0, 0, 0, []
     for entry in entries:
         item = items[str(entry.item_id)]
+        if conn.execute("SELECT 1 FROM suspects WHERE item_idx = ?", (item["idx"],)).fetchone() is None:
+            duplicates += 1
+            continue
         mine = conn.execute(
             "SELECT 1 FROM suspects WHERE item_idx = ? AND reviewer = ? AND expires_at > ?",
             (item["idx"], entry.annotator, now),
@@ -148,7 +152,7 @@ def take_reviews(
             confirmed += 1
         else:
             replaced += 1
-    return {"confirmed": confirmed, "replaced": replaced, "rejected": rejected}
+    return {"confirmed": confirmed, "replaced": replaced, "duplicates": duplicates, "rejected": rejected}
 
 
 def record_check(conn: sqlite3.Connection, project_id: int, check: dict[str, Any]) -> None:

@@ -130,6 +130,15 @@ def test_a_disagreeing_review_replaces_the_label_and_keeps_the_old_one(store, se
     assert final == 10  # one final label per item still: the review replaced it, it added no item
 
 
+def test_a_second_answer_in_the_same_batch_is_a_duplicate(store, settings):
+    pid = make(store, settings)
+    answer = submit_labels(store, pid, [LabelIn(item_id=3, label="y", annotator="b"),
+                                        LabelIn(item_id=3, label="z", annotator="c")], NOW + 1)
+    assert (answer["accepted"], answer["duplicates"], answer["reviews"]) == (1, 1, {"confirmed": 0, "replaced": 1})
+    with store.read() as conn:
+        assert next(r for r in iter_export(conn, pid) if r["item_id"] == "3")["label"] == "y"
+
+
 def test_the_labeler_answering_again_is_a_duplicate_not_a_review(store, settings):
     pid = make(store, settings)
     answer = submit_labels(store, pid, [LabelIn(item_id=2, label="y", annotator="a")], NOW + 1)
