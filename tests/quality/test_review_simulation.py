@@ -77,3 +77,27 @@ def test_sms_reviews_find_most_flips_and_beat_the_unreviewed_campaign(sms_split)
                         noise=0.1, review={"share": 0.15},
                         model={"name": "logistic_regression", "params": {"C": 100.0}})
     check_target(sms_split, measure(sms_split, spec))
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["--review-share", "0.9"], "less than or equal to 0.5"),
+    (["--review-share", "0"], "greater than 0"),
+    (["--noise", "0.7"], "--noise"),
+])
+def test_alloop_simulate_checks_noise_and_review_share(args, fragment, tmp_path):
+    from typer.testing import CliRunner
+
+    from alloop.cli import app
+
+    result = CliRunner().invoke(app, ["simulate", "digits", *args, "--out", str(tmp_path)])
+    assert result.exit_code == 2 and fragment in result.output
+    assert not any(tmp_path.iterdir())
+
+
+def test_alloop_simulate_passes_noise_and_review_to_its_campaigns():
+    from alloop.simulate.datasets import DataRef, Protocol
+    from alloop.simulate.grid import Grid, grid_jobs
+
+    grid = Grid(data=DataRef(name="digits"), strategies=("margin",), seeds=(0,), noise=0.1, review_share=0.15)
+    specs = [job.args[2] for job in grid_jobs(grid, Protocol(eval_size=400, budget=100)) if job.key[0] == "campaign"]
+    assert [(s.noise, s.review) for s in specs] == [(0.1, {"share": 0.15})]
