@@ -17,6 +17,7 @@ from alloop.store import Store
 from alloop.store.budget import resume_if_room, spent
 from alloop.store.items import counts, feature_file
 from alloop.store.labels import check_stop
+from alloop.quality.annotators import annotator_quality
 from alloop.store.projects import (
     Project,
     get_project,
@@ -25,12 +26,13 @@ from alloop.store.projects import (
     resume_project,
     update_project,
 )
+from alloop.store.reviews import review_summary
 from alloop.store.rounds import agreements, latest_version
 from alloop.store.votes import decide_ready, vote_summary
 
 __all__ = ["create_project", "default_max_stale", "project_status", "all_statuses", "patch_project"]
 
-NULLABLE = ("budget", "target", "max_stale_labels", "dedup_threshold")
+NULLABLE = ("budget", "target", "max_stale_labels", "dedup_threshold", "review")
 """Settings a PATCH may clear with null (no budget, no target, never wait for a fresh ranking)."""
 
 
@@ -83,6 +85,15 @@ def _check_staleness(max_stale_labels: int | None, retrain_every: int) -> None:
         )
 
 
+def _check_review() -> None:
+    """Reviews need cleanlab (the ``quality`` extra): a clear 422 now rather than failed checks later."""
+    from alloop.quality.label_errors import cleanlab_missing
+
+    missing = cleanlab_missing()
+    if missing:
+        raise Invalid(f"review: {missing}")
+
+
 def default_max_stale(retrain_every: int) -> int:
     """The staleness cap a project gets unless it names one: two retrain intervals."""
     return 2 * retrain_every
@@ -105,6 +116,8 @@ def create_project(store: Store, settings: Settings, body: ProjectCreate) -> Pro
     fields["grouped"] = int(body.dedup != "off")  # dedup off: no duplicate search until it is turned on
     if body.dedup_threshold is None and body.input == "text":
         fields["dedup_threshold"] = DEFAULT_THRESHOLD  # an encoder's embeddings: cosine means similar text
+    if body.review is not None:
+        _check_review()
     fields["cold_start"] = body.cold_start or settings.cold_start
     if "stabilize" in body.model_fields_set:
         fields["stabilize"] = body.stabilize.model_dump() if body.stabilize else None
@@ -201,6 +214,8 @@ def _status(conn: Any, project: Project, controller: Controller) -> dict[str, An
         **vote_summary(conn, project, c["labeled"], now),
         "duplicates": duplicates.summary(conn, project),
         "leakage_report": leakage.report(conn, project),
+        **review_summary(conn, project, now),
+        "annotators": annotator_quality(conn, project),
         **embedding,
         "created_at": project.created_at,
         "stopped_at": project.stopped_at,
@@ -257,6 +272,9 @@ def patch_project(store: Store, project_id: int, body: ProjectPatch) -> Project:
         with store.read() as conn:
             _check_strategy(body.strategy, get_project(conn, project_id).model)
     fields = body.model_dump(exclude_unset=True)
+    if body.review is not None:
+        _check_review()
+        fields["review"] = body.review.model_dump()  # every setting, not only those the PATCH named
     required = sorted(k for k, v in fields.items() if v is None and k not in NULLABLE)
     if required:
         raise Invalid(f"{', '.join(required)} cannot be null (only {', '.join(NULLABLE)} may be cleared)")

@@ -123,6 +123,25 @@ def token_revoke(
     typer.echo(f"revoked token {token_id}")
 
 
+def _review_share(share: float | None) -> float | None:
+    """A review share checked as a project's (0 < share <= 0.5), with cleanlab installed."""
+    if share is None:
+        return None
+    from pydantic import ValidationError
+
+    from alloop.quality.label_errors import cleanlab_missing
+    from alloop.schemas import ReviewSpec
+
+    try:
+        ReviewSpec(share=share)
+    except ValidationError as exc:
+        raise ValueError(f"--review-share {share}: {exc.errors()[0]['msg']}") from None
+    missing = cleanlab_missing()
+    if missing:
+        raise ValueError(f"--review-share: {missing}")
+    return share
+
+
 @app.command()
 def simulate(
     sources: list[str] = typer.Argument(..., help="Catalog datasets (digits, mnist, sms_spam, ...) or CSV/JSONL/parquet/"
@@ -159,6 +178,10 @@ def simulate(
     target_share: float = typer.Option(0.95, min=0.01, max=1.0, help="Target: this share of full-data accuracy."),
     round_files: bool = typer.Option(False, help="Write each round's model and pool predictions as a served campaign "
                                      "does (slower; nothing in a simulation reads them)."),
+    noise: float = typer.Option(0.0, min=0.0, max=0.5, help="Share of pool items the oracle labels wrong (a "
+                                "seeded random other label), e.g. 0.1."),
+    review_share: float | None = typer.Option(None, help="Review suspected label errors (needs cleanlab): a "
+                                              "reliable reviewer answers this share of the labels, e.g. 0.15."),
     workers: int = typer.Option(2, min=1, help="Parallel processes (1: in this process)."),
     out: Path = typer.Option(Path("./sim-results"), help="Output folder (JSON, CSV, PNG, Markdown)."),
 ) -> None:
@@ -184,7 +207,8 @@ def simulate(
                    "batch_sizes": command.parse_ints(batch_sizes) if batch_sizes else None,
                    "budget": command.parse_budget(budget), "initial": initial, "initial_per_class": initial_per_class,
                    "eval_size": command.parse_eval_size(eval_size), "pool_size": pool_size, "scale": scale,
-                   "random_factor": random_factor, "round_files": round_files,
+                   "random_factor": random_factor, "round_files": round_files, "noise": noise,
+                   "review_share": _review_share(review_share),
                    "model": command.parse_model(model, model_params, calibration=calibration,
                                                 one_class_rescue=one_class_rescue),
                    "cold_start": cold_start, "label_column": label_column,

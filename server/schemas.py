@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_v
 from alloop.images import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, check_image, check_image_url
 
 __all__ = [
-    "EncoderSpec", "ModelSpec", "StrategySpec", "TargetSpec", "StabilizeSpec", "ProjectCreate", "ProjectPatch",
+    "EncoderSpec", "ModelSpec", "ReviewSpec", "StrategySpec", "TargetSpec", "StabilizeSpec", "ProjectCreate", "ProjectPatch",
     "ItemIn", "ItemsImport", "NextRequest", "LabelIn", "LabelsRequest",
 ]
 
@@ -93,6 +93,31 @@ class EncoderSpec(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class ReviewSpec(Strict):
+    """Label-error review: after each retrain, cleanlab ranks the labels most likely wrong (out-of-fold
+    probabilities of the project's model; with overlap, CROWDLAB over the votes), and /next serves them
+    for review, ``reason: "review"``, to annotators who did not give the label. Reviews count against
+    the budget. Needs the ``quality`` extra (cleanlab)."""
+
+    share: float = Field(
+        0.1, gt=0.0, le=0.5,
+        description="Share of each /next batch given to review items while suspects wait: round(share x n).",
+    )
+    folds: int = Field(5, ge=2, le=10, description="Cross-validation folds for the out-of-fold probabilities.")
+    max_labels: int = Field(
+        5000, ge=50, le=200_000,
+        description="Most labels one check reads (the newest ones); bounds its cost in the background worker.",
+    )
+    every: int | None = Field(
+        None, ge=1, le=MAX_INT, description="Labels between checks; omitted: every retrain.",
+    )
+    min_labels: int = Field(
+        100, ge=10, le=MAX_INT,
+        description="Labels before the first check: out-of-fold models on fewer cannot tell a flip from a hard "
+        "item, and the reviews they ask for would confirm good labels.",
+    )
+
+
 class ProjectCreate(Strict):
     """A new labeling campaign. ``stabilize`` omitted: the server default; ``null``: never."""
 
@@ -135,6 +160,10 @@ class ProjectCreate(Strict):
     )
     dedup_threshold: float | None = Field(None, gt=0.0, le=1.0, description=THRESHOLD_HELP)
     leakage: Literal["report", "drop"] = Field("report", description=LEAKAGE_HELP)
+    review: ReviewSpec | None = Field(
+        None, description="Review suspected label errors (off by default: reviews spend budget). {} takes the "
+        "defaults.",
+    )
 
     @field_validator("labels")
     @classmethod
@@ -169,6 +198,7 @@ class ProjectPatch(Strict):
         None, gt=0.0, le=1.0, description=THRESHOLD_HELP + " A new threshold regroups the whole project.",
     )
     leakage: Literal["report", "drop"] | None = Field(None, description=LEAKAGE_HELP)
+    review: ReviewSpec | None = Field(None, description="Review settings; null turns reviews off.")
 
 
 class ItemIn(Strict):
@@ -253,6 +283,9 @@ class NextRequest(Strict):
     annotator: str = Field("anonymous", min_length=1, max_length=200)
     n: int | None = Field(None, ge=-MAX_INT, le=MAX_INT)
     wait: float | None = Field(None, allow_inf_nan=False)
+    only: Literal["review"] | None = Field(
+        None, description="'review': serve review items only (a reviewer who checks labels, never labels new items).",
+    )
 
 
 class LabelIn(Strict):

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 from concurrent.futures.process import BrokenProcessPool
 
 from alloop.loop.embedding import embedding_progress
@@ -21,6 +22,7 @@ from alloop.settings import Settings
 from alloop.store.db import Store
 from alloop.store.items import has_unlabeled, labeled_count
 from alloop.store.projects import Project, list_projects
+from alloop.store.reviews import replaced_count
 from alloop.store.rounds import trained_labels
 from alloop.store.serving import COLD_START, pool_open, queue_open
 
@@ -34,6 +36,15 @@ PASS_GAP_SECONDS = 0.05
 
 class WorkerCrashed(RuntimeError):
     """The worker process died mid-round (killed, out of memory); the round will be retried."""
+
+
+def _relabeled(conn: Any, project: Project) -> int:
+    """Labels that reviews replaced since the newest model was trained (0 without review): they count
+    toward the next retrain like new labels."""
+    if project.review is None:
+        return 0
+    seen = conn.execute("SELECT replaced_seen FROM label_checks WHERE project_id = ?", (project.id,)).fetchone()
+    return replaced_count(conn, project.id) - (seen[0] or 0 if seen else 0)
 
 
 class Controller:
@@ -126,8 +137,10 @@ class Controller:
                 "SELECT strategy, n_labels FROM rankings WHERE project_id = ?", (project.id,)
             ).fetchone()
             failed = self._failed_at.get(project.id)
+            relabeled = _relabeled(conn, project)
             train_due = failed != labeled and labeled > 0 and (
                 labeled - trained >= project.retrain_every or (project.state == "done" and labeled > trained)
+                or relabeled >= project.retrain_every or (project.state == "done" and relabeled > 0)
             )
             if to_embed and not (ranking is not None and train_due):
                 return (None if failed == -1 else "embed"), labeled

@@ -22,6 +22,7 @@ import numpy as np
 from alloop.loop.stopping import pool_state, stop_reason
 from alloop.store.db import Store
 from alloop.store.projects import get_project, stop_project
+from alloop.store.reviews import record_check
 from alloop.store.rounds import (
     CHUNK_ROWS,
     agreements,
@@ -132,14 +133,17 @@ def _stage(pid: int, gen: int, start: int, rows: np.ndarray, scores: np.ndarray 
 
 def record_training(
     project_id: int, fields: dict[str, Any], size: int, strategy: str, n_labels: int, conn: sqlite3.Connection, *,
-    gen: int,
+    gen: int, check: dict[str, Any] | None = None,
 ) -> int:
     """Record a trained version, switch in its staged ranking and decide whether to stop; returns the version.
 
     ``n_labels`` is how many labels the project had when the round read them (the ranking's age
-    is counted from there).
+    is counted from there). ``check``: the round's label check, for a project with review on
+    (:func:`alloop.store.reviews.record_check`).
     """
     recorded = record_round(conn, project_id, fields)
+    if check is not None:
+        record_check(conn, project_id, check)
     switch_ranking(conn, project_id, gen, size=size, model_version=recorded, strategy=strategy, now=time.time(),
                    n_labels=n_labels)
     current = get_project(conn, project_id)

@@ -8,6 +8,7 @@ transaction, made by the server's store (see :class:`RoundWrite`).
 from __future__ import annotations
 
 import functools
+import logging
 import shutil
 import time
 from collections.abc import Callable
@@ -27,7 +28,10 @@ from alloop.store.db import Store
 from alloop.store.predictions import FILE as PREDICTIONS_FILE
 from alloop.store.predictions import save_predictions
 from alloop.store.projects import Project
+from alloop.store.reviews import replaced_count, review_settings
 from alloop.store.serving import COLD_START
+
+log = logging.getLogger("alloop.loop")
 
 __all__ = ["RoundWrite", "Snapshot", "cold_start_round", "eval_metrics", "pool_outputs", "score_pool", "train_round"]
 
@@ -202,9 +206,36 @@ def train_round(store: Store, settings: Settings, snap: Snapshot) -> RoundWrite:
     }
     return RoundWrite(
         {"ran": True, "labels": int(snap.labeled_rows.size)},
-        functools.partial(record_training, project.id, fields, int(ranked.size), strategy, snap.n_labeled),
+        functools.partial(record_training, project.id, fields, int(ranked.size), strategy, snap.n_labeled,
+                          check=_label_check(store, snap, version)),
         Ranking(project.id, ranked, scores),
     )
+
+
+def _label_check(store: Store, snap: Snapshot, version: int) -> dict[str, Any] | None:
+    """With review on: the round's label check when one is due (every retrain, or every ``every``
+    labels, from ``min_labels`` on), else just how many replaced labels this round's model saw; None
+    with review off.
+
+    A check that fails is recorded with its error (shown in status); the round still lands.
+    """
+    spec = review_settings(snap.project)
+    if spec is None:
+        return None
+    with store.read() as conn:
+        seen = {"replaced_seen": replaced_count(conn, snap.project.id)}
+        last = conn.execute("SELECT n_labels FROM label_checks WHERE project_id = ? AND created_at IS NOT NULL",
+                            (snap.project.id,)).fetchone()
+    if snap.n_labeled < spec.min_labels or (
+            spec.every is not None and last is not None and snap.n_labeled - last[0] < spec.every):
+        return seen
+    from alloop.quality.label_errors import check_labels
+
+    try:
+        return {**check_labels(store, snap, spec, version), **seen}
+    except Exception as exc:  # cleanlab missing or failing: the model round still counts
+        log.exception("project %s: label check failed", snap.project.id)
+        return {**seen, "created_at": time.time(), "model_version": version, "error": f"{type(exc).__name__}: {exc}"}
 
 
 def _prune_artifacts(folder: Path, keep: int) -> None:

@@ -25,11 +25,14 @@ from typing import Any
 
 import numpy as np
 
+from alloop.quality import duplicates, leakage
+from alloop.quality.annotators import annotator_quality
 from alloop.store import Store
 from alloop.store.items import counts
 from alloop.store.predictions import FILE as PREDICTIONS_FILE
 from alloop.store.predictions import Predictions
 from alloop.store.projects import Project, get_project
+from alloop.store.reviews import review_summary
 from alloop.store.votes import vote_summary
 from alloop.store.serving import COLD_START, UNRANKED
 
@@ -44,7 +47,53 @@ SKEW = 0.15
 FEW_LABELS = 10
 """A class with fewer labels than this is named in the limitations."""
 
-QUALITY_SECTIONS: dict[str, Callable[[sqlite3.Connection, Project], dict[str, Any] | None]] = {}
+def _duplicates(conn: sqlite3.Connection, project: Project) -> dict[str, Any] | None:
+    if project.dedup == "off" and not project.grouped:
+        return None
+    d = duplicates.summary(conn, project)
+    near = "exact duplicates only" if d["threshold"] is None else f"exact and near (cosine >= {d['threshold']})"
+    out = {**d, "summary": (
+        f"Setting {d['setting']} ({near}): {d['groups']} groups holding {d['grouped_items']} pool items; "
+        f"{d['skipped']} items skipped as duplicates of labeled ones (labels saved); {d['propagated']} labels "
+        "propagated to exact duplicates.")}
+    if d["setting"] == "off":
+        out["limitations"] = ["Duplicates are grouped but not acted on (dedup off): the labels may repeat items."]
+    elif d["threshold"] is None and project.input == "vector":
+        out["limitations"] = ["Only exact duplicate vectors were grouped: near duplicates need a dedup_threshold."]
+    return out
+
+
+def _leakage(conn: sqlite3.Connection, project: Project) -> dict[str, Any] | None:
+    if project.dedup == "off" and not project.grouped:
+        return None
+    r = leakage.report(conn, project)
+    out = {**r, "summary": (
+        f"{r['eval_items']} eval items duplicate {r['pool_items']} pool items ({r['exact_eval_items']} exactly); "
+        f"setting {r['setting']}, {r['dropped']} leaked pool items dropped from the pool.")}
+    if r["eval_items"] and r["setting"] == "report":
+        out["limitations"] = [f"{r['eval_items']} eval items have duplicates in the pool that may be labeled and "
+                              "trained on: eval metrics may be optimistic (leakage: drop removes them)."]
+    return out
+
+
+def _review(conn: sqlite3.Connection, project: Project) -> dict[str, Any] | None:
+    queue = review_summary(conn, project, time.time())["review_queue"]
+    if not queue["enabled"] and not queue["reviews"]:
+        return None
+    last = queue["last_check"]
+    out = {**queue, "annotators": annotator_quality(conn, project), "summary": (
+        f"{queue['reviews']} suspected label errors reviewed: {queue['confirmed']} confirmed, {queue['replaced']} "
+        f"replaced (the replaced labels are kept in the export's provenance); {queue['suspects']} suspects wait. "
+        + ("" if last is None else f"Last check: {last.get('checked')} labels, {last.get('suspects')} suspects "
+                                   f"({last.get('method')})."))}
+    if queue["suspects"]:
+        out["limitations"] = [f"{queue['suspects']} labels flagged as likely wrong have not been reviewed yet."]
+    return out
+
+
+QUALITY_SECTIONS: dict[str, Callable[[sqlite3.Connection, Project], dict[str, Any] | None]] = {
+    "duplicates": _duplicates, "leakage": _leakage, "label_review": _review,
+}
 """Data-quality checks that report into the card: name -> reader of (conn, project), None when not run."""
 
 
@@ -268,6 +317,11 @@ def card_markdown(card: dict[str, Any]) -> str:
     for name, section in card["quality"].items():
         out += [f"## {name.replace('_', ' ').capitalize()}", ""]
         out += [section["summary"] if section else "Not run on this project.", ""]
+        if name == "label_review" and section and section["annotators"]:
+            out += _table(["annotator", "answers", "agrees with final label", "reviewed", "upheld by review",
+                           "reviews given"],
+                          [[a["annotator"], a["answers"], _pct(a["agreement"]), a["reviewed"],
+                            _pct(a["review_agreement"]), a["reviews_given"]] for a in section["annotators"]]) + [""]
     out += ["## Known limitations", ""]
     out += [f"- {line}" for line in card["limitations"]] or ["- None found."]
     return "\n".join(out) + "\n"

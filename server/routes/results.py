@@ -63,7 +63,8 @@ def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS)
     writer.writeheader()
     for row in rows:
-        writer.writerow({**row, "votes": json.dumps(row["votes"], separators=(",", ":"))})
+        writer.writerow({**row, "votes": json.dumps(row["votes"], separators=(",", ":")),
+                         "reviews": json.dumps(row["reviews"], separators=(",", ":"))})
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
@@ -72,7 +73,9 @@ def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
     votes = [{**vote, "labeled_at": iso(vote["labeled_at"])} for vote in row["votes"]]
-    return {**row, "labeled_at": iso(row["labeled_at"]), "votes": votes}
+    reviews = [{**r, "reviewed_at": iso(r["reviewed_at"]),
+                "previous": {**r["previous"], "labeled_at": iso(r["previous"]["labeled_at"])}} for r in row["reviews"]]
+    return {**row, "labeled_at": iso(row["labeled_at"]), "votes": votes, "reviews": reviews}
 
 
 @router.get("/projects/{project_id}/card", response_model=None)

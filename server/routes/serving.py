@@ -22,6 +22,7 @@ from alloop.store.items import feature_file
 from alloop.store.labels import label_write
 from alloop.store.predictions import PREDICTIONS
 from alloop.store.projects import Project
+from alloop.store.reviews import REVIEW
 from alloop.store.serving import WAITABLE, claim_write, round_due
 
 router = APIRouter(tags=["labeling"])
@@ -83,6 +84,8 @@ def _public(claim: dict[str, Any], store: Store, controller: Controller, project
     for item in claim["items"]:
         public = {"id": item["id"], "score": item["score"], "model_version": item["model_version"],
                   "strategy": item["strategy"]}
+        if item["strategy"] == REVIEW:  # a suspected label error: label it afresh, the answer reviews it
+            public["reason"] = REVIEW
         if item["row"] in vectors:
             public["features"] = vectors[item["row"]]
         if item["text"] is not None:
@@ -127,7 +130,8 @@ async def next_items(
     When the ranking being served is more than the project's ``max_stale_labels`` behind (or
     the first one is still being computed), waits up to ``wait`` seconds for the next one; then
     answers an empty batch whose ``reason`` says what it waits for and ``retry_after`` when to ask
-    again (also as a ``Retry-After`` header).
+    again (also as a ``Retry-After`` header). With review on, part of the batch is suspected label
+    errors (``reason: "review"``); ``only: "review"`` asks for those alone.
     """
     if body.n is not None and not 1 <= body.n <= settings.max_next_n:
         raise Invalid(f"n must be between 1 and {settings.max_next_n}, got {body.n}")
@@ -141,7 +145,7 @@ async def next_items(
         # that may not come; the status shows the error.
         fresh_only = project_id not in controller.errors
         claim = await store.transact_async(claim_write(project_id, annotator, body.n, time.time(),
-                                                       fresh_only=fresh_only))
+                                                       fresh_only=fresh_only, only=body.only))
         left = deadline - time.monotonic()
         if claim["items"] or claim["done"] or claim["waiting"] not in WAITABLE or left <= 0:
             break

@@ -97,6 +97,8 @@ class Grid:
     scale: str | None = None
     initial_per_class: int | None = None
     round_files: bool = False
+    noise: float = 0.0  # share of pool items the oracle labels wrong (CampaignSpec.noise)
+    review_share: float | None = None  # label-error review on, at this share (CampaignSpec.review)
 
     def protocol(self, base: Protocol, n_items: int, n_classes: int = 2) -> Protocol:
         """The dataset's protocol with this grid's overrides, for a dataset of ``n_items`` items in
@@ -270,6 +272,8 @@ def grid_jobs(grid: Grid, protocol: Protocol, workdir: str | None = None) -> lis
                     cold_start=grid.cold_start,
                     model=dict(model),
                     round_files=grid.round_files,
+                    noise=grid.noise,
+                    review=None if grid.review_share is None else {"share": grid.review_share},
                 )
                 jobs.append(
                     Job(

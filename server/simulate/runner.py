@@ -32,15 +32,18 @@ from alloop.schemas import ItemIn, LabelIn, ModelSpec, ProjectCreate, StrategySp
 from alloop.settings import Settings
 from alloop.store import Store
 from alloop.store.db import write_blank
-from alloop.store.items import import_items
+from alloop.store.items import import_items, labeled_count
 from alloop.store.labels import iter_export, submit_labels
 from alloop.store.projects import get_project
 from alloop.store.rounds import curve
+from alloop.store.reviews import REVIEW, review_slots
 from alloop.store.serving import WAITABLE, claim_next
 
 __all__ = ["CampaignSpec", "SimulationFailed", "Split", "run_campaign"]
 
 ORACLE = "oracle"
+REVIEWER = "reviewer"
+"""The simulated reviewer: answers the review items /next serves it (``only: "review"``) truthfully."""
 
 
 class SimulationFailed(RuntimeError):
@@ -66,6 +69,12 @@ class CampaignSpec:
     initial_per_class : first labels: this many random items of every class (given to the server as
         labels before any round, :func:`alloop.simulate.datasets.first_labels`) instead of ``initial``
         items of the cold start
+    noise : share of pool items the oracle labels wrong (a noisy annotator): a seeded random
+        ``noise`` of the pool, each with a seeded random other label, fixed per item (so campaigns with
+        the same seed flip the same items)
+    review : the project's review settings (``{"share", ...}``, :class:`alloop.schemas.ReviewSpec`);
+        after each batch a second, reliable annotator asks /next for review items only, as many as keep
+        its reviews at ``share`` of the labels, and answers them truthfully
     round_files : write each round's model and pool predictions as a served campaign does (off: nothing
         in a simulation reads them)
     """
@@ -83,6 +92,8 @@ class CampaignSpec:
     retrain_every: int | None = None
     round_files: bool = False
     initial_per_class: int | None = None
+    noise: float = 0.0
+    review: dict[str, Any] | None = None
 
     def label(self) -> dict[str, Any]:
         """The spec as plain JSON-able fields."""
@@ -118,7 +129,18 @@ def _body(spec: CampaignSpec, labels: list[str]) -> ProjectCreate:
         max_stale_labels=None,
         # the reference protocols label the pool as it is: no duplicate groups, no skipping
         dedup="off",
+        review=spec.review,
     )
+
+
+def oracle_answers(split: Split, spec: CampaignSpec) -> np.ndarray:
+    """(pool size,) the label position the oracle gives each pool item: the truth, except for a seeded
+    ``spec.noise`` share of the items, which get a random other label."""
+    rng = np.random.default_rng([spec.seed, 1717])
+    n, k = split.y_pool.size, len(split.labels)
+    flipped = rng.random(n) < spec.noise
+    wrong = (split.y_pool + rng.integers(1, k, size=n)) % k
+    return np.where(flipped, wrong, split.y_pool)
 
 
 def _import(store: Store, project_id: int, split: Split) -> None:
@@ -138,24 +160,44 @@ def _check(controller: Controller, project_id: int) -> None:
         raise SimulationFailed(controller.errors[project_id])
 
 
-def _answer(store: Store, project_id: int, split: Split, item_ids: list[str]) -> None:
-    """The oracle labels these pool items (ids ``p<row>``) with the truth."""
+def _answer(store: Store, project_id: int, split: Split, item_ids: list[str], given: np.ndarray | None = None,
+            annotator: str = ORACLE) -> None:
+    """``annotator`` labels these pool items (ids ``p<row>``) with ``given`` (default: the truth)."""
+    given = split.y_pool if given is None else given
     answers = [
-        LabelIn(item_id=i, label=split.labels[int(split.y_pool[int(i[1:])])], annotator=ORACLE) for i in item_ids
+        LabelIn(item_id=i, label=split.labels[int(given[int(i[1:])])], annotator=annotator) for i in item_ids
     ]
     submit_labels(store, project_id, answers, time.time())
+
+
+def _review(store: Store, controller: Controller, project_id: int, split: Split, spec: CampaignSpec) -> None:
+    """The reviewer keeps its reviews at the project's share of the labels: it asks for the review items
+    it is behind by (suspects come only once a check ran) and answers them truthfully."""
+    with store.read() as conn:
+        project = get_project(conn, project_id)
+        done = conn.execute("SELECT COUNT(*) FROM reviews WHERE project_id = ?", (project_id,)).fetchone()[0]
+        k = review_slots(project, labeled_count(conn, project_id)) - done
+    if k <= 0:
+        return
+    claim = claim_next(store, project_id, REVIEWER, k, time.time(), only=REVIEW)
+    if claim["items"]:
+        _answer(store, project_id, split, [item["id"] for item in claim["items"]], annotator=REVIEWER)
+        controller.run_pending()
+        _check(controller, project_id)
 
 
 def _drive(
     store: Store, controller: Controller, project_id: int, split: Split, spec: CampaignSpec
 ) -> str:
-    """Serve, label with the truth, run due rounds; until done. Returns the stop reason."""
+    """Serve, label (the truth, or the noisy oracle's answers), review, run due rounds; until done.
+    Returns the stop reason."""
+    given = oracle_answers(split, spec) if spec.noise else None
     n = spec.initial
     if spec.initial_per_class is not None:  # the oracle's first labels, every class among them
         from alloop.simulate.datasets import first_labels
 
         chosen = first_labels(split.y_pool, spec.seed, spec.initial_per_class)
-        _answer(store, project_id, split, [f"p{i}" for i in chosen.tolist()])
+        _answer(store, project_id, split, [f"p{i}" for i in chosen.tolist()], given)
         n = spec.batch_size
     controller.run_pending()  # cold start, or the first model on the oracle's first labels
     _check(controller, project_id)
@@ -169,9 +211,11 @@ def _drive(
             claim = claim_next(store, project_id, ORACLE, n, time.time())
         if not claim["items"]:
             raise SimulationFailed(f"the server served nothing to a running campaign ({claim['waiting']})")
-        _answer(store, project_id, split, [item["id"] for item in claim["items"]])
+        _answer(store, project_id, split, [item["id"] for item in claim["items"]], given)
         controller.run_pending()
         _check(controller, project_id)
+        if spec.review is not None:
+            _review(store, controller, project_id, split, spec)
         n = spec.batch_size
 
 
@@ -187,7 +231,8 @@ def run_campaign(split: Split, spec: CampaignSpec, workdir: Path | None = None) 
     Returns
     -------
     dict with ``curve`` (one point per model version: ``labels``, ``accuracy``, ``macro_f1``),
-    ``labeled`` (pool positions in labeling order), ``stop_reason`` and ``seconds``.
+    ``labeled`` (pool positions in labeling order), ``final_labels`` (their final label positions, after
+    reviews), ``reviews`` ((pool position, outcome) of each reviewed label), ``stop_reason``, ``seconds``.
     """
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="alloop-sim-", dir=workdir) as tmp:
@@ -204,7 +249,11 @@ def run_campaign(split: Split, spec: CampaignSpec, workdir: Path | None = None) 
             with store.read() as conn:
                 points = curve(conn, project.id)
                 state = get_project(conn, project.id).state
-                labeled = [int(row["item_id"][1:]) for row in iter_export(conn, project.id)]
+                exported = list(iter_export(conn, project.id))
+                labeled = [int(row["item_id"][1:]) for row in exported]
+                reviews = [(int(row["item_id"][1:]), row["reviews"][0]["outcome"])
+                           for row in exported if row["reviews"]]
+                final = [split.labels.index(row["label"]) for row in exported]
         finally:
             store.close()
     keep = ("labels", "model_version", "accuracy", "macro_f1", "train_seconds", "score_seconds")
@@ -213,5 +262,7 @@ def run_campaign(split: Split, spec: CampaignSpec, workdir: Path | None = None) 
         "stop_reason": reason,
         "state": state,
         "labeled": labeled,
+        "final_labels": final,
+        "reviews": reviews,
         "seconds": time.perf_counter() - started,
     }

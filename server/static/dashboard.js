@@ -1,5 +1,5 @@
-// The dashboard: budget, stop state, learning curve, forecast (when the server has one), class balance,
-// duplicate groups and eval leakage.
+// The dashboard: budget, stop state, learning curve, forecast (when the server has one), label review,
+// annotator quality, class balance, duplicate groups and eval leakage.
 "use strict";
 
 const projectId = Alloop.projectId();
@@ -97,6 +97,46 @@ function renderForecast(forecast) {
   $("forecast-card").hidden = table.rows.length === 0;
 }
 
+const percent = (rate) => (rate === null || rate === undefined ? "–" : `${Math.round(100 * rate)}%`);
+
+/** The review queue and what reviews found (only for a project with review on, or with reviews done). */
+function renderReview(review) {
+  const table = $("review");
+  table.textContent = "";
+  const show = review && (review.enabled || review.reviews > 0);
+  $("review-card").hidden = !show;
+  if (!show) return;
+  const check = review.last_check;
+  const rows = [
+    ["suspects waiting", review.suspects], ["in review now", review.in_review], ["reviews", review.reviews],
+    ["confirmed", review.confirmed], ["replaced", `${review.replaced} (${percent(review.replaced_rate)})`],
+    ["budget spent on reviews", review.spent],
+    ["last check", check ? `${check.method}, ${check.checked} labels, ${check.suspects} suspects, ${check.seconds} s`
+      + (check.error ? ` — ${check.error}` : "") : "none yet"],
+  ];
+  for (const [key, value] of rows) {
+    const row = table.insertRow();
+    row.dataset.key = key;
+    row.insertCell().textContent = key;
+    row.insertCell().textContent = String(value);
+  }
+}
+
+/** Per annotator: answers, agreement with the final labels and with reviews, reviews given. */
+function renderAnnotators(annotators) {
+  const body = $("annotators").tBodies[0];
+  body.textContent = "";
+  $("annotators-card").hidden = !annotators || annotators.length === 0;
+  for (const a of annotators || []) {
+    const row = body.insertRow();
+    row.dataset.annotator = a.annotator;
+    for (const value of [a.annotator, a.answers, percent(a.agreement), a.reviewed, percent(a.review_agreement),
+      a.reviews_given]) {
+      row.insertCell().textContent = String(value);
+    }
+  }
+}
+
 function renderBalance(labels, counts) {
   const box = $("balance");
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
@@ -141,6 +181,8 @@ async function refresh() {
   try {
     const status = await Alloop.call("GET", `/projects/${projectId}`);
     renderStatus(status);
+    renderReview(status.review_queue);
+    renderAnnotators(status.annotators);
     const metrics = await Alloop.call("GET", `/projects/${projectId}/metrics`);
     let forecast = null;
     try {

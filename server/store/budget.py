@@ -6,6 +6,10 @@ on ``labels`` keep (schema v8). What is held is what started items will spend: i
 live lease, and with overlap the items that have votes but no final label yet (a small set).
 /next leases a new item only while it fits in what is left, so a budget is never overrun by
 the items in annotators' hands.
+
+Reviews (:mod:`alloop.store.reviews`) count against the budget: a review is an annotator's time
+like a label. ``pool_counts.reviewed`` / ``review_spent`` (schema v14) add to what is spent, and a
+review under a live lease is held like a leased item.
 """
 
 from __future__ import annotations
@@ -28,10 +32,11 @@ def _by_cost(project: Project) -> bool:
 
 
 def spent(conn: sqlite3.Connection, project: Project) -> float:
-    """What final labels have spent: their number, or their summed cost; labels propagated to exact
-    duplicates (schema v14) cost nothing."""
+    """What final labels and reviews have spent: their number, or their summed cost; labels
+    propagated to exact duplicates (schema v14) cost nothing."""
     row = conn.execute(
-        "SELECT labeled - free, spent - free_spent FROM pool_counts WHERE project_id = ?", (project.id,)
+        "SELECT labeled - free + reviewed, spent - free_spent + review_spent FROM pool_counts WHERE project_id = ?",
+        (project.id,)
     ).fetchone()
     if row is None:
         return 0.0
@@ -39,7 +44,8 @@ def spent(conn: sqlite3.Connection, project: Project) -> float:
 
 
 def held(conn: sqlite3.Connection, project: Project, now: float) -> float:
-    """What started items will spend: live leases and, with overlap, items with votes, none labeled."""
+    """What started items will spend: live leases and, with overlap, items with votes, none labeled;
+    and reviews under a live lease."""
     measure = "SUM(" + ITEM_COST.format("i") + ")" if _by_cost(project) else "COUNT(*)"
     row = conn.execute(
         f"SELECT {measure} FROM items i WHERE i.idx IN ("
@@ -47,7 +53,12 @@ def held(conn: sqlite3.Connection, project: Project, now: float) -> float:
         "SELECT item_idx FROM leases l WHERE l.project_id = :p AND l.expires_at > :now) AND i.labeled = 0",
         {"p": project.id, "now": now},
     ).fetchone()
-    return float(row[0] or 0.0)
+    reviewing = conn.execute(
+        f"SELECT {measure} FROM suspects s JOIN items i ON i.idx = s.item_idx "
+        "WHERE s.project_id = ? AND s.expires_at > ?",
+        (project.id, now),
+    ).fetchone()
+    return float(row[0] or 0.0) + float(reviewing[0] or 0.0)
 
 
 def left(conn: sqlite3.Connection, project: Project, now: float) -> float | None:

@@ -15,6 +15,7 @@ from alloop.store.budget import ROUNDING, exhausted, item_cost, spent
 from alloop.store.db import Store
 from alloop.store.items import has_unlabeled, lookup_items
 from alloop.store.projects import Project, get_project, stop_project
+from alloop.store.reviews import reviews_by_item, split_reviews, take_reviews
 from alloop.store.rounds import shown
 from alloop.store.votes import cast_votes, votes_by_item
 
@@ -61,7 +62,9 @@ def _replay(conn: sqlite3.Connection, project_id: int, key: str | None, digest: 
 def submit_labels(
     store: Store, project_id: int, labels: Sequence[LabelIn], now: float, *, submission_id: str | None = None
 ) -> dict[str, Any]:
-    """Write every new label in one transaction; a label for an already labeled item is a duplicate.
+    """Write every new label in one transaction; a label for an already labeled item is a duplicate,
+    unless it answers a review of that label (:mod:`alloop.store.reviews`, counted in ``accepted``
+    and in ``reviews``).
 
     Labels past the budget are not written; they come back in ``rejected`` with the reason.
     With a ``submission_id``, a replay returns the first answer and writes nothing.
@@ -89,14 +92,20 @@ def _submit(
         return replay
     items = lookup_items(conn, project_id, [str(entry.item_id) for entry in labels])
     _validate(project, labels, items)
+    reviews, labels = split_reviews(conn, project, labels, items, now)
     if project.labels_per_item > 1:
         answer = cast_votes(conn, project, labels, items, now)
-        if answer["decided"]:
-            check_stop(conn, project)
     else:
         answer = _write_labels(conn, project, labels, items, now)
-        if answer["accepted"]:
-            check_stop(conn, project)
+    if reviews:
+        reviewed = take_reviews(conn, project, reviews, items, now)
+        answer["accepted"] += reviewed["confirmed"] + reviewed["replaced"]
+        answer["rejected"] += reviewed["rejected"]
+        answer["duplicates"] += reviewed["duplicates"]
+        answer["reviews"] = {"confirmed": reviewed["confirmed"], "replaced": reviewed["replaced"]}
+    if answer.get("decided") or (project.labels_per_item == 1 and answer["accepted"]) or (
+            reviews and answer["reviews"]["confirmed"] + answer["reviews"]["replaced"]):
+        check_stop(conn, project)
     if submission_id is not None:
         conn.execute(
             "INSERT INTO submissions (project_id, key, digest, response, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -151,7 +160,7 @@ LABELED_ROWS = (
 
 EXPORT_FIELDS = (
     "item_id", "label", "annotator", "labeled_at", "model_version", "score", "strategy", "batch_id", "agreement",
-    "stale_labels", "votes", "dup_group", "propagated_from",
+    "stale_labels", "votes", "dup_group", "propagated_from", "reviews",
 )
 
 
@@ -166,8 +175,11 @@ def iter_export(conn: sqlite3.Connection, project_id: int) -> Iterator[dict[str,
     overlap is its own single vote, with ``agreement`` null. ``dup_group``: the item's group of
     duplicates (null: none); ``propagated_from``: the item whose label was copied to this exact
     duplicate (``dedup: propagate``; its strategy is ``propagated``), null for a label given.
+    ``reviews`` lists the label's reviews (:func:`alloop.store.reviews.reviews_by_item`): a replaced
+    label keeps who gave it and when there.
     """
     grouped = votes_by_item(conn, project_id)
+    reviewed = reviews_by_item(conn, project_id)
     rows = conn.execute(
         "SELECT i.ext_id, b.label, b.annotator, b.created_at, b.model_version, b.score, b.strategy, "
         "b.batch_id, b.agreement, t.stale_labels, b.item_idx, i.dup_group, "
@@ -181,4 +193,5 @@ def iter_export(conn: sqlite3.Connection, project_id: int) -> Iterator[dict[str,
         record["dup_group"], record["propagated_from"] = row[11], row[12]
         single = [{"annotator": row[2], "label": row[1], "labeled_at": row[3]}]
         record["votes"] = grouped.get(row[10], single) if row[8] is not None else single
+        record["reviews"] = reviewed.get(row[10], [])
         yield record

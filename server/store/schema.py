@@ -395,8 +395,61 @@ def _v14(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v15(db: sqlite_utils.Database) -> None:
+    """Label-error review (issue 17): suspected wrong labels, their reviews, and what reviews spent.
+
+    ``projects.review`` (JSON, NULL: off) holds the review settings. ``suspects`` holds a project's
+    open suspects (labeled items cleanlab ranks as likely wrong, best first by ``rank``), with the
+    review lease when /next has served one (``reviewer``, ``expires_at``). ``reviews`` keeps every
+    review: the reviewer's answer, its ``outcome`` (``confirmed`` or ``replaced``) and the label it
+    reviewed (``previous_*``: who gave it and when), so a replaced label stays in the provenance.
+    ``label_checks`` records each project's last check (when, on how many labels, how long, how many
+    replaced labels the model had seen). ``pool_counts.reviewed`` / ``review_spent`` count what
+    reviews spent of the budget, kept by a trigger on ``reviews``.
+    """
+    db["projects"].add_column("review", str)
+    db["suspects"].create(
+        {
+            "item_idx": int, "project_id": int, "rank": int, "score": float, "model_version": int,
+            "found_at": float, "annotator": str, "reviewer": str, "expires_at": float, "batch_id": int,
+        },
+        pk="item_idx",
+        foreign_keys=[("item_idx", "items", "idx")],
+        not_null={"project_id", "rank", "score", "found_at"},
+    )
+    db["suspects"].create_index(["project_id", "rank"])
+    db["reviews"].create(
+        {
+            "id": int, "project_id": int, "item_idx": int, "reviewer": str, "label": str, "outcome": str,
+            "created_at": float, "score": float, "model_version": int, "previous_label": str,
+            "previous_annotator": str, "previous_created_at": float,
+        },
+        pk="id",
+        foreign_keys=[("project_id", "projects", "id"), ("item_idx", "items", "idx")],
+        not_null={"project_id", "item_idx", "reviewer", "label", "outcome", "created_at"},
+    )
+    db["reviews"].create_index(["project_id", "id"])
+    db["reviews"].create_index(["item_idx"])
+    db["label_checks"].create(
+        {
+            "project_id": int, "created_at": float, "model_version": int, "n_labels": int, "checked": int,
+            "suspects": int, "method": str, "seconds": float, "replaced_seen": int, "error": str, "annotators": str,
+        },
+        pk="project_id",
+        foreign_keys=[("project_id", "projects", "id")],
+    )
+    db["pool_counts"].add_column("reviewed", int, not_null_default=0)
+    db["pool_counts"].add_column("review_spent", float, not_null_default=0.0)
+    db.execute(
+        "CREATE TRIGGER reviews_spend AFTER INSERT ON reviews BEGIN "
+        "UPDATE pool_counts SET reviewed = reviewed + 1, "
+        "review_spent = review_spent + (SELECT COALESCE(cost, 1.0) FROM items WHERE idx = NEW.item_idx) "
+        "WHERE project_id = NEW.project_id; END"
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12, _v13, _v14,
+    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12, _v13, _v14, _v15,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -28,6 +28,7 @@ from alloop.store.budget import ITEM_COST, ROUNDING, left
 from alloop.store.db import Store
 from alloop.store.items import has_unlabeled, labeled_count
 from alloop.store.projects import Project, get_project
+from alloop.store.reviews import REVIEW, claim_reviews, review_slots
 from alloop.store.rounds import CURRENT_GEN
 
 __all__ = [
@@ -233,22 +234,25 @@ def _overlap_fresh(
 
 
 def claim_next(
-    store: Store, project_id: int, annotator: str, n: int | None, now: float, *, fresh_only: bool = True
+    store: Store, project_id: int, annotator: str, n: int | None, now: float, *, fresh_only: bool = True,
+    only: str | None = None,
 ) -> dict[str, Any]:
     """Lease up to ``n`` items (default: the project's batch size) to ``annotator``: those it
     holds, then the best free ones. One write transaction (group-committed on the server)."""
-    return store.transact(claim_write(project_id, annotator, n, now, fresh_only=fresh_only))
+    return store.transact(claim_write(project_id, annotator, n, now, fresh_only=fresh_only, only=only))
 
 
 def claim_write(
-    project_id: int, annotator: str, n: int | None, now: float, *, fresh_only: bool = True
+    project_id: int, annotator: str, n: int | None, now: float, *, fresh_only: bool = True, only: str | None = None
 ) -> Callable[[sqlite3.Connection], dict[str, Any]]:
     """The write :func:`claim_next` makes, for :meth:`Store.transact_async`.
 
     ``fresh_only=False`` serves past the project's ``max_stale_labels`` (the route asks for it
-    while the loop's last round failed: annotators keep working on what there is).
+    while the loop's last round failed: annotators keep working on what there is). With review on,
+    ``round(share x n)`` of the batch goes to suspected label errors first
+    (:func:`alloop.store.reviews.claim_reviews`); ``only="review"``: review items alone.
     """
-    return lambda conn: _claim(conn, project_id, annotator, n, now, fresh_only)
+    return lambda conn: _claim(conn, project_id, annotator, n, now, fresh_only, only)
 
 
 def _fresh_room(
@@ -286,8 +290,19 @@ def _next_expiry(conn: sqlite3.Connection, project_id: int, now: float) -> float
     return row[0]
 
 
+def _reviews_only(
+    conn: sqlite3.Connection, project: Project, annotator: str, n: int, now: float, expires: float
+) -> dict[str, Any]:
+    """A reviewer's batch: up to ``n`` review items, or none and ``waiting: "no_reviews"``."""
+    chosen = [(idx, score, version, REVIEW) for idx, score, version in
+              claim_reviews(conn, project, annotator, now, expires, n if project.review is not None else 0)]
+    return {"items": _describe(conn, chosen), "expires_at": expires if chosen else None, "done": False,
+            "reason": None, "waiting": None if chosen else "no_reviews", "ranking": None, "project": project}
+
+
 def _claim(
-    conn: sqlite3.Connection, project_id: int, annotator: str, n: int | None, now: float, fresh_only: bool = True
+    conn: sqlite3.Connection, project_id: int, annotator: str, n: int | None, now: float, fresh_only: bool = True,
+    only: str | None = None,
 ) -> dict[str, Any]:
     project = get_project(conn, project_id)
     n = project.batch_size if n is None else n
@@ -295,6 +310,11 @@ def _claim(
         return {"items": [], "expires_at": None, "done": True, "reason": project.stop_reason, "waiting": None,
                 "ranking": None}
     expires = now + project.lease_seconds
+    if only == REVIEW:
+        return _reviews_only(conn, project, annotator, n, now, expires)
+    reviews = [(idx, score, version, REVIEW) for idx, score, version in
+               claim_reviews(conn, project, annotator, now, expires, review_slots(project, n))]
+    n -= len(reviews)
     held = _held(conn, project_id, annotator, now, n)
     conn.executemany(
         "UPDATE leases SET expires_at = ? WHERE item_idx = ? AND annotator = ?",
@@ -316,13 +336,13 @@ def _claim(
         fresh = _new_items(conn, project, now, want, left(conn, project, now), unranked=unranked)
     version, strategy = (ranking["model_version"], ranking["strategy"]) if ranking else (None, None)
     expiry = None
-    if want > 0 and not fresh and not held and waiting is None:
+    if want > 0 and not fresh and not held and not reviews and waiting is None:
         waiting, expiry = _empty_reason(conn, project, ranking, labeled, now, unranked)
     # what chose each new item: the ranking, or nothing (the pool's random order)
     served = [(idx, score, *((version, strategy) if ranked else (None, UNRANKED))) for idx, score, ranked in fresh]
     if served:
         _lease(conn, project_id, annotator, now, expires, served, version, strategy, stale)
-    chosen = [(r[0], r[1], r[2], r[3]) for r in held] + served
+    chosen = reviews + [(r[0], r[1], r[2], r[3]) for r in held] + served
     answer: dict[str, Any] = {
         "items": _describe(conn, chosen),
         "expires_at": expires if chosen else None,

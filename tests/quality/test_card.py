@@ -23,7 +23,7 @@ def _label(client: TestClient, pid: int, y: np.ndarray, annotator: str, n: int, 
 
 def test_card_reports_provenance_balance_and_limitations(client: TestClient, digits: tuple) -> None:
     X, y = digits
-    pid = make_campaign(client, digits, pool=300, evals=60, budget=120)
+    pid = make_campaign(client, digits, pool=300, evals=60, budget=120, dedup="skip")
     wait_for_ranking(client, pid)
     given = {"ann": 0, "bob": 0}
     while given["ann"] + given["bob"] < 80:
@@ -53,6 +53,10 @@ def test_card_reports_provenance_balance_and_limitations(client: TestClient, dig
     limits = " ".join(card["limitations"])
     assert "not a random sample" in limits and "labeled once" in limits and "220 pool items are unlabeled" in limits
     assert "eval split has 60 items" in limits
+    quality = card["quality"]
+    assert quality["duplicates"]["setting"] == "skip" and quality["duplicates"]["threshold"] is None
+    assert quality["leakage"]["eval_items"] == 0 and quality["label_review"] is None
+    assert "Only exact duplicate vectors were grouped" in limits and "label review check has not run" in limits
 
     md = client.get(f"/projects/{pid}/card")
     assert md.status_code == 200 and md.headers["content-type"].startswith("text/markdown")

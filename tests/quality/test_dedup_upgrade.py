@@ -13,12 +13,12 @@ from alloop.schemas import ProjectPatch
 from alloop.store import Store
 from alloop.store.features import FeatureFile
 from alloop.store.projects import get_project
-from alloop.store.schema import SCHEMA_VERSION
+from alloop.store.schema import MIGRATIONS, SCHEMA_VERSION, _v14
 from alloop.store.serving import claim_next
 
 
 def test_an_old_project_is_ungrouped_and_served_as_before_until_dedup_is_turned_on(settings):
-    conn = database_at(settings.data_dir, SCHEMA_VERSION - 1)
+    conn = database_at(settings.data_dir, MIGRATIONS.index(_v14))  # the store before dedup
     old_project(conn)
     conn.execute("UPDATE projects SET n_features = 3, max_stale_labels = NULL WHERE id = 1")
     vectors = np.array([[1, 0, 0], [1, 0, 0], [1, 0.01, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float32)
