@@ -16,8 +16,14 @@ the same spend (labels + reviews); and, to take the campaigns' different item ch
 reviewed campaign's items refit with the labels as given and as reviewed. Then the cost of one
 label check on a few thousand labels.
 
-    .venv/bin/python scripts/bench_quality.py                 # digits and sms_spam, 3 seeds
-    .venv/bin/python scripts/bench_quality.py --seeds 1 --datasets digits
+Then the duplicate parts of :mod:`bench_quality_dedup` (also runnable alone): a text campaign on
+SMS spam served with ``dedup: skip`` against ``off`` (batches holding two members of one group, labels
+saved by skipping), and the leakage report on a pool/eval split with planted exact and near duplicates
+(found / planted, text and vectors).
+
+    .venv/bin/python scripts/bench_quality.py                 # all parts: digits and sms_spam, 3 seeds
+    .venv/bin/python scripts/bench_quality.py --seeds 1 --datasets digits --parts review
+    .venv/bin/python scripts/bench_quality.py --parts duplicates,leakage --dedup-encoder hashing
 """
 
 from __future__ import annotations
@@ -58,6 +64,12 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=20, help="labels per batch (and per retrain)")
     parser.add_argument("--draws", type=int, default=1000, help="random-review draws for the baseline")
     parser.add_argument("--check-labels", type=int, default=3000, help="labels for the timed label check (0: skip it)")
+    parser.add_argument("--parts", default="review,duplicates,leakage",
+                        help="comma-separated: review (label errors), duplicates (serving), leakage")
+    parser.add_argument("--dedup-encoder", default="minilm", choices=("minilm", "hashing"),
+                        help="the duplicate parts' text encoder")
+    parser.add_argument("--dedup-budget", type=int, default=600, help="labels of each duplicate-serving campaign")
+    parser.add_argument("--plants", type=int, default=60, help="planted eval duplicates (half exact, half near)")
     parser.add_argument("--encoder", default="auto", choices=("auto", "minilm", "hashing"),
                         help="text vectors: auto takes minilm where the text extra is installed")
     return parser.parse_args()
@@ -191,9 +203,33 @@ def _table(rows: list[dict[str, Any]]) -> None:
         ]))
 
 
+PARTS = ("review", "duplicates", "leakage")
+
+
 def main() -> None:
-    global ENCODER
     args = _args()
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    if set(parts) - set(PARTS):
+        raise SystemExit(f"unknown parts {sorted(set(parts) - set(PARTS))}; use: {', '.join(PARTS)}")
+    if "review" in parts:
+        review(args)
+    if {"duplicates", "leakage"} & set(parts):
+        import bench_quality_dedup as dup  # the scripts folder is on sys.path when this runs as a script
+
+        data = dup.rows()
+        encoder = dup.ENCODERS[args.dedup_encoder]
+        dedup_args = argparse.Namespace(encoder=args.dedup_encoder, budget=args.dedup_budget, plants=args.plants,
+                                        seed=0)
+        print()
+        if "duplicates" in parts:
+            dup.serving(data, encoder, dedup_args)
+        if "leakage" in parts:
+            dup.leaks(data, encoder, dedup_args)
+
+
+def review(args: argparse.Namespace) -> None:
+    """The label-error part: flips found by reviews against random reviews, accuracy, check cost."""
+    global ENCODER
     ENCODER = choose_encoder(args.encoder)
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
     unknown = sorted(set(names) - {"digits", *TEXT_SETS})

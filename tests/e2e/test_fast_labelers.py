@@ -90,7 +90,8 @@ def test_three_fast_annotators_on_a_text_campaign_polled_right_after_import(tmp_
     server = ServerProcess(tmp_path / "data").start()
     try:
         with Client(server.url) as client:
-            pid = client.create_project(name="sms", labels=["ham", "spam"], input="text", budget=300,
+            # dedup off: the offline loop it is held to labels the pool as it is, duplicates included
+            pid = client.create_project(name="sms", labels=["ham", "spam"], input="text", budget=300, dedup="off",
                                         **PROTOCOL)["id"]
             client.add_items(pid, [{"id": f"e{i}", "text": t, "label": lab} for i, (lab, t) in enumerate(evals)],
                              "eval")
