@@ -21,7 +21,7 @@ SMS spam served with ``dedup: skip`` against ``off`` (batches holding two member
 saved by skipping), and the leakage report on a pool/eval split with planted exact and near duplicates
 (found / planted, text and vectors).
 
-    .venv/bin/python scripts/bench_quality.py                 # all parts: digits and sms_spam, 3 seeds
+    .venv/bin/python scripts/bench_quality.py                 # all parts: digits, sms_spam and trec6, 3 seeds
     .venv/bin/python scripts/bench_quality.py --seeds 1 --datasets digits --parts review
     .venv/bin/python scripts/bench_quality.py --parts duplicates,leakage --dedup-encoder hashing
 """
@@ -56,7 +56,7 @@ def _model(name: str) -> dict[str, Any]:
 
 def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--datasets", default="digits,sms_spam",
+    parser.add_argument("--datasets", default="digits,sms_spam,trec6",
                         help="comma-separated: digits and catalog text sets (sms_spam, sst2, trec6, ag_news)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per dataset (0..N-1)")
     parser.add_argument("--noise", type=float, default=0.1, help="share of pool items the oracle labels wrong")
