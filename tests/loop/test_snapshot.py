@@ -155,3 +155,13 @@ def test_duplicates_skipped_by_a_label_leave_the_pool_of_the_next_read(store, se
     after = take_snapshot(store, pid)
     assert after.pool_idx.size == 58  # p3 labeled, p33 skipped
     same(after, whole(store, pid))
+
+
+@pytest.mark.parametrize("n", [1, 16, 17, 50])
+def test_any_number_of_added_labels_leaves_the_pool_a_whole_read_gives(store, settings, digits, reads, n):
+    pid = store_campaign(store, settings, digits, pool=120, evals=10)
+    take_snapshot(store, pid)
+    label(store, pid, digits, list(range(3, 3 + 2 * n, 2)))
+    added = take_snapshot(store, pid)
+    assert len(reads) == 1 and added.pool_idx.size == 120 - n
+    same(added, whole(store, pid))
