@@ -42,6 +42,20 @@ def old_project(conn: sqlite3.Connection) -> None:
     )
 
 
+def old_labeled_store(data_dir: Path, version: int) -> None:
+    """A store at schema ``version`` holding project 1 with pool items 1-3, items 1 and 2 labeled 'a'."""
+    conn = database_at(data_dir, version)
+    old_project(conn)
+    for idx in (1, 2, 3):
+        conn.execute("INSERT INTO items (idx, project_id, ext_id, split, order_key) VALUES (?, 1, ?, 'pool', ?)",
+                     (idx, str(idx), float(idx)))
+    for idx in (1, 2):
+        conn.execute("INSERT INTO labels (project_id, item_idx, label, annotator, created_at) VALUES (1, ?, 'a', 'x', 0)",
+                     (idx,))
+    conn.commit()
+    conn.close()
+
+
 NO_DEDUP = {"dedup": "off"}
 """Digits pixels chain into large near-duplicate groups at cosine 0.95 (a third of a class in one group),
 and the tests' synthetic vectors are all near each other: campaigns built to test other parts of the

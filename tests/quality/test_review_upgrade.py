@@ -3,7 +3,7 @@ review written after the upgrade counts against the budget through the new trigg
 
 from __future__ import annotations
 
-from helpers import database_at, old_project
+from helpers import old_labeled_store
 
 from alloop.store import Store
 from alloop.store.budget import spent
@@ -12,16 +12,7 @@ from alloop.store.schema import MIGRATIONS, SCHEMA_VERSION, _v15
 
 
 def test_an_older_store_upgrades_with_review_off_and_its_spend_unchanged(settings):
-    conn = database_at(settings.data_dir, MIGRATIONS.index(_v15))  # the store before review
-    old_project(conn)
-    for idx in (1, 2, 3):
-        conn.execute("INSERT INTO items (idx, project_id, ext_id, split, order_key) VALUES (?, 1, ?, 'pool', ?)",
-                     (idx, str(idx), float(idx)))
-    for idx in (1, 2):
-        conn.execute("INSERT INTO labels (project_id, item_idx, label, annotator, created_at) VALUES (1, ?, 'a', 'x', 0)",
-                     (idx,))
-    conn.commit()
-    conn.close()
+    old_labeled_store(settings.data_dir, MIGRATIONS.index(_v15))  # the store before review
     store = Store(settings.data_dir)
     db = store.conn()
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

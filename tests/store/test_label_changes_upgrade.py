@@ -3,7 +3,7 @@ later insert, relabel and deletion counts one."""
 
 from __future__ import annotations
 
-from helpers import database_at, old_project
+from helpers import old_labeled_store
 
 from alloop.store import Store
 from alloop.store.schema import SCHEMA_VERSION
@@ -14,16 +14,7 @@ def changes(db, pid=1):
 
 
 def test_a_version_12_store_counts_label_changes_from_its_labels(settings):
-    conn = database_at(settings.data_dir, 12)
-    old_project(conn)
-    for idx in (1, 2, 3):
-        conn.execute("INSERT INTO items (idx, project_id, ext_id, split, order_key) VALUES (?, 1, ?, 'pool', ?)",
-                     (idx, str(idx), float(idx)))
-    for idx in (1, 2):
-        conn.execute("INSERT INTO labels (project_id, item_idx, label, annotator, created_at) VALUES (1, ?, 'a', 'x', 0)",
-                     (idx,))
-    conn.commit()
-    conn.close()
+    old_labeled_store(settings.data_dir, 12)
     store = Store(settings.data_dir)
     db = store.conn()
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
