@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,20 @@ FORMATS = ("jsonl", "csv", "json", "zip")
 def _fail(message: str) -> typer.Exit:
     Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False)
     return typer.Exit(1)
+
+
+@contextmanager
+def _writing(what: str, alloop: str, path: Path | None) -> Iterator[None]:
+    """Fetch from alloop and write ``path``: an HTTP error, an unreachable server or a failed write
+    ends the command with one clear line."""
+    try:
+        yield
+    except AlloopHTTPError as exc:
+        raise _fail(f"{what}: {exc.detail} (HTTP {exc.status})") from None
+    except httpx.HTTPError as exc:
+        raise _fail(f"cannot reach alloop at {alloop} ({exc})") from None
+    except OSError as exc:
+        raise _fail(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _call(alloop: str, token: str | None, path: str) -> Any:
@@ -140,7 +156,7 @@ def export(
         raise typer.BadParameter(f"{format!r}; use one of {', '.join(FORMATS)}", param_hint="--format")
     to_file = out is not None and str(out) != "-"
     total = "?"
-    try:
+    with _writing(f"export of project {project}", alloop, out):
         with Client(alloop, token=token, retries=1) as client, \
                 client.http.stream("GET", f"/projects/{project}/export", params={"format": format}) as response:
             raise_for_status(response)
@@ -154,12 +170,6 @@ def export(
                     target.close()
                 else:
                     target.flush()
-    except AlloopHTTPError as exc:
-        raise _fail(f"export of project {project}: {exc.detail} (HTTP {exc.status})") from None
-    except httpx.HTTPError as exc:
-        raise _fail(f"cannot reach alloop at {alloop} ({exc})") from None
-    except OSError as exc:
-        raise _fail(f"cannot write {out}: {exc.strerror or exc}") from None
     if to_file:
         card = "" if format == "zip" else f", its dataset card to {_write_card(alloop, token, project, out)}"
         Console(stderr=True).print(f"project {project}: {total} labels written to {out} ({format}){card}",
@@ -169,15 +179,9 @@ def export(
 def _write_card(alloop: str, token: str | None, project: int, out: Path) -> Path:
     """Fetch the project's dataset card and write it beside the export (``labels.csv`` -> ``labels.card.md``)."""
     path = out.with_name(out.stem + ".card.md")
-    try:
+    with _writing(f"dataset card of project {project}", alloop, path):
         with Client(alloop, token=token, retries=1) as client:
             response = client.http.get(f"/projects/{project}/card", params={"format": "md"})
             raise_for_status(response)
         path.write_text(response.text, encoding="utf-8")
-    except AlloopHTTPError as exc:
-        raise _fail(f"dataset card of project {project}: {exc.detail} (HTTP {exc.status})") from None
-    except httpx.HTTPError as exc:
-        raise _fail(f"cannot reach alloop at {alloop} ({exc})") from None
-    except OSError as exc:
-        raise _fail(f"cannot write {path}: {exc.strerror or exc}") from None
     return path

@@ -178,8 +178,8 @@ def train_round(store: Store, settings: Settings, snap: Snapshot) -> RoundWrite:
     if balanced:
         metrics["class_weight"] = "balanced"
     agreement = None
-    if settings.round_files:
-        pdir = store.project_dir(project.id)
+    pdir = store.project_dir(project.id) if settings.round_files else None  # no folder without round files
+    if pdir is not None:
         agreement = _agreement(pdir / PREDICTIONS_FILE, snap.pool_idx, probs.argmax(axis=1))
         save_predictions(pdir / PREDICTIONS_FILE, snap.pool_idx, probs, version)
     rng = np.random.default_rng([project.seed, version])
@@ -193,7 +193,7 @@ def train_round(store: Store, settings: Settings, snap: Snapshot) -> RoundWrite:
         ranked, scores = _rank(snap, probs, settings.queue_depth, rng, decisions=decisions,
                                samples=lambda: sample_pool(model, snap, snap.pool_rows, settings.score_chunk_rows))
     artifact = None
-    if settings.round_files:
+    if pdir is not None:
         (pdir / "models").mkdir(exist_ok=True)
         artifact = pdir / "models" / f"v{version}"  # a file or a directory, as the adapter saves it
         model.save(artifact)

@@ -29,8 +29,7 @@ from alloop.quality import duplicates, leakage
 from alloop.quality.annotators import annotator_quality
 from alloop.store import Store
 from alloop.store.items import counts
-from alloop.store.predictions import FILE as PREDICTIONS_FILE
-from alloop.store.predictions import Predictions
+from alloop.store.predictions import PREDICTIONS
 from alloop.store.projects import Project, get_project
 from alloop.store.reviews import review_summary
 from alloop.store.votes import vote_summary
@@ -146,12 +145,8 @@ def _models(conn: sqlite3.Connection, project_id: int) -> dict[str, Any]:
 
 def _predicted_pool(store: Store, conn: sqlite3.Connection, project: Project) -> tuple[np.ndarray, int | None] | None:
     """Counts of the newest model's predicted class over the still unlabeled pool, and its version."""
-    path = store.project_path(project.id) / PREDICTIONS_FILE
-    if not path.exists():
-        return None
-    try:
-        predictions = Predictions.read(path)
-    except (OSError, ValueError, KeyError):
+    predictions = PREDICTIONS.get(store.project_path(project.id))
+    if predictions is None:
         return None
     labeled = np.fromiter((r[0] for r in conn.execute(
         "SELECT item_idx FROM labels WHERE project_id = ?", (project.id,))), dtype=np.int64)

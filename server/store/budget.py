@@ -18,7 +18,7 @@ import sqlite3
 
 from alloop.store.projects import Project, resume_project
 
-__all__ = ["ROUNDING", "UNITS", "exhausted", "held", "item_cost", "left", "resume_if_room", "spent"]
+__all__ = ["ROUNDING", "UNITS", "charge", "exhausted", "held", "item_cost", "left", "resume_if_room", "spent"]
 
 UNITS = ("items", "cost")
 ROUNDING = 1e-9
@@ -71,6 +71,17 @@ def left(conn: sqlite3.Connection, project: Project, now: float) -> float | None
 def item_cost(project: Project, cost: float | None) -> float:
     """What labeling one item takes from this project's budget."""
     return 1.0 if not _by_cost(project) or cost is None else float(cost)
+
+
+def charge(project: Project, room: float | None, cost: float | None) -> tuple[bool, float | None]:
+    """Whether an item of ``cost`` fits in ``room`` (what a submission may still spend; None: no
+    budget), and the room left once it is taken."""
+    if room is None:
+        return True, None
+    taken = item_cost(project, cost)
+    if taken > room + ROUNDING:
+        return False, room
+    return True, room - taken
 
 
 def exhausted(conn: sqlite3.Connection, project: Project) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 from alloop.errors import Invalid, NotFound
 from alloop.quality.duplicates import propagate
 from alloop.schemas import LabelIn
-from alloop.store.budget import ROUNDING, exhausted, item_cost, spent
+from alloop.store.budget import charge, exhausted, spent
 from alloop.store.db import Store
 from alloop.store.items import has_unlabeled, lookup_items
 from alloop.store.projects import Project, get_project, stop_project
@@ -126,12 +126,10 @@ def _write_labels(
         if conn.execute("SELECT 1 FROM labels WHERE item_idx = ?", (idx,)).fetchone():
             duplicates += 1
             continue
-        if room is not None:
-            cost = item_cost(project, item["cost"])
-            if cost > room + ROUNDING:
-                rejected.append({"item_id": entry.item_id, "reason": "budget_exhausted"})
-                continue
-            room -= cost
+        fits, room = charge(project, room, item["cost"])
+        if not fits:
+            rejected.append({"item_id": entry.item_id, "reason": "budget_exhausted"})
+            continue
         lease = conn.execute(
             "SELECT model_version, score, strategy, batch_id FROM leases WHERE item_idx = ?", (idx,)
         ).fetchone() or shown(conn, idx)

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from alloop.schemas import LabelIn, ReviewSpec
-from alloop.store.budget import ROUNDING, item_cost, left
+from alloop.store.budget import charge, left
 from alloop.store.projects import Project
 
 __all__ = [
@@ -74,12 +74,9 @@ def claim_reviews(
     room = left(conn, project, now)
     chosen = [tuple(r) for r in held]
     for idx, score, version, cost in free:
-        if room is not None:
-            need = item_cost(project, cost)
-            if need > room + ROUNDING:
-                continue
-            room -= need
-        chosen.append((idx, score, version))
+        fits, room = charge(project, room, cost)
+        if fits:
+            chosen.append((idx, score, version))
     conn.executemany(
         "UPDATE suspects SET reviewer = ?, expires_at = ? WHERE item_idx = ?",
         [(annotator, expires, idx) for idx, _, _ in chosen],
@@ -142,12 +139,11 @@ def take_reviews(
             "SELECT 1 FROM suspects WHERE item_idx = ? AND reviewer = ? AND expires_at > ?",
             (item["idx"], entry.annotator, now),
         ).fetchone()
-        if room is not None and not mine:
-            cost = item_cost(project, item["cost"])
-            if cost > room + ROUNDING:
+        if not mine:
+            fits, room = charge(project, room, item["cost"])
+            if not fits:
                 rejected.append({"item_id": entry.item_id, "reason": "budget_exhausted"})
                 continue
-            room -= cost
         if _answer(conn, project, item["idx"], entry, now) == "confirmed":
             confirmed += 1
         else:

@@ -17,7 +17,7 @@ from typing import Any
 
 from alloop.quality.duplicates import propagate
 from alloop.schemas import LabelIn
-from alloop.store.budget import ROUNDING, item_cost, left, resume_if_room
+from alloop.store.budget import charge, left, resume_if_room
 from alloop.store.projects import Project, get_project
 from alloop.store.rounds import shown
 
@@ -128,12 +128,11 @@ def cast_votes(
             duplicates += 1
             continue
         votes, started = _started(conn, idx, now)
-        if not started and room is not None:
-            cost = item_cost(project, item["cost"])
-            if cost > room + ROUNDING:
+        if not started:
+            fits, room = charge(project, room, item["cost"])
+            if not fits:
                 rejected.append({"item_id": entry.item_id, "reason": "budget_exhausted"})
                 continue
-            room -= cost
         decided += _vote(conn, project, idx, entry, votes, now)
         accepted += 1
     return {"accepted": accepted, "duplicates": duplicates, "rejected": rejected, "decided": decided}
