@@ -94,6 +94,9 @@ def _check_review() -> None:
         raise Invalid(f"review: {missing}")
 
 
+IMPLEMENTED_TASKS = ("classification",)
+
+
 def default_max_stale(retrain_every: int) -> int:
     """The staleness cap a project gets unless it names one: two retrain intervals."""
     return 2 * retrain_every
@@ -103,6 +106,8 @@ def create_project(store: Store, settings: Settings, body: ProjectCreate) -> Pro
     """Validate the configuration against the registries and store a running project."""
     from alloop.models import MissingDependency, UnknownModel, check_model
 
+    if body.task not in IMPLEMENTED_TASKS:
+        raise Invalid(f"task: {body.task!r} is not available yet; accepted: {list(IMPLEMENTED_TASKS)}")
     _check_strategy(body.strategy, body.model.model_dump())
     try:
         check_model(body.model.model_dump(), len(body.labels))

@@ -15,7 +15,7 @@ from alloop.images import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, check_image, check_
 
 __all__ = [
     "EncoderSpec", "ModelSpec", "ReviewSpec", "StrategySpec", "TargetSpec", "StabilizeSpec", "ProjectCreate", "ProjectPatch",
-    "ItemIn", "ItemsImport", "NextRequest", "LabelIn", "LabelsRequest",
+    "ItemIn", "ItemsImport", "NextRequest", "LabelIn", "LabelsRequest", "SpanIn", "TASK_HELP",
 ]
 
 DEFAULT_THRESHOLD = 0.95
@@ -39,10 +39,28 @@ MAX_INT = 2**53  # every integer stays exact in JSON clients and fits SQLite
 MAX_LABELS_PER_ITEM = 25  # overlap: most distinct annotators asked about one item
 ItemId = StrictStr | Annotated[StrictInt, Field(ge=-MAX_INT, le=MAX_INT)]
 Label = StrictStr
+TASK_HELP = (
+    "What one answer is: 'classification' (default) one label per item; 'multilabel' a set of labels per item "
+    "(a list, possibly empty); 'spans' (text input) character spans of the item's text, each with a label "
+    "(a list of {start, end, label}, possibly empty)."
+)
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class SpanIn(Strict):
+    """One typed span of an item's text: characters ``start`` (inclusive) to ``end`` (exclusive)."""
+
+    start: int = Field(ge=0, le=MAX_INT)
+    end: int = Field(ge=1, le=MAX_INT)
+    label: Label
+
+
+Answer = Label | list[Label] | list[SpanIn]
+"""A label (classification), a list of labels (multilabel) or a list of spans (spans); checked against the
+project's task by :func:`alloop.tasks.canonical_label`."""
 
 
 class ModelSpec(Strict):
@@ -124,6 +142,7 @@ class ProjectCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
     labels: list[Label] = Field(min_length=2, max_length=10_000)
     input: Literal["vector", "text"] = "vector"
+    task: Literal["classification", "multilabel", "spans"] = Field("classification", description=TASK_HELP)
     model: ModelSpec = Field(default_factory=ModelSpec)
     strategy: StrategySpec = Field(default_factory=StrategySpec)
     batch_size: int = Field(10, ge=1, le=1000)
@@ -174,6 +193,12 @@ class ProjectCreate(Strict):
             raise ValueError("labels must be distinct")
         return labels
 
+    @model_validator(mode="after")
+    def _task_input(self) -> ProjectCreate:
+        if self.task == "spans" and self.input != "text":
+            raise ValueError("task 'spans' labels spans of text: it needs input 'text'")
+        return self
+
 
 class ProjectPatch(Strict):
     """Settings that may change while a campaign runs; ``budget: null`` lifts the budget, ``target: null`` drops the target."""
@@ -208,7 +233,7 @@ class ItemIn(Strict):
     id: ItemId
     features: list[float] | None = None
     text: str | None = None
-    label: Label | None = None
+    label: Answer | None = None
     meta: dict[str, Any] | None = None
     cost: float | None = Field(
         None, description="What labeling this item costs (seconds, text length...), > 0; cost-aware strategies "
@@ -289,10 +314,10 @@ class NextRequest(Strict):
 
 
 class LabelIn(Strict):
-    """One answer: which item, which label, who gave it."""
+    """One answer: which item, which label (or labels, or spans: see the project's task), who gave it."""
 
     item_id: ItemId
-    label: Label
+    label: Answer
     annotator: str = Field("anonymous", min_length=1, max_length=200)
 
 

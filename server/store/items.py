@@ -16,6 +16,7 @@ from alloop.schemas import ItemIn
 from alloop.store.db import Store
 from alloop.store.features import FeatureFile
 from alloop.store.projects import Project, get_project, resume_project
+from alloop.tasks import canonical_label
 
 __all__ = [
     "counts", "feature_file", "has_unlabeled", "import_items", "items_changed", "labeled_count", "leased_count",
@@ -38,14 +39,16 @@ def _check(project: Project, split: str, items: Sequence[ItemIn]) -> int | None:
     dup, times = Counter(ids).most_common(1)[0]
     if times > 1:
         raise Invalid(f"item id {dup!r} appears {times} times in this request")
-    allowed = set(project.labels)
     for n, item in enumerate(items):
         if split == "eval" and item.label is None:
             raise Invalid(f"items.{n}: eval items need their gold label")
         if split == "pool" and item.label is not None:
             raise Invalid(f"items.{n}: pool items are imported unlabeled; send labels to /labels")
-        if item.label is not None and item.label not in allowed:
-            raise Invalid(f"items.{n}: label {item.label!r} is not one of {project.labels}")
+        if item.label is not None:
+            try:  # the gold answer in its stored form (a structured answer becomes its canonical string)
+                item.label = canonical_label(project.task, project.labels, item.label, item.text)
+            except ValueError as exc:
+                raise Invalid(f"items.{n}: {exc}") from None
         if project.input == "vector" and item.features is None:
             raise Invalid(f"items.{n}: this project takes vector input; 'features' is required")
         if project.input == "text" and item.text is None:

@@ -18,12 +18,14 @@ from alloop.store.projects import Project, get_project, stop_project
 from alloop.store.reviews import reviews_by_item, split_reviews, take_reviews
 from alloop.store.rounds import shown
 from alloop.store.votes import cast_votes, votes_by_item
+from alloop.tasks import canonical_label
 
 __all__ = ["check_stop", "iter_export", "LABELED_ROWS", "label_write", "submit_labels"]
 
 
-def _validate(project: Project, labels: Sequence[LabelIn], items: dict[str, dict[str, Any]]) -> None:
-    allowed = set(project.labels)
+def _validate(project: Project, labels: Sequence[LabelIn], items: dict[str, dict[str, Any]]) -> list[LabelIn]:
+    """The labels checked, each answer in its stored form (:func:`alloop.tasks.canonical_label`)."""
+    checked = []
     for n, entry in enumerate(labels):
         item = items.get(str(entry.item_id))
         if item is None:
@@ -33,8 +35,12 @@ def _validate(project: Project, labels: Sequence[LabelIn], items: dict[str, dict
                           "item (the project's leakage setting is 'drop')")
         if item["split"] != "pool":
             raise Invalid(f"labels.{n}: item {entry.item_id!r} is an eval item; eval items are never labeled")
-        if entry.label not in allowed:
-            raise Invalid(f"labels.{n}: label {entry.label!r} is not one of {project.labels}")
+        try:
+            answer = canonical_label(project.task, project.labels, entry.label, item.get("text"))
+        except ValueError as exc:
+            raise Invalid(f"labels.{n}: {exc}") from None
+        checked.append(entry if answer is entry.label else entry.model_copy(update={"label": answer}))
+    return checked
 
 
 def check_stop(conn: sqlite3.Connection, project: Project) -> None:
@@ -91,7 +97,7 @@ def _submit(
     if replay is not None:
         return replay
     items = lookup_items(conn, project_id, [str(entry.item_id) for entry in labels])
-    _validate(project, labels, items)
+    labels = _validate(project, labels, items)
     reviews, labels = split_reviews(conn, project, labels, items, now)
     if project.labels_per_item > 1:
         answer = cast_votes(conn, project, labels, items, now)

@@ -51,6 +51,7 @@ class Project:
     grouped: int = 1
     near_row: int = 0
     review: dict[str, Any] | None = None  # label-error review settings (alloop.schemas.ReviewSpec); None: off
+    task: str = "classification"  # what one answer is (alloop.tasks)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Project:
@@ -68,7 +69,7 @@ class Project:
             "labels_per_item": self.labels_per_item, "budget_unit": self.budget_unit,
             "max_stale_labels": self.max_stale_labels, "suggest": bool(self.suggest),
             "dedup": self.dedup, "dedup_threshold": self.dedup_threshold, "leakage": self.leakage,
-            "review": self.review,
+            "review": self.review, "task": self.task,
         }
 
 

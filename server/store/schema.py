@@ -448,8 +448,15 @@ def _v15(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v16(db: sqlite_utils.Database) -> None:
+    """Task types (issue 20): ``projects.task`` says what one answer is (:mod:`alloop.tasks`); every
+    project made before it is a classification project. Structured answers (a set of labels, typed
+    spans) are stored in the same ``label`` columns as canonical JSON strings."""
+    db["projects"].add_column("task", str, not_null_default="classification")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12, _v13, _v14, _v15,
+    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12, _v13, _v14, _v15, _v16,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
