@@ -27,6 +27,10 @@ __all__ = ["create_app"]
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app on the store in ``settings.data_dir``; the loop starts with the app."""
     settings = settings or Settings()
+    if settings.ray_address is not None:  # an address that does not answer stops the start, not a round later
+        from alloop.distributed import check_address
+
+        check_address(settings.ray_address)
     store = Store(settings.data_dir, synchronous=settings.synchronous, group_commit=True)
     controller = Controller(store, settings)
     agent = Agent(store)  # Label Studio links: pushes, reconciliation, pausing

@@ -24,6 +24,10 @@ def serve(
     data_dir: Path = typer.Option(Path("./alloop-data"), help="Where the SQLite store and feature files live."),
     demo: bool = typer.Option(False, "--demo", help="Create the digits demo campaign if it is missing."),
     log_level: str = typer.Option("info", help="uvicorn log level."),
+    ray: str | None = typer.Option(
+        None, "--ray", help="Score pools and embed texts on a Ray cluster: 'auto' (one started on this machine "
+        "with `ray start --head`) or the head's HOST:PORT; default: ALLOOP_RAY_ADDRESS, else in the server's worker.",
+    ),
 ) -> None:
     """Start the server on an embedded SQLite store.
 
@@ -32,10 +36,15 @@ def serve(
     import uvicorn
 
     from alloop.app import create_app
+    from alloop.distributed import ClusterUnavailable
     from alloop.settings import Settings
 
-    settings = Settings(data_dir=data_dir)
-    application = create_app(settings)
+    settings = Settings(data_dir=data_dir, **({"ray_address": ray} if ray else {}))
+    try:
+        application = create_app(settings)
+    except ClusterUnavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     if demo:
         from alloop.demo import ensure_demo
 

@@ -37,7 +37,15 @@ class Settings(BaseSettings):
         description="How many top-ranked items each ranking stores; past them /next serves the rest "
         "of the pool in its seeded random order.",
     )
-    score_chunk_rows: int = Field(65_536, description="Pool rows scored per chunk (bounds memory).")
+    score_chunk_rows: int = Field(
+        65_536, description="Pool rows scored per chunk (bounds memory); with a Ray cluster, one task per chunk."
+    )
+    ray_address: str | None = Field(
+        None,
+        description="A Ray cluster ('auto' or the head's HOST:PORT) that scores the pool (a task per chunk, "
+        "when the pool has more than one) and embeds texts (an encoder per CPU); unset: both run in the "
+        "server's worker. Needs the ray extra.",
+    )
     stabilize_threshold: float = Field(
         0.99,
         description="Default stabilization stop: agreement of successive models' predictions on the "

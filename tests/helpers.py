@@ -56,6 +56,10 @@ def old_labeled_store(data_dir: Path, version: int) -> None:
     conn.close()
 
 
+RAY_LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+"""Ray binds to 127.0.0.1 only when it thinks clustering is off; otherwise it takes the address of the
+interface that routes outside, and tests stay on loopback (tests/distributed)."""
+
 NO_DEDUP = {"dedup": "off"}
 """Digits pixels chain into large near-duplicate groups at cosine 0.95 (a third of a class in one group),
 and the tests' synthetic vectors are all near each other: campaigns built to test other parts of the

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from alloop import distributed
 from alloop.quality.duplicates import apply_links, near_links
 from alloop.store.db import Store
 from alloop.store.features import FeatureFile
@@ -79,8 +80,12 @@ def embed_round(store: Store, project_id: int, batch_rows: int) -> tuple[int, fu
         ).fetchall()
     if not waiting:
         return 0, None
-    encoder = load_encoder(project.encoder)
-    vectors = np.asarray(encoder.encode([r["text"] for r in waiting]), dtype=np.float32)
+    texts = [r["text"] for r in waiting]
+    pool = distributed.cluster() if len(texts) > 1 else None
+    if pool is not None:  # split over one encoder actor per CPU of the cluster
+        vectors = pool.encode(project.encoder, texts)
+    else:
+        vectors = np.asarray(load_encoder(project.encoder).encode(texts), dtype=np.float32)
     if project.n_features not in (None, vectors.shape[1]):
         raise ValueError(f"encoder gives {vectors.shape[1]} dims, the project's vectors have {project.n_features}")
     features = FeatureFile(store.project_dir(project_id) / "features.f32", vectors.shape[1])

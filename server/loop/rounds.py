@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from alloop import distributed
 from alloop.loop.embedding import embed_round
 from alloop.loop.outcome import RoundWrite
 from alloop.loop.snapshot import take_snapshot
@@ -14,6 +15,7 @@ __all__ = ["execute_round"]
 
 def execute_round(store: Store, settings: Settings, project_id: int, due: str) -> RoundWrite:
     """Compute one round; the caller's store makes its write (``RoundWrite.apply``)."""
+    distributed.use(settings.ray_address)
     if due == "embed":
         done, apply = embed_round(store, project_id, settings.embed_batch_rows)
         return RoundWrite({"ran": done > 0, "embedded": done}, apply)

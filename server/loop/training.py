@@ -11,13 +11,13 @@ import functools
 import logging
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from alloop import strategies
+from alloop import distributed, strategies
 from alloop.loop.coldstart import cold_start_order
 from alloop.loop.metrics import evaluate
 from alloop.loop.outcome import Ranking, RoundWrite, record_cold_start, record_training
@@ -43,6 +43,12 @@ def model_inputs(snap: Snapshot, rows: np.ndarray) -> Any:
     return np.asarray(snap.X[rows])
 
 
+def _chunks(snap: Snapshot, rows: np.ndarray, chunk: int) -> Iterator[Any]:
+    """The model's inputs for ``rows``, ``chunk`` rows at a time (read as they are asked for)."""
+    for start in range(0, rows.size, chunk):
+        yield model_inputs(snap, rows[start : start + chunk])
+
+
 def score_pool(model: Any, snap: Snapshot, rows: np.ndarray, chunk: int) -> np.ndarray:
     """(len(rows), C) float32 probabilities, predicted ``chunk`` rows at a time."""
     return pool_outputs(model, snap, rows, chunk)[0]
@@ -54,6 +60,11 @@ def pool_outputs(model: Any, snap: Snapshot, rows: np.ndarray, chunk: int) -> tu
     A model in decision mode (an uncalibrated SVM) is asked once: its probabilities are the softmax
     of the same decision values.
     """
+    pool = distributed.cluster() if rows.size > chunk else None
+    if pool is not None:  # one task per chunk on the cluster, gathered in pool order
+        parts = pool.outputs(model, _chunks(snap, rows, chunk))
+        probs = np.concatenate([p for p, _ in parts])
+        return probs, (np.concatenate([d for _, d in parts]) if parts[0][1] is not None else None)
     probs = np.empty((rows.size, model.n_classes), dtype=np.float32)
     if not getattr(model, "decision_mode", False):
         for start in range(0, rows.size, chunk):
@@ -92,7 +103,11 @@ def sample_pool(model: Any, snap: Snapshot, rows: np.ndarray, chunk: int) -> np.
     """(S, len(rows), C) float32 sampled probabilities (MC dropout passes or ensemble members), by chunks."""
     if not hasattr(model, "sample_proba"):
         raise ValueError(f"the strategy needs sampled probabilities, which {type(model).__name__} does not give")
-    parts = [model.sample_proba(model_inputs(snap, rows[start : start + chunk])) for start in range(0, rows.size, chunk)]
+    pool = distributed.cluster() if rows.size > chunk else None
+    if pool is not None:
+        parts = pool.samples(model, _chunks(snap, rows, chunk))
+    else:
+        parts = [model.sample_proba(inputs) for inputs in _chunks(snap, rows, chunk)]
     return np.concatenate(parts, axis=1) if parts else np.empty((0, 0, model.n_classes), dtype=np.float32)
 
 
