@@ -15,12 +15,13 @@ from __future__ import annotations
 import importlib.util
 import logging
 import socket
+import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from alloop.distributed.ray_pool import RayPool
 
-__all__ = ["ClusterUnavailable", "check_address", "cluster", "use"]
+__all__ = ["ClusterUnavailable", "check_address", "cluster", "failed", "use"]
 
 log = logging.getLogger("alloop.distributed")
 
@@ -56,25 +57,42 @@ def check_address(address: str, timeout: float = 5.0) -> None:
         raise ClusterUnavailable(f"--ray {address}: the Ray head does not answer ({exc})") from None
 
 
+RETRY_SECONDS = 60.0
+"""After a cluster failed a round, how long rounds run here before it is tried again."""
+_RETRY_AT = 0.0
+
+
 def use(address: str | None) -> None:
     """Run this process's pool scoring and embedding on the cluster at ``address`` (None: here)."""
     global _ADDRESS, _POOL
+    global _RETRY_AT
     if address != _ADDRESS:
-        _ADDRESS, _POOL = address, None
+        _ADDRESS, _POOL, _RETRY_AT = address, None, 0.0
 
 
 def cluster() -> RayPool | None:
     """The cluster this process scores on, connected on first use; None when none is configured
     or it cannot be reached (the round then runs here, and the log says why)."""
     global _POOL
-    if _ADDRESS is None:
+    if _ADDRESS is None or time.monotonic() < _RETRY_AT:
         return None
     if _POOL is None:
         from alloop.distributed.ray_pool import RayPool
 
         try:
+            check_address(_ADDRESS)  # seconds, where ray.init would retry for a minute
             _POOL = RayPool.connect(_ADDRESS)
-        except Exception as exc:  # noqa: BLE001 (a cluster gone away must not stop the loop)
-            log.warning("Ray cluster at %s unavailable, scoring here: %s", _ADDRESS, exc)
+        except Exception as exc:  # noqa: BLE001 (whatever stops the connection, the loop goes on here)
+            failed(exc)
             return None
     return _POOL
+
+
+def failed(exc: BaseException) -> None:
+    """The cluster failed (at connect, or mid-round): rounds run here for :data:`RETRY_SECONDS`, then
+    connect again."""
+    global _POOL, _RETRY_AT
+    log.warning("Ray cluster at %s unavailable, scoring here for %.0f s: %s", _ADDRESS, RETRY_SECONDS, exc)
+    if _POOL is not None:
+        _POOL.close()
+    _POOL, _RETRY_AT = None, time.monotonic() + RETRY_SECONDS

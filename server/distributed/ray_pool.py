@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import ray
+
+from alloop.distributed import ClusterUnavailable
 
 __all__ = ["RayPool"]
 
@@ -47,6 +50,18 @@ class _Encoder:
         return np.asarray(self.encoder.encode(texts), dtype=np.float32)
 
 
+@contextmanager
+def _reasons() -> Iterator[None]:
+    """A task's own error (the model's, the encoder's) raised as itself; anything else the cluster did as
+    :class:`ClusterUnavailable` (the round then runs here)."""
+    try:
+        yield
+    except ray.exceptions.RayTaskError as exc:
+        raise exc.as_instanceof_cause() from None
+    except Exception as exc:
+        raise ClusterUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
 class RayPool:
     """This process's connection to a Ray cluster."""
 
@@ -60,12 +75,21 @@ class RayPool:
             ray.init(address=address, namespace="alloop", logging_level=logging.WARNING, log_to_driver=False)
         return cls(address)
 
+    def close(self) -> None:
+        """Disconnect (the next :meth:`connect` starts afresh)."""
+        self._encoders.clear()
+        ray.shutdown()
+
     @property
     def cpus(self) -> int:
         return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
     def _gather(self, task: Callable[..., Any], model: Any, chunks: Iterable[Any]) -> list[Any]:
         """``task(model, chunk)`` for every chunk, at most 2 x CPUs in flight; results in chunk order."""
+        with _reasons():
+            return self._run(task, model, chunks)
+
+    def _run(self, task: Callable[..., Any], model: Any, chunks: Iterable[Any]) -> list[Any]:
         model_ref = ray.put(model)
         window = 2 * self.cpus
         refs: list[Any] = []
@@ -88,6 +112,10 @@ class RayPool:
 
     def encode(self, spec: dict[str, Any] | None, texts: list[str]) -> np.ndarray:
         """(len(texts), d) vectors, the texts split evenly over one encoder actor per CPU."""
+        with _reasons():
+            return self._encode(spec, texts)
+
+    def _encode(self, spec: dict[str, Any] | None, texts: list[str]) -> np.ndarray:
         key = json.dumps(spec, sort_keys=True)
         actors = self._encoders.get(key)
         if actors is None:

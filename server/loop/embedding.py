@@ -81,10 +81,14 @@ def embed_round(store: Store, project_id: int, batch_rows: int) -> tuple[int, fu
     if not waiting:
         return 0, None
     texts = [r["text"] for r in waiting]
+    vectors = None
     pool = distributed.cluster() if len(texts) > 1 else None
     if pool is not None:  # split over one encoder actor per CPU of the cluster
-        vectors = pool.encode(project.encoder, texts)
-    else:
+        try:
+            vectors = pool.encode(project.encoder, texts)
+        except distributed.ClusterUnavailable as exc:  # embedded here instead; the log says why
+            distributed.failed(exc)
+    if vectors is None:
         vectors = np.asarray(load_encoder(project.encoder).encode(texts), dtype=np.float32)
     if project.n_features not in (None, vectors.shape[1]):
         raise ValueError(f"encoder gives {vectors.shape[1]} dims, the project's vectors have {project.n_features}")

@@ -49,6 +49,19 @@ def _chunks(snap: Snapshot, rows: np.ndarray, chunk: int) -> Iterator[Any]:
         yield model_inputs(snap, rows[start : start + chunk])
 
 
+def _on_cluster(kind: str, model: Any, snap: Snapshot, rows: np.ndarray, chunk: int) -> list[Any] | None:
+    """Each chunk's ``kind`` ("outputs" or "samples") computed on the Ray cluster, when one is configured
+    and the pool has more than one chunk; None: compute them here (also when the cluster fails)."""
+    pool = distributed.cluster() if rows.size > chunk else None
+    if pool is None:
+        return None
+    try:
+        return getattr(pool, kind)(model, _chunks(snap, rows, chunk))
+    except distributed.ClusterUnavailable as exc:  # the round goes on here; the log says why
+        distributed.failed(exc)
+        return None
+
+
 def score_pool(model: Any, snap: Snapshot, rows: np.ndarray, chunk: int) -> np.ndarray:
     """(len(rows), C) float32 probabilities, predicted ``chunk`` rows at a time."""
     return pool_outputs(model, snap, rows, chunk)[0]
@@ -60,9 +73,8 @@ def pool_outputs(model: Any, snap: Snapshot, rows: np.ndarray, chunk: int) -> tu
     A model in decision mode (an uncalibrated SVM) is asked once: its probabilities are the softmax
     of the same decision values.
     """
-    pool = distributed.cluster() if rows.size > chunk else None
-    if pool is not None:  # one task per chunk on the cluster, gathered in pool order
-        parts = pool.outputs(model, _chunks(snap, rows, chunk))
+    parts = _on_cluster("outputs", model, snap, rows, chunk)
+    if parts is not None:  # one task per chunk on the cluster, gathered in pool order
         probs = np.concatenate([p for p, _ in parts])
         return probs, (np.concatenate([d for _, d in parts]) if parts[0][1] is not None else None)
     probs = np.empty((rows.size, model.n_classes), dtype=np.float32)
@@ -103,10 +115,8 @@ def sample_pool(model: Any, snap: Snapshot, rows: np.ndarray, chunk: int) -> np.
     """(S, len(rows), C) float32 sampled probabilities (MC dropout passes or ensemble members), by chunks."""
     if not hasattr(model, "sample_proba"):
         raise ValueError(f"the strategy needs sampled probabilities, which {type(model).__name__} does not give")
-    pool = distributed.cluster() if rows.size > chunk else None
-    if pool is not None:
-        parts = pool.samples(model, _chunks(snap, rows, chunk))
-    else:
+    parts = _on_cluster("samples", model, snap, rows, chunk)
+    if parts is None:
         parts = [model.sample_proba(inputs) for inputs in _chunks(snap, rows, chunk)]
     return np.concatenate(parts, axis=1) if parts else np.empty((0, 0, model.n_classes), dtype=np.float32)
 

@@ -110,3 +110,43 @@ def test_texts_embed_on_the_cluster_as_they_do_here(ray_cluster, store, settings
             vectors[where] = np.asarray(feature_file(store, get_project(conn, project.id)).matrix()[rows])
     assert spy["encode"] == 1
     np.testing.assert_array_equal(vectors[ray_cluster], vectors[None])
+
+
+def test_a_cluster_that_does_not_answer_leaves_the_round_to_the_worker(store, settings, digits, caplog):
+    import socket
+
+    from helpers import store_campaign
+
+    pid = store_campaign(store, settings, digits, pool=300, evals=50)
+    X, y = digits
+    submit_labels(store, pid, [LabelIn(item_id=i, label=str(y[i])) for i in range(40)], 0.0)
+    settings = settings.model_copy(update={"score_chunk_rows": 100})
+    here = _ranking(store, settings, pid)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        gone = f"127.0.0.1:{s.getsockname()[1]}"
+    distributed.use(gone)
+    try:
+        there = _ranking(store, settings, pid)
+        assert distributed.cluster() is None  # not tried again before RETRY_SECONDS
+    finally:
+        distributed.use(None)
+    np.testing.assert_array_equal(there[0], here[0])
+    assert f"Ray cluster at {gone} unavailable, scoring here" in caplog.text
+
+
+def test_a_model_error_on_the_cluster_is_raised_as_itself(ray_cluster, digits):
+    from alloop.models import build_model
+
+    X, y = digits
+    model = build_model({"name": "logistic_regression"}, 10, 0)
+    model.fit(X[:200], y[:200])
+    distributed.use(ray_cluster)
+    try:
+        pool = distributed.cluster()
+        with pytest.raises(ValueError, match="features"):  # 5 features where the model was fitted on 64
+            pool.outputs(model, iter([X[:10], np.zeros((3, 5), dtype=np.float32)]))
+        assert distributed.cluster() is pool  # the cluster is fine: it stays in use
+        np.testing.assert_array_equal(pool.outputs(model, iter([X[:10]]))[0][0], model.predict_proba(X[:10]))
+    finally:
+        distributed.use(None)
