@@ -5,8 +5,8 @@ Each configuration starts a Ray cluster on loopback on this machine: a head that
 (0 CPUs) and N worker nodes of one CPU each, and drives it through :mod:`alloop.distributed`, the
 code a round runs with ``--ray``:
 
-- **scoring**: ``--rows`` pool rows (64 features) scored by a logistic regression fitted on 2,000
-  labels, in chunks of ``--chunk`` rows, one task per chunk, gathered in pool order (what
+- **scoring**: ``--rows`` pool rows (64 features) scored by ``--model`` (a 100-tree random forest by
+  default) fitted on 2,000 labels, in chunks of ``--chunk`` rows, one task per chunk, gathered in pool order (what
   ``pool_outputs`` does); the baseline is the same chunks scored in this process with one BLAS thread;
 - **embedding**: ``--texts`` SMS messages (``../shared/data/sms_spam``) through all-MiniLM-L6-v2, split
   over one encoder actor per worker (what the embedding round does); the baseline encodes them here
@@ -59,12 +59,12 @@ def _texts(n: int) -> list[str]:
     return (texts * (n // len(texts) + 1))[:n]
 
 
-def _model(rows: int):
+def _model(name: str, rows: int):
     from alloop.models import build_model
 
     X, y = make_classification(n_samples=rows, n_features=64, n_informative=16, n_classes=4, random_state=0)
     X = X.astype(np.float32)
-    model = build_model({"name": "logistic_regression"}, 4, 0)
+    model = build_model({"name": name}, 4, 0)
     model.fit(X[:2000], y[:2000])
     return model, X
 
@@ -72,6 +72,9 @@ def _model(rows: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--model", default="random_forest",
+                        help="the scoring model: random_forest (100 trees: scoring costs like a real model's) or "
+                        "logistic_regression (a dot product: shows what a task's round trip costs)")
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--chunk", type=int, default=16_384)
     parser.add_argument("--texts", type=int, default=1_000)
@@ -85,7 +88,7 @@ def main() -> None:
     from alloop.distributed.ray_pool import RayPool
     from alloop.loop.embedding import load_encoder
 
-    model, X = _model(args.rows)
+    model, X = _model(args.model, args.rows)
     chunks = [X[s : s + args.chunk] for s in range(0, args.rows, args.chunk)]
     texts = _texts(args.texts)
     with threadpool_limits(1):
@@ -96,8 +99,8 @@ def main() -> None:
         encoder.encode(texts[:64])
         base_score = _median_rate(args.rows, lambda: [model.predict_proba(c) for c in chunks], args.repeats)
         base_embed = _median_rate(args.texts, lambda: encoder.encode(texts), args.repeats)
-    print(f"({args.rows:,} rows x 64 features in chunks of {args.chunk:,}; {args.texts:,} SMS texts through "
-          f"all-MiniLM-L6-v2; {os.cpu_count()} cores)\n")
+    print(f"({args.model} scoring {args.rows:,} rows x 64 features in chunks of {args.chunk:,}; "
+          f"{args.texts:,} SMS texts through all-MiniLM-L6-v2; {os.cpu_count()} cores)\n")
     print("| where | scoring rows/s | ÷ alone | embedding texts/s | ÷ alone |")
     print("|---|---|---|---|---|")
     rows = []
