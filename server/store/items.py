@@ -6,6 +6,7 @@ import json
 import sqlite3
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,12 @@ def _check(project: Project, split: str, items: Sequence[ItemIn]) -> int | None:
             raise Invalid(f"items.{n}: this project takes vector input; 'features' is required")
         if project.input == "text" and item.text is None:
             raise Invalid(f"items.{n}: this project takes text input; 'text' is required")
+        if project.input == "image" and item.features is not None:
+            raise Invalid(f"items.{n}: this project reads the pixels of 'image' or 'image_path', not 'features'; "
+                          "to train on your own embeddings, make a vector project and show the image with it")
+        if project.input != "image" and item.image_path is not None:
+            raise Invalid(f"items.{n}: image_path is for image projects (input 'image'); this one takes "
+                          f"{project.input} input (show a picture with 'image' or 'image_url')")
     if project.input != "vector":
         return None
     expected = project.n_features or len(items[0].features or ())
@@ -99,20 +106,43 @@ def _search_near(store: Store, project_id: int) -> None:
         conn.execute("UPDATE projects SET near_row = MAX(near_row, ?) WHERE id = ?", (matrix.shape[0], project_id))
 
 
-def import_items(store: Store, project_id: int, split: str, items: Sequence[ItemIn]) -> dict[str, int]:
-    """Add new items (an id already present is skipped); all or nothing."""
+def _pixels(store: Store, project_id: int, split: str, items: Sequence[ItemIn],
+            image_root: Path | None) -> np.ndarray | None:
+    """Image projects: every item's pixels, decoded before the write (it takes a while on a large
+    upload, and a bad image must stop the import before anything is written); None otherwise."""
+    with store.read() as conn:
+        project = get_project(conn, project_id)
+    if project.input != "image":
+        return None
+    from alloop.pixels import item_pixels, spec_of  # Pillow's decoders: image projects only
+
+    _check(project, split, items)
+    return item_pixels(items, spec_of(project.image), image_root)
+
+
+def import_items(store: Store, project_id: int, split: str, items: Sequence[ItemIn],
+                 image_root: Path | None = None) -> dict[str, int]:
+    """Add new items (an id already present is skipped); all or nothing. Image projects read each
+    item's image (inline, or ``image_path`` under ``image_root``) into the feature file."""
+    pixels = _pixels(store, project_id, split, items, image_root)
     with store.write() as conn:
         project = get_project(conn, project_id)
         dim = _check(project, split, items)
+        if pixels is not None:
+            dim = pixels.shape[1]
         existing = _existing(conn, project_id, [str(item.id) for item in items])
-        new = [item for item in items if str(item.id) not in existing]
+        keep = [n for n, item in enumerate(items) if str(item.id) not in existing]
+        new = [items[n] for n in keep]
         if not new:
             return {"added": 0, "skipped": len(items)}
         rows: list[int | None] = [None] * len(new)
         if dim is not None:
             if project.n_features is None:
                 conn.execute("UPDATE projects SET n_features = ? WHERE id = ?", (dim, project_id))
-            matrix = np.asarray([item.features for item in new], dtype=np.float32)
+            if pixels is not None:
+                matrix = pixels[keep]
+            else:
+                matrix = np.asarray([item.features for item in new], dtype=np.float32)
             start = FeatureFile(store.project_dir(project_id) / "features.f32", dim).append(matrix, store.durable)
             rows = list(range(start, start + len(new)))
         # the pool's serving order past the ranking: seeded, so a campaign replays the same way
@@ -124,8 +154,8 @@ def import_items(store: Store, project_id: int, split: str, items: Sequence[Item
             [
                 (project_id, str(item.id), split, row, item.text,
                  json.dumps(item.meta) if item.meta is not None else None, item.label, float(key), item.cost,
-                 exact_key(item.text, item.features))
-                for item, row, key in zip(new, rows, order)
+                 exact_key(item.text, item.features) if pixels is None else exact_key(None, matrix[n]))
+                for n, (item, row, key) in enumerate(zip(new, rows, order))
             ],
         )
         items_changed(conn, project_id)
