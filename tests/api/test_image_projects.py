@@ -254,3 +254,35 @@ def test_bad_image_project_settings_are_a_422(image_client, body, says):
 def test_image_settings_and_the_cnn_need_an_image_project(image_client, body, says):
     r = image_client.post("/projects", json={"name": "p", "labels": LABELS, **body})
     assert r.status_code == 422 and says in r.json()["detail"]
+
+
+def test_the_embedding_alternative_a_vector_project_shows_the_image_and_trains_on_your_vectors(client, digits):
+    X, y = digits  # the 64 numbers stand in for a user's own embedding column; the picture is for people
+    pictures = digit_pictures(X[:260])
+    pid = client.post("/projects", json={"name": "mine", "labels": LABELS, "retrain_every": 40, "budget": 40,
+                                         **NO_DEDUP}).json()["id"]
+    pool = [{"id": i, "features": X[i].tolist(),
+             "image": base64.b64encode(_png(pictures[i])).decode()} for i in range(160)]
+    assert client.post(f"/projects/{pid}/items", json={"items": pool}).json()["added"] == 160
+    client.post(f"/projects/{pid}/items", json={"split": "eval", "items": [
+        {"id": i, "features": X[i].tolist(), "label": str(y[i])} for i in range(160, 260)]})
+    batch = client.post(f"/projects/{pid}/next", json={"annotator": "a", "n": 40, "wait": 30}).json()["items"]
+    assert all(it["image"].startswith("data:image/png;base64,") and len(it["features"]) == 64 for it in batch)
+    client.post(f"/projects/{pid}/labels", json={"labels": [
+        {"item_id": it["id"], "label": str(y[int(it["id"])]), "annotator": "a"} for it in batch]})
+    status = wait_for(client, pid, lambda s: s["settled"], timeout=60)
+    assert status["input"] == "vector" and status["model"]["name"] == "logistic_regression"
+    assert status["metrics"]["accuracy"] > 0.7
+
+
+def test_csv_and_jsonl_uploads_take_an_image_path_column(image_client, pictures):
+    paths, y = pictures
+    pid = _image_project(image_client)
+    csv_text = "id,image_path,label\n" + "".join(f"c{i},{paths[i]},{y[i]}\n" for i in range(5))
+    r = image_client.post(f"/projects/{pid}/items", params={"split": "eval"}, content=csv_text,
+                          headers={"Content-Type": "text/csv"})
+    assert r.json() == {"added": 5, "skipped": 0}
+    jsonl = "".join(f'{{"id": "j{i}", "image_path": "{paths[i]}"}}\n' for i in range(5, 9))
+    r = image_client.post(f"/projects/{pid}/items", files={"file": ("pool.jsonl", jsonl)}, data={"split": "pool"})
+    assert r.json() == {"added": 4, "skipped": 0}
+    assert _stored(image_client, pid)["items"]["c3"] == f"file:{paths[3]}"
