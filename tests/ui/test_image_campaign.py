@@ -5,6 +5,7 @@ on them, its eval accuracy rising well above chance (0.1)."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,6 +45,16 @@ def root(tmp_path: Path, mnist) -> Path:
 @pytest.fixture
 def server(tmp_path: Path, root: Path) -> Iterator[ServerProcess]:
     process = ServerProcess(tmp_path / "data", args=["--image-root", str(root)]).start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def secured(tmp_path: Path, root: Path) -> Iterator[ServerProcess]:
+    process = ServerProcess(tmp_path / "secure", args=["--image-root", str(root)],
+                            env={"ALLOOP_ADMIN_TOKEN": "ui-image-admin"}).start()
     try:
         yield process
     finally:
@@ -93,3 +104,23 @@ def test_an_mnist_image_campaign_labeled_on_the_page_trains_the_cnn(page: Page, 
     accuracy = [point["accuracy"] for point in curve]
     assert accuracy[-1] > 0.5, accuracy  # ten classes: chance is 0.1
     assert accuracy[-1] > accuracy[0] + 0.1, accuracy
+
+
+def test_with_auth_on_an_annotator_token_sees_the_file_through_its_signed_link(page: Page, secured: ServerProcess,
+                                                                                 mnist) -> None:
+    _, y = mnist
+    with Client(secured.url, token="ui-image-admin") as client:
+        pid = client.create_project(name="mnist", labels=[str(d) for d in range(10)], input="image",
+                                    image={"width": 28, "height": 28}, **NO_DEDUP)["id"]
+        client.add_items(pid, [{"id": f"m{i}", "image_path": f"mnist/{i:05d}.png"} for i in range(20)])
+        token = client.request("POST", f"/projects/{pid}/tokens", json={"role": "annotator", "name": "ann"}).json()
+    page.goto(f"{secured.url}/ui/projects/{pid}/label")
+    page.locator("#token-form input").fill(token["token"])
+    page.locator("#token-form button").click()
+    expect(page.locator("#item")).to_be_visible(timeout=60_000)
+    item = page.locator("#item-id").inner_text().split()[1]
+    src = re.compile("/items/" + item + r"/image\?sig=[0-9a-f]{32}$")
+    expect(page.locator("#item-image")).to_have_attribute("src", src)
+    page.wait_for_function("() => document.getElementById('item-image').naturalWidth === 28")
+    page.keyboard.press(str(y[int(item.removeprefix("m"))]))
+    expect(page.locator("#status")).to_contain_text(f"Labeled {item} as")
