@@ -49,7 +49,8 @@ def image_links(alloop: Client, project_id: int, ids: list[str]) -> dict[str, st
     links: dict[str, str] = {}
     base = str(alloop.http.base_url).rstrip("/")
     for start in range(0, len(ids), _CHUNK):
-        answer = alloop.request("POST", f"/projects/{project_id}/image-links", json={"ids": ids[start : start + _CHUNK]})
+        chunk = ids[start : start + _CHUNK]
+        answer = alloop.request("POST", f"/projects/{project_id}/image-links", json={"ids": chunk})
         links.update({item: base + path for item, path in answer.json()["links"].items()})
     return links
 
