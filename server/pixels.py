@@ -74,19 +74,23 @@ def _raw(item: ItemIn, root: Path | None, where: str) -> bytes:
     return read_image_file(root, item.image_path)
 
 
-def item_pixels(items: Sequence[ItemIn], spec: ImageSpec, root: Path | None) -> np.ndarray:
-    """(len(items), values) float32 pixels of an import's items, in order; :class:`Invalid` naming the
-    first item (``items.<n>``) whose image is missing, outside the root, unreadable or too large."""
+def item_pixels(items: Sequence[ItemIn], spec: ImageSpec, root: Path | None,
+                only: Sequence[int] | None = None) -> np.ndarray:
+    """(len(only), values) float32 pixels of an import's items (those at positions ``only``, default all),
+    in order; :class:`Invalid` naming the first item (``items.<n>``) whose image is missing, outside the
+    root, unreadable or too large."""
     dim = spec.width * spec.height * spec.channels
-    if len(items) * dim * 4 > MAX_IMPORT_BYTES:
+    chosen = range(len(items)) if only is None else only
+    if len(chosen) * dim * 4 > MAX_IMPORT_BYTES:
         most = MAX_IMPORT_BYTES // (dim * 4)
-        raise Invalid(f"items: {len(items)} images of {spec.width}x{spec.height} {spec.color} are more than "
+        raise Invalid(f"items: {len(chosen)} images of {spec.width}x{spec.height} {spec.color} are more than "
                       f"{MAX_IMPORT_BYTES // 2**20} MiB of pixels; import at most {most} per upload")
-    out = np.empty((len(items), dim), dtype=np.float32)
-    for n, item in enumerate(items):
+    out = np.empty((len(chosen), dim), dtype=np.float32)
+    for k, n in enumerate(chosen):
+        item = items[n]
         where = f"items.{n} (id {item.id!r})"
         try:
-            out[n] = decode(_raw(item, root, where), spec)
+            out[k] = decode(_raw(item, root, where), spec)
         except ValueError as exc:
             raise Invalid(f"{where}: {exc}") from None
     return out

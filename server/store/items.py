@@ -107,17 +107,21 @@ def _search_near(store: Store, project_id: int) -> None:
 
 
 def _pixels(store: Store, project_id: int, split: str, items: Sequence[ItemIn],
-            image_root: Path | None) -> np.ndarray | None:
-    """Image projects: every item's pixels, decoded before the write (it takes a while on a large
-    upload, and a bad image must stop the import before anything is written); None otherwise."""
+            image_root: Path | None) -> tuple[dict[str, int], np.ndarray] | None:
+    """Image projects: the pixels of the items not stored yet (by id: their row in the matrix), decoded
+    before the write (it takes a while on a large upload, and a bad image must stop the import before
+    anything is written); None for other projects."""
     with store.read() as conn:
         project = get_project(conn, project_id)
-    if project.input != "image":
-        return None
+        if project.input != "image":
+            return None
+        _check(project, split, items)
+        existing = _existing(conn, project_id, [str(item.id) for item in items])
     from alloop.pixels import item_pixels, spec_of  # Pillow's decoders: image projects only
 
-    _check(project, split, items)
-    return item_pixels(items, spec_of(project.image), image_root)
+    new = [n for n, item in enumerate(items) if str(item.id) not in existing]
+    matrix = item_pixels(items, spec_of(project.image), image_root, only=new)
+    return {str(items[n].id): k for k, n in enumerate(new)}, matrix
 
 
 def import_items(store: Store, project_id: int, split: str, items: Sequence[ItemIn],
@@ -129,18 +133,17 @@ def import_items(store: Store, project_id: int, split: str, items: Sequence[Item
         project = get_project(conn, project_id)
         dim = _check(project, split, items)
         if pixels is not None:
-            dim = pixels.shape[1]
+            dim = pixels[1].shape[1]
         existing = _existing(conn, project_id, [str(item.id) for item in items])
-        keep = [n for n, item in enumerate(items) if str(item.id) not in existing]
-        new = [items[n] for n in keep]
+        new = [item for item in items if str(item.id) not in existing]
         if not new:
             return {"added": 0, "skipped": len(items)}
         rows: list[int | None] = [None] * len(new)
         if dim is not None:
             if project.n_features is None:
                 conn.execute("UPDATE projects SET n_features = ? WHERE id = ?", (dim, project_id))
-            if pixels is not None:
-                matrix = pixels[keep]
+            if pixels is not None:  # items are never deleted: what was new at the read is a superset
+                matrix = pixels[1][[pixels[0][str(item.id)] for item in new]]
             else:
                 matrix = np.asarray([item.features for item in new], dtype=np.float32)
             start = FeatureFile(store.project_dir(project_id) / "features.f32", dim).append(matrix, store.durable)

@@ -286,3 +286,15 @@ def test_csv_and_jsonl_uploads_take_an_image_path_column(image_client, pictures)
     r = image_client.post(f"/projects/{pid}/items", files={"file": ("pool.jsonl", jsonl)}, data={"split": "pool"})
     assert r.json() == {"added": 4, "skipped": 0}
     assert _stored(image_client, pid)["items"]["c3"] == f"file:{paths[3]}"
+
+
+def test_a_repeated_upload_skips_stored_items_without_reading_their_files_again(image_client, pictures, root):
+    paths, _ = pictures
+    pid = _image_project(image_client)
+    first = [{"id": i, "image_path": paths[i]} for i in range(3)]
+    assert image_client.post(f"/projects/{pid}/items", json={"items": first}).json() == {"added": 3, "skipped": 0}
+    (root / paths[0]).unlink()  # moved away after its pixels were stored
+    again = [*first, {"id": 3, "image_path": paths[3]}]
+    assert image_client.post(f"/projects/{pid}/items", json={"items": again}).json() == {"added": 1, "skipped": 3}
+    matrix = np.fromfile(image_client.app.state.store.project_path(pid) / "features.f32", dtype=np.float32)
+    assert matrix.reshape(-1, 64).shape == (4, 64)
