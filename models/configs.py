@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MLPConfig", "TransformerConfig", "mlp_config", "transformer_config"]
+__all__ = ["CNNConfig", "MLPConfig", "TransformerConfig", "cnn_config", "mlp_config", "transformer_config"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,27 @@ class TransformerConfig:
     seed: int = 0
 
 
+@dataclass(frozen=True)
+class CNNConfig:
+    """A small CNN trained from scratch on images of ``input_shape`` (channels, height, width): a conv
+    block per entry of ``channels`` (3x3 conv, ReLU, 2x2 max pool), then a ``hidden``-wide dense layer
+    with dropout. ``input_shape`` None: square gray images, read off the vector length at fit time."""
+
+    channels: tuple[int, ...] = (16, 32)
+    hidden: int = 64
+    dropout: float = 0.25
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 32
+    max_epochs: int = 60
+    max_steps: int = 600
+    patience: int = 5
+    tol: float = 1e-3
+    n_samples: int = 20
+    seed: int = 0
+    input_shape: tuple[int, int, int] | None = None
+
+
 def _int(low: int) -> Callable[[Any], bool]:
     return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
 
@@ -61,6 +82,15 @@ def _float(low: float, high: float = float("inf"), *, closed_high: bool = False)
 
 def _positive(v: Any) -> bool:
     return _float(0.0)(v) and v > 0
+
+
+def _channels(v: Any) -> bool:
+    return isinstance(v, (list, tuple)) and 0 < len(v) <= 4 and all(_int(1)(c) and c <= 512 for c in v)
+
+
+def _shape(v: Any) -> bool:
+    return v is None or (isinstance(v, (list, tuple)) and len(v) == 3 and v[0] in (1, 3)
+                         and all(_int(1)(d) and d <= 512 for d in v))
 
 
 def _hidden(v: Any) -> bool:
@@ -86,18 +116,26 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
+_CNN_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "channels": (_channels, "a list of 1 to 4 conv block widths (each 1 to 512)"),
+    "hidden": (lambda v: _int(1)(v) and v <= 4096, "an integer from 1 to 4096"),
+    "input_shape": (_shape, "[channels (1 or 3), height, width]"),
+}
+
+
 def _build(cls: type, name: str, params: dict[str, Any], fixed: dict[str, Any]) -> Any:
     """``cls(**fixed, **params)`` after checking every key and value; ValueError says what is wrong."""
     known = [f.name for f in dataclasses.fields(cls) if f.name not in fixed]
     for key, value in params.items():
         if key not in known:
             raise ValueError(f"unknown parameter {key!r} for {name!r}; known: {known}")
-        check, expected = _CHECKS[key]
+        check, expected = (_CNN_CHECKS if cls is CNNConfig and key in _CNN_CHECKS else _CHECKS)[key]
         if not check(value):
             raise ValueError(f"{name} parameter {key!r} must be {expected}, got {value!r}")
     values = {**params, **fixed}
-    if "hidden" in values:
-        values["hidden"] = tuple(values["hidden"])
+    for key in ("hidden", "channels", "input_shape"):
+        if isinstance(values.get(key), list):
+            values[key] = tuple(values[key])
     return cls(**values)
 
 
@@ -119,3 +157,16 @@ def transformer_config(name: str, params: dict[str, Any] | None, seed: int = 0) 
     params = dict(params or {})
     params.setdefault("seed", seed)
     return _build(TransformerConfig, name, params, {})
+
+
+def cnn_config(name: str, params: dict[str, Any] | None, seed: int = 0,
+               input_shape: list[int] | tuple[int, ...] | None = None) -> CNNConfig:
+    """Checked settings for ``cnn``; ``input_shape`` is the project's (the server sets it, not the user)."""
+    params = dict(params or {})
+    if "input_shape" in params:
+        raise ValueError(f"{name}: input_shape follows the project's 'image' settings; set those instead")
+    params.setdefault("seed", seed)
+    fixed = {} if input_shape is None else {"input_shape": tuple(input_shape)}
+    if input_shape is not None and not _shape(list(input_shape)):
+        raise ValueError(f"{name}: input_shape must be [channels (1 or 3), height, width], got {input_shape!r}")
+    return _build(CNNConfig, name, params, fixed)

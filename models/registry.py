@@ -1,6 +1,6 @@
 """Model names: short aliases, the dotted path of any scikit-learn classifier, or a torch adapter.
 
-The torch adapters (``torch_mlp``, ``torch_ensemble``, ``transformer``) are imported only
+The torch adapters (``torch_mlp``, ``torch_ensemble``, ``transformer``, ``cnn``) are imported only
 when built or loaded, so importing :mod:`models` never imports torch.
 """
 
@@ -15,7 +15,7 @@ from sklearn.base import is_classifier
 
 from alloop.models import _torch
 from alloop.models.base import Model
-from alloop.models.configs import mlp_config, transformer_config
+from alloop.models.configs import cnn_config, mlp_config, transformer_config
 from alloop.models.sklearn import CALIBRATIONS, SklearnModel
 
 __all__ = [
@@ -41,6 +41,7 @@ TORCH_MODELS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "torch_mlp": ("alloop.models.torch_mlp", "TorchMLP", "vector", ("torch",)),
     "torch_ensemble": ("alloop.models.torch_mlp", "TorchEnsemble", "vector", ("torch",)),
     "transformer": ("alloop.models.transformers_clf", "TransformerClassifier", "text", ("torch", "transformers")),
+    "cnn": ("alloop.models.cnn", "SmallCNN", "image", ("torch",)),
 }
 
 
@@ -54,7 +55,8 @@ def names() -> list[str]:
 
 
 def input_kind(spec: dict[str, Any]) -> str:
-    """``"vector"`` or ``"text"``: what the model a spec names reads, without building it."""
+    """``"vector"``, ``"text"`` or ``"image"``: what the model a spec names reads, without building it
+    (``"image"``: pixel rows of an image project, reshaped to its images)."""
     entry = TORCH_MODELS.get(spec.get("name", "logistic_regression"))
     return entry[2] if entry else "vector"
 
@@ -74,6 +76,8 @@ def _torch_config(spec: dict[str, Any], seed: int) -> Any:
     try:
         if name == "transformer":
             return transformer_config(name, spec.get("params"), seed)
+        if name == "cnn":
+            return cnn_config(name, spec.get("params"), seed, spec.get("input_shape"))
         return mlp_config(name, spec.get("params"), seed, ensemble=name == "torch_ensemble")
     except ValueError as exc:
         raise UnknownModel(str(exc)) from None

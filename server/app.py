@@ -17,7 +17,7 @@ from alloop.loop import Controller
 from alloop.labelstudio import routes as labelstudio
 from alloop.labelstudio.agent import Agent
 from alloop.prometheus import RequestTimer, Telemetry
-from alloop.routes import forecast, items, projects, results, serving, telemetry, tokens, ui
+from alloop.routes import forecast, images, items, projects, results, serving, telemetry, tokens, ui
 from alloop.settings import Settings
 from alloop.store import Store
 
@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(projects.router)  # per-route: creating projects needs the server admin
     app.include_router(serving.router)  # /next and /labels take annotator tokens (per route)
+    app.include_router(images.router)  # a signed link or a project token (per route): <img src> sends no header
     app.include_router(ui.router)  # static pages (no data); their API calls carry the token
     app.include_router(labelstudio.router)  # auth per router: bearer or Label Studio's Basic auth
     for module in (items, results, tokens):

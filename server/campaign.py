@@ -11,7 +11,7 @@ from alloop.quality import duplicates, leakage
 from alloop.loop import Controller
 from alloop.loop.embedding import DEFAULT_ENCODER, embedding_progress, load_encoder
 from alloop.loop.stopping import pool_state, stop_reason
-from alloop.schemas import DEFAULT_THRESHOLD, ProjectCreate, ProjectPatch, StrategySpec
+from alloop.schemas import DEFAULT_THRESHOLD, ImageSpec, ProjectCreate, ProjectPatch, StrategySpec
 from alloop.settings import Settings
 from alloop.store import Store
 from alloop.store.budget import resume_if_room, spent
@@ -61,7 +61,7 @@ def _check_strategy(spec: StrategySpec, model: dict[str, Any]) -> None:
 
 def _check_encoder(body: ProjectCreate) -> dict[str, Any] | None:
     """The text encoder spec, loaded once here so a missing model is a 422 now, not a failed job later."""
-    if body.input == "vector":
+    if body.input != "text":
         if body.encoder is not None:
             raise Invalid("encoder: only text projects (input 'text') take an encoder")
         return None
@@ -73,6 +73,30 @@ def _check_encoder(body: ProjectCreate) -> dict[str, Any] | None:
     except (MissingDependency, ValueError, TypeError, OSError) as exc:
         raise Invalid(f"encoder: {exc}") from None
     return spec
+
+
+def _check_input(body: ProjectCreate) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The model spec and image settings for the project's input: image projects default to the cnn and
+    hand it their image's shape (``input_shape``); a model that reads another input is a 422."""
+    from alloop.models import input_kind
+
+    model = body.model.model_dump()
+    if body.input != "image":
+        if body.image is not None:
+            raise Invalid("image: only image projects (input 'image') take image settings")
+        if input_kind(model) == "image":
+            raise Invalid(f"model: {model['name']!r} reads images; use it in a project with input 'image'")
+        return model, None
+    image = body.image or ImageSpec()
+    if "model" not in body.model_fields_set:
+        model["name"] = "cnn"
+    kind = input_kind(model)
+    if kind == "text":
+        raise Invalid(f"model: {model['name']!r} reads text, not images; use cnn or a vector model (it reads "
+                      "the pixels flattened)")
+    if kind == "image":
+        model["input_shape"] = image.shape
+    return model, image.model_dump()
 
 
 def _check_staleness(max_stale_labels: int | None, retrain_every: int) -> None:
@@ -108,12 +132,14 @@ def create_project(store: Store, settings: Settings, body: ProjectCreate) -> Pro
 
     if body.task not in IMPLEMENTED_TASKS:
         raise Invalid(f"task: {body.task!r} is not available yet; accepted: {list(IMPLEMENTED_TASKS)}")
-    _check_strategy(body.strategy, body.model.model_dump())
+    model, image = _check_input(body)
+    _check_strategy(body.strategy, model)
     try:
-        check_model(body.model.model_dump(), len(body.labels))
+        check_model(model, len(body.labels))
     except (UnknownModel, MissingDependency) as exc:
         raise Invalid(f"model: {exc}") from None
     fields = body.model_dump(exclude={"stabilize", "cold_start", "encoder"})
+    fields["model"], fields["image"] = model, image
     if "max_stale_labels" not in body.model_fields_set:
         fields["max_stale_labels"] = default_max_stale(body.retrain_every)
     _check_staleness(fields["max_stale_labels"], body.retrain_every)

@@ -23,6 +23,9 @@ def serve(
     port: int = typer.Option(8000, help="TCP port."),
     data_dir: Path = typer.Option(Path("./alloop-data"), help="Where the SQLite store and feature files live."),
     demo: bool = typer.Option(False, "--demo", help="Create the digits demo campaign if it is missing."),
+    image_root: Path | None = typer.Option(
+        None, help="Folder that image projects' image_path values are relative to (or ALLOOP_IMAGE_ROOT).",
+    ),
     log_level: str = typer.Option("info", help="uvicorn log level."),
     ray: str | None = typer.Option(
         None, "--ray", help="Score pools and embed texts on a Ray cluster: 'auto' (one started on this machine "
@@ -39,7 +42,10 @@ def serve(
     from alloop.distributed import ClusterUnavailable
     from alloop.settings import Settings
 
-    settings = Settings(data_dir=data_dir, **({"ray_address": ray} if ray else {}))
+    overrides = {"image_root": image_root} if image_root is not None else {}
+    settings = Settings(data_dir=data_dir, **overrides, **({"ray_address": ray} if ray else {}))
+    if settings.image_root is not None and not settings.image_root.is_dir():
+        raise typer.BadParameter(f"{settings.image_root} is not a folder", param_hint="--image-root")
     try:
         application = create_app(settings)
     except ClusterUnavailable as exc:

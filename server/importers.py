@@ -14,7 +14,7 @@ from alloop.schemas import ItemIn, ItemsImport
 
 __all__ = ["parse_items", "format_for"]
 
-_RESERVED = {"id", "text", "label", "meta", "features", "cost", "image", "image_url"}
+_RESERVED = {"id", "text", "label", "meta", "features", "cost", "image", "image_url", "image_path"}
 
 
 def format_for(content_type: str, filename: str | None = None) -> str:
@@ -63,7 +63,7 @@ def _number(value: str, where: str) -> float:
 
 def _csv_row(row: dict[str, str], feature_columns: list[str], where: str) -> dict[str, Any]:
     raw: dict[str, Any] = {"id": row.get("id")}
-    for key in ("text", "label", "image", "image_url"):
+    for key in ("text", "label", "image", "image_url", "image_path"):
         if row.get(key) not in (None, ""):
             raw[key] = row[key]
     if row.get("cost") not in (None, ""):

@@ -11,11 +11,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
 
+from alloop.image_files import FILE_PREFIX, check_image_path
 from alloop.images import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, check_image, check_image_url
 
 __all__ = [
-    "EncoderSpec", "ModelSpec", "ReviewSpec", "StrategySpec", "TargetSpec", "StabilizeSpec", "ProjectCreate", "ProjectPatch",
-    "ItemIn", "ItemsImport", "NextRequest", "LabelIn", "LabelsRequest", "SpanIn", "TASK_HELP",
+    "EncoderSpec", "ImageSpec", "ModelSpec", "ReviewSpec", "StrategySpec", "TargetSpec", "StabilizeSpec", "ProjectCreate",
+    "ProjectPatch", "ItemIn", "ItemsImport", "NextRequest", "LabelIn", "LabelsRequest", "SpanIn", "TASK_HELP",
 ]
 
 DEFAULT_THRESHOLD = 0.95
@@ -111,6 +112,40 @@ class EncoderSpec(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+MAX_IMAGE_VALUES = 65_536
+"""Most numbers one image project stores per item (width x height x channels): a pool of 10,000 items
+then takes at most 2.6 GB of feature file, memory-mapped, never held in memory whole."""
+
+
+class ImageSpec(Strict):
+    """How an image project turns each image into what its model reads: every image is decoded once,
+    at import, converted to ``color`` and resized (stretched) to ``width`` x ``height``, and stored as
+    float32 values in [0, 1], channel first, in the project's feature file."""
+
+    width: int = Field(32, ge=4, le=512, description="Pixels across every image is resized to.")
+    height: int = Field(32, ge=4, le=512, description="Pixels down every image is resized to.")
+    color: Literal["gray", "rgb"] = Field(
+        "gray", description="'gray': one channel (digits, scans, X-rays); 'rgb': three (photos).",
+    )
+
+    @model_validator(mode="after")
+    def _bounded(self) -> ImageSpec:
+        values = self.width * self.height * self.channels
+        if values > MAX_IMAGE_VALUES:
+            raise ValueError(f"image: {self.width}x{self.height} {self.color} is {values} values per item; at most "
+                             f"{MAX_IMAGE_VALUES} (for example 128x128 rgb or 256x256 gray)")
+        return self
+
+    @property
+    def channels(self) -> int:
+        return 3 if self.color == "rgb" else 1
+
+    @property
+    def shape(self) -> list[int]:
+        """(channels, height, width): how the stored values of one item lay out."""
+        return [self.channels, self.height, self.width]
+
+
 class ReviewSpec(Strict):
     """Label-error review: after each retrain, cleanlab ranks the labels most likely wrong (out-of-fold
     probabilities of the project's model; with overlap, CROWDLAB over the votes), and /next serves them
@@ -141,9 +176,14 @@ class ProjectCreate(Strict):
 
     name: str = Field(min_length=1, max_length=200)
     labels: list[Label] = Field(min_length=2, max_length=10_000)
-    input: Literal["vector", "text"] = "vector"
+    input: Literal["vector", "text", "image"] = Field(
+        "vector", description="What the model reads: 'vector' (features), 'text' (embedded by the encoder) or "
+        "'image' (the pixels of each item's image or image_path, resized as 'image' says).",
+    )
     task: Literal["classification", "multilabel", "spans"] = Field("classification", description=TASK_HELP)
-    model: ModelSpec = Field(default_factory=ModelSpec)
+    model: ModelSpec = Field(
+        default_factory=ModelSpec, description="Omitted: logistic_regression, and the cnn for image projects.",
+    )
     strategy: StrategySpec = Field(default_factory=StrategySpec)
     batch_size: int = Field(10, ge=1, le=1000)
     budget: int | None = Field(
@@ -160,6 +200,9 @@ class ProjectCreate(Strict):
     cold_start: Literal["kmeans++", "random"] | None = None
     stabilize: StabilizeSpec | None = None
     encoder: EncoderSpec | None = Field(None, description="Text projects only; default all-MiniLM-L6-v2.")
+    image: ImageSpec | None = Field(
+        None, description="Image projects only: the size and color every image is resized to (default 32x32 gray).",
+    )
     labels_per_item: int = Field(
         1, ge=1, le=MAX_LABELS_PER_ITEM,
         description="Distinct annotators asked about each item; above 1 the final label is their majority.",
@@ -228,7 +271,8 @@ class ProjectPatch(Strict):
 
 class ItemIn(Strict):
     """One item: the client's id and either ``features`` or ``text``; ``label`` for eval items;
-    optionally an image for people to look at (``image`` inline, or ``image_url``)."""
+    optionally an image for people to look at (``image`` inline, or ``image_url``). Image projects read
+    the pixels of ``image`` or of ``image_path``, a file under the server's images root."""
 
     id: ItemId
     features: list[float] | None = None
@@ -246,6 +290,10 @@ class ItemIn(Strict):
     image_url: str | None = Field(
         None, description="An image shown to annotators, by link: an http(s) URL or a path on this server.",
     )
+    image_path: str | None = Field(
+        None, description="Image projects: a PNG or JPEG file on the server, as a relative path under its images "
+        "root (ALLOOP_IMAGE_ROOT, or alloop serve --image-root); the model reads its pixels, annotators see it.",
+    )
 
     @field_validator("image")
     @classmethod
@@ -257,15 +305,23 @@ class ItemIn(Strict):
     def _image_url(cls, value: str | None) -> str | None:
         return None if value is None else check_image_url(value)
 
+    @field_validator("image_path")
+    @classmethod
+    def _image_path(cls, value: str | None) -> str | None:
+        return None if value is None else check_image_path(value)
+
     @model_validator(mode="after")
     def _one_image(self) -> ItemIn:
-        if self.image is not None and self.image_url is not None:
-            raise ValueError("give image or image_url, not both")
+        given = [name for name in ("image", "image_url", "image_path") if getattr(self, name) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of image, image_url or image_path, not {' and '.join(given)}")
         return self
 
     @property
     def shown_image(self) -> str | None:
-        """What the labeling page shows: the inline image or the link."""
+        """What the labeling page shows: the inline image, the link, or the file (``file:`` + its path)."""
+        if self.image_path is not None:
+            return FILE_PREFIX + self.image_path
         return self.image if self.image is not None else self.image_url
 
     @field_validator("cost")

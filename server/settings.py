@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(
         None, description="Bearer token every call but /health needs (ALLOOP_ADMIN_TOKEN); unset: open."
     )
+    image_root: Path | None = Field(
+        None, description="Folder that image projects' image_path values are relative to (ALLOOP_IMAGE_ROOT, or "
+        "alloop serve --image-root); unset: items must carry their images inline.",
+    )
     max_body_bytes: int = Field(64 * 1024 * 1024, description="Request bodies larger than this get 413.")
     max_next_n: int = Field(1000, description="Largest n a /next call may ask for.")
     next_wait_seconds: float = Field(

@@ -141,3 +141,21 @@ def sms_rows(n: int) -> list[tuple[str, str]]:
         pytest.skip(f"shared data not found at {SMS}")
     with open(SMS, newline="", encoding="utf-8") as handle:
         return [(r["label"], r["text"]) for r in csv.DictReader(handle)][:n]
+
+
+def write_pngs(root: Path, images: np.ndarray, names: list[str]) -> list[str]:
+    """Write (n, h, w) 0-255 images as gray PNG files under ``root``; answers their relative paths."""
+    from PIL import Image
+
+    paths = []
+    for picture, name in zip(images, names):
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.asarray(picture, dtype=np.uint8)).save(path, format="PNG")
+        paths.append(name)
+    return paths
+
+
+def digit_pictures(X: np.ndarray) -> np.ndarray:
+    """sklearn's 8x8 digits (values 0-16) as 0-255 pictures."""
+    return (np.asarray(X).reshape(-1, 8, 8) * (255 / 16)).round().astype(np.uint8)

@@ -51,11 +51,18 @@ def check_labels(control: Control, labels: list[str]) -> None:
         )
 
 
-def label_config(labels: list[str], *, from_name: str = "label", to_name: str = "text") -> str:
-    """A single-choice text classification config for ``labels`` (text from ``$text``)."""
+def label_config(labels: list[str], *, from_name: str = "label", to_name: str | None = None,
+                 input: str = "text") -> str:
+    """A single-choice classification config for ``labels``: of a text (``$text``), or for an image
+    project (``input="image"``) of an image (``<Image name="image" value="$image"/>``)."""
     choices = "".join(f"<Choice value={quoteattr(label)}/>" for label in labels)
+    if input == "image":
+        name = to_name or "image"
+        shown = f"<Image name={quoteattr(name)} value=\"$image\"/>"
+    else:
+        name = to_name or "text"
+        shown = f"<Text name={quoteattr(name)} value=\"$text\"/>"
     return (
-        f"<View><Text name={quoteattr(to_name)} value=\"$text\"/>"
-        f"<Choices name={quoteattr(from_name)} toName={quoteattr(to_name)} choice=\"single-radio\" "
+        f"<View>{shown}<Choices name={quoteattr(from_name)} toName={quoteattr(name)} choice=\"single-radio\" "
         f"showInLine=\"true\">{choices}</Choices></View>"
     )

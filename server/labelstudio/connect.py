@@ -16,34 +16,55 @@ from alloop.labelstudio.config import label_config
 from alloop.labelstudio.lsapi import LabelStudio
 
 __all__ = [
-    "UNCERTAINTY", "connect", "create_ls_project", "disconnect", "import_items", "link", "task_for", "wait_for_push",
+    "UNCERTAINTY", "connect", "create_ls_project", "disconnect", "image_links", "import_items", "link", "task_for",
+    "wait_for_push",
 ]
 
 UNCERTAINTY = "Uncertainty sampling"
 _CHUNK = 500
 
 
-def task_for(item: dict[str, Any]) -> dict[str, Any]:
-    """The Label Studio task of an alloop item: ``data.alloop_id``, ``data.text`` and the meta fields."""
+def task_for(item: dict[str, Any], image: str | None = None) -> dict[str, Any]:
+    """The Label Studio task of an alloop item: ``data.alloop_id``, ``data.text`` and the meta fields;
+    ``data.image`` where the item has an image (``image``: the URL Label Studio loads it from)."""
     meta = item.get("meta") or {}
     text = item.get("text") or meta.get("text") or str(item["id"])
-    return {"data": {**meta, "text": text, "alloop_id": str(item["id"])}}
+    data = {**meta, "text": text, "alloop_id": str(item["id"])}
+    if image is not None:
+        data["image"] = image
+    return {"data": data}
 
 
 def create_ls_project(alloop: Client, project_id: int, ls: LabelStudio, title: str | None = None) -> int:
-    """A new Label Studio project for an alloop project, with its labels and uncertainty sampling."""
+    """A new Label Studio project for an alloop project, with its labels and uncertainty sampling
+    (an image project's config shows ``$image``)."""
     project = alloop.project(project_id)
-    created = ls.create_project(title or f"alloop: {project['name']}", label_config(project["labels"]),
-                                sampling=UNCERTAINTY)
+    config = label_config(project["labels"], input=project.get("input", "text"))
+    created = ls.create_project(title or f"alloop: {project['name']}", config, sampling=UNCERTAINTY)
     return int(created["id"])
+
+
+def image_links(alloop: Client, project_id: int, ids: list[str]) -> dict[str, str]:
+    """Absolute URLs of these items' images on the alloop server (signed when its auth is on)."""
+    links: dict[str, str] = {}
+    base = str(alloop.http.base_url).rstrip("/")
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        answer = alloop.request("POST", f"/projects/{project_id}/image-links", json={"ids": chunk})
+        links.update({item: base + path for item, path in answer.json()["links"].items()})
+    return links
 
 
 def import_items(alloop: Client, project_id: int, ls: LabelStudio, ls_project: int,
                  items: list[dict[str, Any]]) -> dict[str, int]:
-    """Add pool items to alloop and the same items as tasks to Label Studio."""
+    """Add pool items to alloop and the same items as tasks to Label Studio; a task of an item with an
+    image links to it on the alloop server (as this client reaches it: the browser must too)."""
     added = alloop.add_items(project_id, items)
+    pictured = [str(item["id"]) for item in items if any(item.get(k) for k in ("image", "image_url", "image_path"))]
+    links = image_links(alloop, project_id, pictured) if pictured else {}
     for start in range(0, len(items), _CHUNK):
-        ls.import_tasks(ls_project, [task_for(item) for item in items[start : start + _CHUNK]])
+        ls.import_tasks(ls_project, [task_for(item, links.get(str(item["id"])))
+                                     for item in items[start : start + _CHUNK]])
     return added
 
 

@@ -50,16 +50,18 @@ class ModelCache:
         self._models: dict[int, tuple[int, Any]] = {}
         self._lock = threading.Lock()
 
-    def get(self, project_id: int, version: int, path: Path) -> Any:
-        """The model of ``version``, loaded from ``path`` on first use."""
+    def get(self, project: Project, version: int, path: Path) -> Any:
+        """The model of ``version``, loaded from ``path`` on first use (by the adapter the project's
+        model names: a scikit-learn estimator, or a torch one like an image project's cnn)."""
+        project_id = project.id
         with self._lock:
             cached = self._models.get(project_id)
             if cached is not None and cached[0] == version:
                 return cached[1]
-        # scikit-learn is loaded when a prediction is first asked for, not at server start.
-        from alloop.models.sklearn import SklearnModel
+        # the models (scikit-learn, torch) are loaded when a prediction is first asked for, not at server start.
+        from alloop.models import load_model
 
-        model = SklearnModel.load(path)
+        model = load_model(project.model, len(project.labels), path)
         with self._lock:
             self._models[project_id] = (version, model)
         return model
@@ -95,7 +97,7 @@ def _predicted(store: Store, cache: ModelCache, project: Project, latest: sqlite
     with_rows = [item for item in items if item["row"] is not None]
     if latest is None or not latest["artifact"] or features is None or not with_rows:
         return {}
-    model = cache.get(project.id, latest["version"], store.data_dir / latest["artifact"])
+    model = cache.get(project, latest["version"], store.data_dir / latest["artifact"])
     rows = np.asarray([item["row"] for item in with_rows], dtype=np.int64)
     probs = model.predict_proba(np.asarray(features.matrix()[rows]))
     return {item["idx"]: project.labels[int(k)] for item, k in zip(with_rows, probs.argmax(axis=1))}

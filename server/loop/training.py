@@ -141,6 +141,18 @@ def _rank(snap: Snapshot, probs: np.ndarray, depth: int, rng: np.random.Generato
     return snap.pool_idx[chosen], scores
 
 
+IMAGE_CHUNK_BYTES = 64 * 1024 * 1024
+"""Image projects score at most this many bytes of pixels at a time (rows of 64k values: 256 rows)."""
+
+
+def _chunk(snap: Snapshot, settings: Settings) -> int:
+    """Pool rows scored per chunk: the setting, and for image projects no more than
+    :data:`IMAGE_CHUNK_BYTES` of pixels (an image row is up to 64k values, not a few hundred)."""
+    if snap.project.input != "image":
+        return settings.score_chunk_rows
+    return max(1, min(settings.score_chunk_rows, IMAGE_CHUNK_BYTES // (4 * max(1, snap.X.shape[1]))))
+
+
 def _balanced_weights(y: np.ndarray) -> np.ndarray:
     """Sample weights that give every labeled class the same total weight (scikit-learn's 'balanced')."""
     counts = np.bincount(y)
@@ -168,13 +180,13 @@ def _fit(
     X, y = model_inputs(snap, snap.labeled_rows), snap.labeled_y
     model.fit(X, y)
     fitting = time.perf_counter() - started
-    outputs = pool_outputs(model, snap, snap.pool_rows, settings.score_chunk_rows)
+    outputs = pool_outputs(model, snap, snap.pool_rows, _chunk(snap, settings))
     if _rescues(project) and _one_class(outputs[0]) and np.unique(y).size > 1 and _takes_weights(model):
         started = time.perf_counter()
         model = build_model(project.model, len(project.labels), project.seed + version)
         model.fit(X, y, sample_weight=_balanced_weights(y))
         fitting += time.perf_counter() - started
-        return model, pool_outputs(model, snap, snap.pool_rows, settings.score_chunk_rows), True, fitting
+        return model, pool_outputs(model, snap, snap.pool_rows, _chunk(snap, settings)), True, fitting
     return model, outputs, False, fitting
 
 
@@ -199,7 +211,7 @@ def train_round(store: Store, settings: Settings, snap: Snapshot) -> RoundWrite:
     started = time.perf_counter()
     version = snap.version + 1
     model, (probs, decisions), balanced, fit_seconds = _fit(project, snap, version, settings)
-    metrics = eval_metrics(model, snap, project.labels, settings.score_chunk_rows)
+    metrics = eval_metrics(model, snap, project.labels, _chunk(snap, settings))
     if balanced:
         metrics["class_weight"] = "balanced"
     agreement = None
@@ -216,7 +228,7 @@ def train_round(store: Store, settings: Settings, snap: Snapshot) -> RoundWrite:
     else:
         strategy = project.strategy["name"]
         ranked, scores = _rank(snap, probs, settings.queue_depth, rng, decisions=decisions,
-                               samples=lambda: sample_pool(model, snap, snap.pool_rows, settings.score_chunk_rows))
+                               samples=lambda: sample_pool(model, snap, snap.pool_rows, _chunk(snap, settings)))
     artifact = None
     if pdir is not None:
         (pdir / "models").mkdir(exist_ok=True)

@@ -59,6 +59,9 @@ def _duplicates(conn: sqlite3.Connection, project: Project) -> dict[str, Any] | 
         out["limitations"] = ["Duplicates are grouped but not acted on (dedup off): the labels may repeat items."]
     elif d["threshold"] is None and project.input == "vector":
         out["limitations"] = ["Only exact duplicate vectors were grouped: near duplicates need a dedup_threshold."]
+    elif d["threshold"] is None and project.input == "image":
+        out["limitations"] = ["Only images with identical pixels (at the project's size) were grouped: near "
+                              "duplicates need a dedup_threshold."]
     return out
 
 

@@ -68,6 +68,7 @@ async def add_items(
         raise Invalid(f"split must be 'pool' or 'eval', got {chosen!r}")
     if not items:
         raise Invalid("no items in the upload")
-    result = await run_in_threadpool(import_items, store, project_id, chosen, items)
+    root = request.app.state.settings.image_root  # image projects' image_path values are relative to it
+    result = await run_in_threadpool(import_items, store, project_id, chosen, items, root)
     controller.retry(project_id)
     return result

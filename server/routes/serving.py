@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Header, Response
 
 from alloop.auth import Caller, require_annotator
 from alloop.errors import Invalid
+from alloop.image_links import shown_image
 from alloop.loop import Controller
 from alloop.loop.embedding import embedding_progress
 from alloop.routes import deps
@@ -72,7 +73,8 @@ def _suggest(store: Store, project: Project, claimed: list[dict[str, Any]], item
                                     "model_version": predictions.version}
 
 
-def _public(claim: dict[str, Any], store: Store, controller: Controller, project_id: int) -> dict[str, Any]:
+def _public(claim: dict[str, Any], store: Store, controller: Controller, project_id: int,
+            secret: str | None = None) -> dict[str, Any]:
     project = claim.get("project")
     vectors: dict[int, list[float]] = {}
     if project is not None and project.input == "vector" and claim["items"]:
@@ -92,8 +94,7 @@ def _public(claim: dict[str, Any], store: Store, controller: Controller, project
             public["text"] = item["text"]
         if item["meta"] is not None:
             public["meta"] = item["meta"]
-        if item["image"] is not None:  # inline images are stored as data URLs, links as given
-            public["image" if item["image"].startswith("data:") else "image_url"] = item["image"]
+        public.update(shown_image(project_id, item["id"], item["image"], secret))
         items.append(public)
     if project is not None and project.suggest and items:
         _suggest(store, project, claim["items"], items)
@@ -150,7 +151,8 @@ async def next_items(
         if claim["items"] or claim["done"] or claim["waiting"] not in WAITABLE or left <= 0:
             break
         await controller.changes.wait(project_id, min(left, RECHECK_SECONDS))
-    answer = _public(claim, store, controller, project_id)
+    secret = None if settings.admin_token is None else settings.admin_token.get_secret_value()
+    answer = _public(claim, store, controller, project_id, secret)
     response = _json(answer)
     if answer.get("retry_after") is not None:
         response.headers["Retry-After"] = str(math.ceil(answer["retry_after"]))

@@ -18,6 +18,7 @@ exactly that batch, as they would at the head of a deeper queue).
 
 from __future__ import annotations
 
+import math
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,7 +28,9 @@ from typing import Any
 import numpy as np
 
 from alloop.campaign import create_project
+from alloop.images import png_data_url
 from alloop.loop import Controller
+from alloop.models import input_kind
 from alloop.schemas import ItemIn, LabelIn, ModelSpec, ProjectCreate, StrategySpec
 from alloop.settings import Settings
 from alloop.store import Store
@@ -111,9 +114,30 @@ class Split:
     labels: list[str]
 
 
-def _body(spec: CampaignSpec, labels: list[str]) -> ProjectCreate:
-    """The project a simulated campaign creates: no target, no stabilization stop."""
+def _image_side(spec: CampaignSpec, split: Split) -> int | None:
+    """For a model that reads images (the cnn): the side of the square gray images the rows are (MNIST's
+    784 values: 28); None for other models. The campaign is then an image project fed PNGs of the rows."""
+    if input_kind(spec.model) != "image":
+        return None
+    side = math.isqrt(split.X_pool.shape[1])
+    values = np.concatenate([split.X_pool.ravel(), split.X_eval.ravel()])
+    if side * side != split.X_pool.shape[1] or values.min() < 0 or values.max() > 1:
+        raise SimulationFailed(f"{spec.model['name']!r} reads images: the rows must be square gray images with "
+                               "values in [0, 1] (like mnist with --scale none)")
+    return side
+
+
+def _pngs(X: np.ndarray, side: int) -> list[str]:
+    """Rows of [0, 1] pixels as PNG data URLs (what an image project imports, decoded back to the same pixels)."""
+    return [png_data_url((row.reshape(side, side) * 255).round()) for row in np.asarray(X)]
+
+
+def _body(spec: CampaignSpec, labels: list[str], side: int | None = None) -> ProjectCreate:
+    """The project a simulated campaign creates: no target, no stabilization stop; an image project of
+    ``side`` x ``side`` gray images for a model that reads images."""
+    image = {} if side is None else {"input": "image", "image": {"width": side, "height": side, "color": "gray"}}
     return ProjectCreate(
+        **image,
         name=f"sim-{spec.strategy}-s{spec.seed}-b{spec.batch_size}",
         labels=labels,
         model=ModelSpec(**{**spec.model, "params": dict(spec.model.get("params") or {})}),
@@ -143,16 +167,19 @@ def oracle_answers(split: Split, spec: CampaignSpec) -> np.ndarray:
     return np.where(flipped, wrong, split.y_pool)
 
 
-def _import(store: Store, project_id: int, split: Split) -> None:
-    """Pool items get ids ``p<row>``; eval items carry their gold label."""
-    pool = [ItemIn(id=f"p{i}", features=row) for i, row in enumerate(split.X_pool.tolist())]
-    import_items(store, project_id, "pool", pool)
+def _import(store: Store, project_id: int, split: Split, side: int | None = None) -> None:
+    """Pool items get ids ``p<row>``; eval items carry their gold label. With ``side``, each row goes in
+    as a PNG image (an image project)."""
+    if side is None:
+        pool = [{"features": row} for row in split.X_pool.tolist()]
+        evals = [{"features": row} for row in split.X_eval.tolist()]
+    else:
+        pool = [{"image": url} for url in _pngs(split.X_pool, side)]
+        evals = [{"image": url} for url in _pngs(split.X_eval, side)]
+    import_items(store, project_id, "pool", [ItemIn(id=f"p{i}", **given) for i, given in enumerate(pool)])
     gold = [split.labels[k] for k in split.y_eval.tolist()]
-    evals = [
-        ItemIn(id=f"e{i}", features=row, label=g)
-        for i, (row, g) in enumerate(zip(split.X_eval.tolist(), gold))
-    ]
-    import_items(store, project_id, "eval", evals)
+    import_items(store, project_id, "eval", [ItemIn(id=f"e{i}", label=g, **given)
+                                             for i, (given, g) in enumerate(zip(evals, gold))])
 
 
 def _check(controller: Controller, project_id: int) -> None:
@@ -243,8 +270,9 @@ def run_campaign(split: Split, spec: CampaignSpec, workdir: Path | None = None) 
         write_blank(settings.data_dir / "alloop.db")
         store = Store(settings.data_dir, synchronous=settings.synchronous, journal_mode="MEMORY")
         try:
-            project = create_project(store, settings, _body(spec, split.labels))
-            _import(store, project.id, split)
+            side = _image_side(spec, split)
+            project = create_project(store, settings, _body(spec, split.labels, side))
+            _import(store, project.id, split, side)
             reason = _drive(store, Controller(store, settings), project.id, split, spec)
             with store.read() as conn:
                 points = curve(conn, project.id)

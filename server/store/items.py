@@ -6,6 +6,7 @@ import json
 import sqlite3
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,12 @@ def _check(project: Project, split: str, items: Sequence[ItemIn]) -> int | None:
             raise Invalid(f"items.{n}: this project takes vector input; 'features' is required")
         if project.input == "text" and item.text is None:
             raise Invalid(f"items.{n}: this project takes text input; 'text' is required")
+        if project.input == "image" and item.features is not None:
+            raise Invalid(f"items.{n}: this project reads the pixels of 'image' or 'image_path', not 'features'; "
+                          "to train on your own embeddings, make a vector project and show the image with it")
+        if project.input != "image" and item.image_path is not None:
+            raise Invalid(f"items.{n}: image_path is for image projects (input 'image'); this one takes "
+                          f"{project.input} input (show a picture with 'image' or 'image_url')")
     if project.input != "vector":
         return None
     expected = project.n_features or len(items[0].features or ())
@@ -102,11 +109,34 @@ def _search_near(store: Store, project_id: int) -> None:
         conn.execute("UPDATE projects SET near_row = MAX(near_row, ?) WHERE id = ?", (matrix.shape[0], project_id))
 
 
-def import_items(store: Store, project_id: int, split: str, items: Sequence[ItemIn]) -> dict[str, int]:
-    """Add new items (an id already present is skipped); all or nothing."""
+def _pixels(store: Store, project_id: int, split: str, items: Sequence[ItemIn],
+            image_root: Path | None) -> tuple[dict[str, int], np.ndarray] | None:
+    """Image projects: the pixels of the items not stored yet (by id: their row in the matrix), decoded
+    before the write (it takes a while on a large upload, and a bad image must stop the import before
+    anything is written); None for other projects."""
+    with store.read() as conn:
+        project = get_project(conn, project_id)
+        if project.input != "image":
+            return None
+        _check(project, split, items)
+        existing = _existing(conn, project_id, [str(item.id) for item in items])
+    from alloop.pixels import item_pixels, spec_of  # Pillow's decoders: image projects only
+
+    new = [n for n, item in enumerate(items) if str(item.id) not in existing]
+    matrix = item_pixels(items, spec_of(project.image), image_root, only=new)
+    return {str(items[n].id): k for k, n in enumerate(new)}, matrix
+
+
+def import_items(store: Store, project_id: int, split: str, items: Sequence[ItemIn],
+                 image_root: Path | None = None) -> dict[str, int]:
+    """Add new items (an id already present is skipped); all or nothing. Image projects read each
+    item's image (inline, or ``image_path`` under ``image_root``) into the feature file."""
+    pixels = _pixels(store, project_id, split, items, image_root)
     with store.write() as conn:
         project = get_project(conn, project_id)
         dim = _check(project, split, items)
+        if pixels is not None:
+            dim = pixels[1].shape[1]
         existing = _existing(conn, project_id, [str(item.id) for item in items])
         new = [item for item in items if str(item.id) not in existing]
         if not new:
@@ -115,7 +145,10 @@ def import_items(store: Store, project_id: int, split: str, items: Sequence[Item
         if dim is not None:
             if project.n_features is None:
                 conn.execute("UPDATE projects SET n_features = ? WHERE id = ?", (dim, project_id))
-            matrix = np.asarray([item.features for item in new], dtype=np.float32)
+            if pixels is not None:  # items are never deleted: what was new at the read is a superset
+                matrix = pixels[1][[pixels[0][str(item.id)] for item in new]]
+            else:
+                matrix = np.asarray([item.features for item in new], dtype=np.float32)
             start = FeatureFile(store.project_dir(project_id) / "features.f32", dim).append(matrix, store.durable)
             rows = list(range(start, start + len(new)))
         # the pool's serving order past the ranking: seeded, so a campaign replays the same way
@@ -127,8 +160,8 @@ def import_items(store: Store, project_id: int, split: str, items: Sequence[Item
             [
                 (project_id, str(item.id), split, row, item.text,
                  json.dumps(item.meta) if item.meta is not None else None, item.label, float(key), item.cost,
-                 exact_key(item.text, item.features))
-                for item, row, key in zip(new, rows, order)
+                 exact_key(item.text, item.features) if pixels is None else exact_key(None, matrix[n]))
+                for n, (item, row, key) in enumerate(zip(new, rows, order))
             ],
         )
         items_changed(conn, project_id)

@@ -13,7 +13,7 @@ from alloop.errors import NotFound
 
 __all__ = ["Project", "insert_project", "get_project", "list_projects", "update_project", "stop_project"]
 
-_JSON_FIELDS = ("labels", "model", "strategy", "target", "stabilize", "encoder", "review")
+_JSON_FIELDS = ("labels", "model", "strategy", "target", "stabilize", "encoder", "review", "image")
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,7 @@ class Project:
     near_row: int = 0
     review: dict[str, Any] | None = None  # label-error review settings (alloop.schemas.ReviewSpec); None: off
     task: str = "classification"  # what one answer is (alloop.tasks)
+    image: dict[str, Any] | None = None  # image projects: width, height, color (alloop.schemas.ImageSpec)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Project:
@@ -69,7 +70,7 @@ class Project:
             "labels_per_item": self.labels_per_item, "budget_unit": self.budget_unit,
             "max_stale_labels": self.max_stale_labels, "suggest": bool(self.suggest),
             "dedup": self.dedup, "dedup_threshold": self.dedup_threshold, "leakage": self.leakage,
-            "review": self.review, "task": self.task,
+            "review": self.review, "task": self.task, "image": self.image,
         }
 
 

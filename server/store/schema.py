@@ -455,8 +455,15 @@ def _v16(db: sqlite_utils.Database) -> None:
     db["projects"].add_column("task", str, not_null_default="classification")
 
 
+def _v17(db: sqlite_utils.Database) -> None:
+    """Image projects (issue 20): ``projects.image`` (JSON; NULL for other inputs) holds the size and
+    color every image is resized to before its pixels go to the feature file. An item's image file
+    (``image_path``) is kept in ``item_images.image`` as ``file:`` + its path under the images root."""
+    db["projects"].add_column("image", str)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12, _v13, _v14, _v15, _v16,
+    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12, _v13, _v14, _v15, _v16, _v17,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

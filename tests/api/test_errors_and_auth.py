@@ -18,6 +18,7 @@ BODIES = {
     "/projects/{project_id}/labels": {"labels": [{"item_id": 1, "label": "a"}]},
     "/projects/{project_id}/tokens": {"role": "annotator", "name": "ann"},
     "/projects/{project_id}/labelstudio/link": {"url": "http://127.0.0.1:9", "token": "t", "ls_project": 1},
+    "/projects/{project_id}/image-links": {"ids": ["x"]},
 }
 
 
@@ -73,7 +74,7 @@ SERVER_ADMIN = {"Authorization": "Bearer s3cret"}
 SERVER_ONLY = {("POST", "/projects"), ("GET", "/metrics/prometheus")}
 ANY_TOKEN = {("GET", "/projects")}
 LABELING = {("POST", "/projects/{project_id}/next"), ("POST", "/projects/{project_id}/labels"),
-            ("GET", "/projects/{project_id}/labeling")}
+            ("GET", "/projects/{project_id}/labeling"), ("GET", "/projects/{project_id}/items/{item_id}/image")}
 
 
 @pytest.fixture

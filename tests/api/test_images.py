@@ -82,7 +82,7 @@ def test_bad_images_are_a_422_that_names_the_problem_and_add_nothing(client, pid
 def test_an_item_gives_an_image_or_a_link_not_both(client, pid):
     item = {"id": "x", "features": [0, 1], "image": b64(PNG), "image_url": "https://host/x.png"}
     r = client.post(f"/projects/{pid}/items", json={"items": [item]})
-    assert r.status_code == 422 and "image or image_url, not both" in r.json()["detail"]
+    assert r.status_code == 422 and "not image and image_url" in r.json()["detail"]
 
 
 def test_a_huge_pixel_count_in_a_small_file_is_refused(client, pid):

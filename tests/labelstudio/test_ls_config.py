@@ -36,3 +36,9 @@ def test_check_labels() -> None:
     check_labels(Control(), ["anything"])
     with pytest.raises(Invalid, match=r"lacks the project's labels \['c'\]"):
         check_labels(Control(choices=("a", "b")), ["a", "b", "c"])
+
+
+def test_an_image_projects_config_shows_the_image_and_its_choices_read_back() -> None:
+    config = label_config(["cat", "dog"], input="image")
+    assert config.startswith('<View><Image name="image" value="$image"/><Choices name="label" toName="image" ')
+    assert choices_control(config) == Control("label", "image", ("cat", "dog"))
