@@ -51,11 +51,13 @@ def check_labels(control: Control, labels: list[str]) -> None:
         )
 
 
-def label_config(labels: list[str], *, from_name: str = "label", to_name: str = "text") -> str:
-    """A single-choice text classification config for ``labels`` (text from ``$text``)."""
+def label_config(labels: list[str], *, from_name: str = "label", to_name: str = "text", multiple: bool = False) -> str:
+    """A single-choice text classification config for ``labels`` (text from ``$text``); ``multiple``: a
+    multi-label one (``choice="multiple"``, issue 20), whose answer is every choice ticked."""
     choices = "".join(f"<Choice value={quoteattr(label)}/>" for label in labels)
+    kind = "multiple" if multiple else "single-radio"
     return (
         f"<View><Text name={quoteattr(to_name)} value=\"$text\"/>"
-        f"<Choices name={quoteattr(from_name)} toName={quoteattr(to_name)} choice=\"single-radio\" "
+        f"<Choices name={quoteattr(from_name)} toName={quoteattr(to_name)} choice=\"{kind}\" "
         f"showInLine=\"true\">{choices}</Choices></View>"
     )
