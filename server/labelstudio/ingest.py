@@ -71,8 +71,8 @@ def _annotation_id(annotation: dict[str, Any]) -> int | None:
 
 
 def _update(store: Store, project_id: int, annotation_id: int, label: str, annotator: str) -> dict[str, Any] | None:
-    """``label`` in its stored form (:func:`stored_form`)."""
-    """Apply an edit to the label or vote this annotation gave; None when alloop has no such link."""
+    """Apply an edit to the label or vote this annotation gave (``label`` in its stored form,
+    :func:`stored_form`); None when alloop has no such link."""
     with store.write() as conn:
         found = links.linked(conn, project_id, annotation_id)
         if found is None:
