@@ -106,3 +106,22 @@ def test_the_suggested_set_starts_toggled_on(page: Page, server: ServerProcess) 
     pressed = [toggles(page).nth(i).get_attribute("data-label") for i in range(len(LABELS))
                if toggles(page).nth(i).get_attribute("aria-pressed") == "true"]
     assert pressed == suggested
+
+
+def test_the_dashboard_charts_micro_f1_and_counts_each_label_of_a_set(page: Page, server: ServerProcess) -> None:
+    pid, truth = campaign(server.url)
+    given: dict[str, list[str]] = {}
+    with Client(server.url) as client:
+        deadline = time.monotonic() + 60
+        while len(given) < 15 and time.monotonic() < deadline:
+            served = client.next(pid, "api", 5, wait=10)
+            if served["items"]:
+                client.label(pid, [{"item_id": it["id"], "label": truth[it["id"]]} for it in served["items"]])
+                given.update({it["id"]: truth[it["id"]] for it in served["items"]})
+    page.goto(f"{server.url}/ui/projects/{pid}/dashboard")
+    expect(page.locator("#stat-metric-name")).to_have_text("micro_f1")
+    expect(page.locator("#curve polyline[data-series='micro F1']")).to_have_count(1, timeout=30_000)
+    for label in LABELS:
+        n = sum(label in labels for labels in given.values())
+        if n:
+            expect(page.locator(f".bar-row[data-label={label}] .count")).to_contain_text(f"{n} (")
