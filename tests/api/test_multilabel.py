@@ -31,7 +31,7 @@ def _project(client, data, pool: int = 200, evals: int = 60, **overrides) -> int
 def test_a_multilabel_project_gets_the_multilabel_default_strategy(client):
     project = client.post("/projects", json=ml_body()).json()
     assert project["task"] == "multilabel"
-    assert project["strategy"]["name"] == "binary_entropy_mean"
+    assert project["strategy"]["name"] == "mmc"
 
 
 def test_label_sets_are_stored_in_the_projects_label_order(client, data):
@@ -162,7 +162,7 @@ def test_next_suggests_a_label_set_once_a_model_exists(client, data):
     wait_for_ranking(client, pid)
     for _ in range(2):
         _label_round(client, pid, data)
-    wait_for(client, pid, lambda s: s["model_version"] is not None and s["ranking"]["strategy"] == "binary_entropy_mean")
+    wait_for(client, pid, lambda s: s["model_version"] is not None and s["ranking"]["strategy"] == "mmc")
     items = client.post(f"/projects/{pid}/next", json={"annotator": "b", "n": 3}).json()["items"]
     suggestion = items[0]["suggestion"]
     assert set(suggestion["label"]) <= set(LABELS)
