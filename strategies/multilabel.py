@@ -10,7 +10,10 @@ distribution over classes) for classification projects only (:func:`alloop.strat
   sampling; Settles, 2009, and e.g. Wu et al., 2020, "Multi-label active learning algorithms for image
   classification: overview and future promise").
 - ``br_margin``: ``1 - min_j |2 p_j - 1|``: the label closest to its decision boundary (Brinker, 2006,
-  "On active learning in multi-label classification": the smallest binary-relevance margin).
+  "On active learning in multi-label classification": the smallest binary-relevance margin). Binary
+  entropy is a decreasing function of ``|2p - 1|``, so on probabilities it ranks exactly as
+  ``binary_entropy_max`` (the paper reads SVM margins; an SVM's probabilities here are sigmoids of
+  them, which keeps the order): both names are kept, as the literature uses both.
 - ``mmc``: maximum loss reduction with maximal confidence (Yang et al., 2009, "Effective multi-label
   active learning for text classification", KDD): the expected loss reduction of the binary-relevance
   model, with the label set it predicts sized by a label-count predictor trained on the labeled items.
