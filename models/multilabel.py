@@ -8,9 +8,8 @@
   ``OneVsRestClassifier`` needs ``predict_proba`` from the estimator and warns on constant labels.
 - ``torch_mlp`` / ``torch_ensemble`` become :class:`alloop.models.torch_multilabel.TorchMultiLabelMLP`:
   the same MLP heads with a sigmoid output per label, trained with binary cross-entropy.
-
-The fine-tuned ``transformer`` has no multi-label head here: a multi-label text project uses the
-encoder's embeddings with any of the models above.
+- ``transformer`` (text projects) becomes :class:`alloop.models.transformers_multilabel.TransformerMultiLabel`:
+  the fine-tuned Hugging Face classifier with a sigmoid head, trained with binary cross-entropy.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from alloop.models.registry import TORCH_MODELS, UnknownModel, build_model, chec
 
 __all__ = ["MULTILABEL_TORCH", "OneVsRest", "build_multilabel", "check_multilabel", "load_multilabel"]
 
-MULTILABEL_TORCH = ("torch_mlp", "torch_ensemble")
+MULTILABEL_TORCH = ("torch_mlp", "torch_ensemble", "transformer")
 
 
 def _accepted() -> str:
@@ -92,9 +91,17 @@ def check_multilabel(spec: dict[str, Any], n_labels: int) -> None:
 def build_multilabel(spec: dict[str, Any], n_labels: int, seed: int) -> Any:
     """An unfitted multi-label adapter over ``n_labels`` labels (see the module docstring)."""
     name = spec.get("name", "logistic_regression")
-    if name in MULTILABEL_TORCH:
-        from alloop.models.registry import _torch_config
+    if name == "transformer":
         from alloop.models import _torch
+        from alloop.models.registry import _torch_config
+
+        _torch.require("torch", "transformers")
+        from alloop.models.transformers_multilabel import TransformerMultiLabel
+
+        return TransformerMultiLabel(n_labels, _torch_config(spec, seed))
+    if name in MULTILABEL_TORCH:
+        from alloop.models import _torch
+        from alloop.models.registry import _torch_config
 
         _torch.require("torch")
         from alloop.models.torch_multilabel import TorchMultiLabelMLP
@@ -106,7 +113,11 @@ def build_multilabel(spec: dict[str, Any], n_labels: int, seed: int) -> Any:
 
 def load_multilabel(spec: dict[str, Any], n_labels: int, path: Path) -> Any:
     """The fitted multi-label adapter that ``model.save(path)`` wrote."""
-    if spec.get("name") in MULTILABEL_TORCH:
+    if spec.get("name") == "transformer":
+        from alloop.models.transformers_multilabel import TransformerMultiLabel
+
+        model = TransformerMultiLabel.load(Path(path))
+    elif spec.get("name") in MULTILABEL_TORCH:
         from alloop.models.torch_multilabel import TorchMultiLabelMLP
 
         model = TorchMultiLabelMLP.load(Path(path))

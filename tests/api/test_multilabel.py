@@ -100,7 +100,6 @@ CREATE_422 = [
     ({"target": {"metric": "accuracy", "value": 0.9}}, "micro_f1"),
     ({"labels_per_item": 2}, "labels_per_item"),
     ({"review": {}}, "review"),
-    ({"model": {"name": "transformer"}}, "torch_mlp"),
     ({"model": {"name": "no_such_model"}}, "unknown model"),
 ]
 

@@ -76,8 +76,50 @@ def test_torch_heads_learn_label_sets_and_round_trip(data, tmp_path, name):
     np.testing.assert_allclose(again.predict_proba(X[300:310]), probs[:10], rtol=1e-6)
 
 
-def test_models_without_a_multilabel_form_are_refused():
-    with pytest.raises(UnknownModel, match="no multi-label head"):
-        check_multilabel({"name": "transformer"}, 3)
+def test_unknown_models_and_bad_parameters_are_refused():
     with pytest.raises(UnknownModel, match="unknown model"):
         check_multilabel({"name": "nope"}, 3)
+    with pytest.raises(UnknownModel, match="bad parameters"):
+        check_multilabel({"name": "logistic_regression", "params": {"C": -1}}, 3)
+
+
+def test_the_transformer_gets_a_sigmoid_head_and_round_trips(tiny_bert, texts, tmp_path):
+    pytest.importorskip("transformers")
+    X, y, test = texts
+    Y = np.zeros((len(X), 3), dtype=np.int8)
+    Y[np.arange(len(X)), y] = 1
+    Y[::3, 2] = 1  # a second label on every third text
+    spec = {"name": "transformer", "params": {"path": str(tiny_bert), "epochs": 1, "batch_size": 8}}
+    check_multilabel(spec, 3)
+    model = build_multilabel(spec, 3, seed=0)
+    model.fit(X, Y)
+    probs = model.predict_proba(test)
+    assert probs.shape == (len(test), 3) and np.all((probs > 0) & (probs < 1))
+    assert not np.allclose(probs.sum(axis=1), 1.0)  # sigmoids, not a softmax
+    assert model.sample_proba(test, 2).shape == (2, len(test), 3)
+    model.save(tmp_path / "v1")
+    again = load_multilabel(spec, 3, tmp_path / "v1")
+    np.testing.assert_allclose(again.predict_proba(test), probs, rtol=1e-5, atol=1e-6)
+
+
+def test_a_multilabel_text_project_trains_the_transformer_in_the_loop(client, tiny_bert, texts):
+    pytest.importorskip("transformers")
+    from helpers import wait_for
+
+    X, y, _ = texts
+    labels = ["spam", "ham", "short"]
+    answers = [[labels[k]] + (["short"] if len(t) < 20 else []) for t, k in zip(X, y)]
+    body = {"name": "t", "labels": labels, "task": "multilabel", "input": "text", "batch_size": 5,
+            "retrain_every": 5, "budget": 20, "stabilize": None, "dedup": "off",
+            "encoder": {"name": "hashing", "params": {"dim": 64}},
+            "model": {"name": "transformer", "params": {"path": str(tiny_bert), "epochs": 1, "batch_size": 8}}}
+    pid = client.post("/projects", json=body).json()["id"]
+    client.post(f"/projects/{pid}/items", json={"items": [{"id": f"x{i}", "text": t} for i, t in enumerate(X[:16])]})
+    client.post(f"/projects/{pid}/items", json={"split": "eval", "items": [
+        {"id": f"e{i}", "text": X[i], "label": answers[i]} for i in range(16, 20)]})
+    wait_for(client, pid, lambda s: s["ranking"] is not None)
+    served = client.post(f"/projects/{pid}/next", json={"annotator": "a", "n": 5}).json()["items"]
+    client.post(f"/projects/{pid}/labels", json={"labels": [
+        {"item_id": it["id"], "label": answers[int(it["id"][1:])]} for it in served]})
+    status = wait_for(client, pid, lambda s: s["model_version"] is not None, timeout=120)
+    assert status["last_error"] is None and 0.0 <= status["metrics"]["micro_f1"] <= 1.0
