@@ -46,6 +46,8 @@ STRATEGIES = (
     "tcm",
     PREFILTERED_TYPICLUST,
 )
+KEEP = "<!-- kept when this file is regenerated -->"
+"""Where the hand-kept sections of docs/results.md begin (measured by other commands: multi-label)."""
 FIXED = ("margin", "tcm", PREFILTERED_TYPICLUST)
 """Strategies whose labels ÷ random's the README states on every dataset (chosen before these seeds ran)."""
 # the issue's reference figures: digits, logistic regression, plain scikit-learn loop
@@ -263,7 +265,11 @@ def main() -> None:
         results = _add_seeds(args, results)
     payload = write_outputs(args.out, results, started=started, command=command, compact=True)
     text = _document(args.out, payload, results)
-    (args.out.parent / "results.md").write_text(text, encoding="utf-8")
+    target = args.out.parent / "results.md"
+    old = target.read_text(encoding="utf-8") if target.exists() else ""
+    if KEEP in old:  # sections measured by other commands (multi-label) stay below the regenerated part
+        text = text.rstrip("\n") + "\n\n" + old[old.index(KEEP):]
+    target.write_text(text, encoding="utf-8")
     if args.out.resolve() == (ROOT / "docs" / "results").resolve() and _update_readme(payload):
         print("README.md results table updated")
     print(results_markdown(payload).split("\n\nPer method")[0])

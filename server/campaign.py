@@ -40,14 +40,16 @@ NULLABLE = ("budget", "target", "max_stale_labels", "dedup_threshold", "review")
 # they pull in scikit-learn and scipy, which the serving process otherwise never needs.
 
 
-def _check_strategy(spec: StrategySpec, model: dict[str, Any]) -> None:
-    """The strategy exists, takes these parameters, and reads only what a campaign with ``model`` provides."""
+def _check_strategy(spec: StrategySpec, model: dict[str, Any], task: str = "classification") -> None:
+    """The strategy exists, takes these parameters, ranks ``task`` projects, and reads only what a campaign
+    with ``model`` provides."""
     from alloop import strategies
     from alloop.models import gives_samples
     from alloop.models import names as model_names
 
     try:
         strategies.registry.check_params(strategies.get(spec.name), spec.params)
+        strategies.registry.check_task(spec.name, task)
         needs = strategies.needs(spec.name, spec.params)
     except (KeyError, ValueError) as exc:
         raise Invalid(f"strategy: {exc}") from None
@@ -118,7 +120,23 @@ def _check_review() -> None:
         raise Invalid(f"review: {missing}")
 
 
-IMPLEMENTED_TASKS = ("classification",)
+IMPLEMENTED_TASKS = ("classification", "multilabel")
+CLASSIFICATION_TARGETS = ("accuracy", "macro_f1")
+
+
+def _check_task(task: str, fields: dict[str, Any]) -> None:
+    """Settings (a create body or a PATCH, as a dict) that the project's task cannot take are a 422."""
+    if task == "multilabel":  # issue 20: alloop.tasks.multilabel_config says what it takes
+        from alloop.tasks.multilabel_config import unsupported
+
+        problem = unsupported(fields)
+        if problem:
+            raise Invalid(problem)
+        return
+    target = fields.get("target")
+    if task == "classification" and target is not None and target.get("metric") not in CLASSIFICATION_TARGETS:
+        raise Invalid(f"target: metric {target.get('metric')!r} does not apply to a classification project; "
+                      f"accepted: {list(CLASSIFICATION_TARGETS)}")
 
 
 def default_max_stale(retrain_every: int) -> int:
@@ -132,10 +150,20 @@ def create_project(store: Store, settings: Settings, body: ProjectCreate) -> Pro
 
     if body.task not in IMPLEMENTED_TASKS:
         raise Invalid(f"task: {body.task!r} is not available yet; accepted: {list(IMPLEMENTED_TASKS)}")
+    _check_task(body.task, body.model_dump())
+    if body.task == "multilabel" and "strategy" not in body.model_fields_set:
+        from alloop.tasks.multilabel_config import DEFAULT_STRATEGY
+
+        body = body.model_copy(update={"strategy": StrategySpec(name=DEFAULT_STRATEGY)})
     model, image = _check_input(body)
-    _check_strategy(body.strategy, model)
+    _check_strategy(body.strategy, model, body.task)
     try:
-        check_model(model, len(body.labels))
+        if body.task == "multilabel":  # one-vs-rest scikit-learn models or sigmoid torch heads
+            from alloop.models.multilabel import check_multilabel
+
+            check_multilabel(model, len(body.labels))
+        else:
+            check_model(model, len(body.labels))
     except (UnknownModel, MissingDependency) as exc:
         raise Invalid(f"model: {exc}") from None
     fields = body.model_dump(exclude={"stabilize", "cold_start", "encoder"})
@@ -299,10 +327,12 @@ def patch_project(store: Store, project_id: int, body: ProjectPatch) -> Project:
     Lowering ``labels_per_item`` decides at once every item that already has that many votes
     (by majority over all its votes); raising it leaves decided items as they are.
     """
+    with store.read() as conn:
+        current = get_project(conn, project_id)
     if body.strategy is not None:
-        with store.read() as conn:
-            _check_strategy(body.strategy, get_project(conn, project_id).model)
+        _check_strategy(body.strategy, current.model, current.task)
     fields = body.model_dump(exclude_unset=True)
+    _check_task(current.task, fields)
     if body.review is not None:
         _check_review()
         fields["review"] = body.review.model_dump()  # every setting, not only those the PATCH named

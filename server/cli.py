@@ -157,6 +157,26 @@ def _review_share(share: float | None) -> float | None:
     return share
 
 
+def _simulate_multilabel(sources: list[str], strategies: str, seeds: str, budget: str | None, batch_sizes: str,
+                         initial: int | None, model: str | None, model_params: str | None, workers: int,
+                         out: Path) -> None:
+    """``alloop simulate`` on multi-label sets (:func:`alloop.simulate.multilabel.run_command`)."""
+    from alloop.simulate import command
+    from alloop.simulate.multilabel import run_command
+
+    try:
+        options = {"seeds": command.parse_seeds(seeds), "budget": command.parse_budget(budget),
+                   "batch_sizes": command.parse_ints(batch_sizes) if batch_sizes else None,
+                   "model": command.parse_model(model, model_params, calibration="none", one_class_rescue=True)}
+        run_command(sources, strategies=strategies, initial=initial, workers=workers, out=out, **options)
+    except (KeyError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+    except (RuntimeError, OSError, ImportError) as exc:
+        typer.echo(f"simulation failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"results in {out}")
+
+
 @app.command()
 def simulate(
     sources: list[str] = typer.Argument(..., help="Catalog datasets (digits, mnist, sms_spam, ...) or CSV/JSONL/parquet/"
@@ -204,13 +224,19 @@ def simulate(
 
     Example: alloop simulate digits --strategies random,margin,badge --seeds 5 --out ./sim-results
 
+    Multi-label sets (multilabel_synthetic, yeast): alloop simulate yeast --strategies random,mmc,br_margin --seeds 5
+
     A paper's protocol (Lu et al. 2023): alloop simulate heart.svmlight --model 'svm[gamma=auto]'
     --no-one-class-rescue --eval-size 0.4 --scale train --budget all --batch-sizes 1 --seeds 20
     """
     from alloop.models.sklearn import CALIBRATIONS
     from alloop.simulate import command
     from alloop.simulate.datasets import SCALES
+    from alloop.simulate.multilabel import CATALOG as MULTILABEL_SETS
 
+    if any(source in MULTILABEL_SETS for source in sources):  # issue 20: label sets (alloop.simulate.multilabel)
+        _simulate_multilabel(sources, strategies, seeds, budget, batch_sizes, initial, model, model_params, workers, out)
+        return
     try:
         if initial is not None and initial_per_class is not None:
             raise ValueError("--initial and --initial-per-class exclude each other")

@@ -28,6 +28,10 @@ class StrategyInputs:
     decisions : (n, C) float array or None
         The model's decision values where it ranks by them (an SVM without calibration): margin
         sampling then takes the gap between the top two, the distance to the boundary for two classes.
+    labeled_targets : (m, L) 0/1 array or None
+        Multi-label projects: the labeled items' label sets, one column per label.
+    labeled_probs : (m, L) float array or None
+        Multi-label projects: the current model's per-label probabilities on the labeled items.
     """
 
     probs: np.ndarray | None = None
@@ -36,6 +40,8 @@ class StrategyInputs:
     samples: np.ndarray | None = None
     costs: np.ndarray | None = None
     decisions: np.ndarray | None = None
+    labeled_targets: np.ndarray | None = None
+    labeled_probs: np.ndarray | None = None
 
     @property
     def n(self) -> int:

@@ -28,6 +28,8 @@ from alloop.strategies.base import StrategyInputs, select_top_k
 __all__ = [
     "Strategy",
     "UnknownStrategy",
+    "check_task",
+    "for_task",
     "get",
     "names",
     "rank",
@@ -37,7 +39,10 @@ __all__ = [
 ]
 
 Kind = Literal["pointwise", "batch"]
-INPUTS = frozenset({"probs", "embeddings", "labeled_embeddings", "samples", "costs"})
+INPUTS = frozenset({"probs", "embeddings", "labeled_embeddings", "samples", "costs", "labeled_targets", "labeled_probs"})
+TASKS = ("classification", "multilabel")
+"""Project tasks a strategy can serve (:mod:`alloop.tasks`); see :func:`register`'s ``tasks``."""
+MODEL_OUTPUTS = frozenset({"probs", "samples"})
 _BUILTIN_MODULES = (
     "alloop.strategies.random",
     "alloop.strategies.uncertainty",
@@ -48,6 +53,7 @@ _BUILTIN_MODULES = (
     "alloop.strategies.cold_start",
     "alloop.strategies.hybrid",
     "alloop.strategies.cost",
+    "alloop.strategies.multilabel",
 )
 
 
@@ -70,6 +76,9 @@ class Strategy:
     params: dict[str, Any] = field(default_factory=dict)
     wraps: tuple[str, ...] = ()
     """Parameters that name another strategy (``base``, ``diversify``); its inputs are needed too."""
+    tasks: tuple[str, ...] = TASKS
+    """The project tasks it ranks for: what its ``probs`` mean (one distribution over classes, or one
+    probability per label)."""
 
 
 _REGISTRY: dict[str, Strategy] = {}
@@ -83,8 +92,13 @@ def register(
     needs: frozenset[str] | set[str] = frozenset({"probs"}),
     params: dict[str, Any] | None = None,
     wraps: tuple[str, ...] = (),
+    tasks: tuple[str, ...] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator that registers ``fn`` under ``name``.
+
+    ``tasks``: the project tasks it serves (:data:`TASKS`); omitted, a strategy that reads model
+    outputs (``probs``, ``samples``) serves classification (its probabilities are one distribution
+    over classes) and one that reads neither (random, embeddings only) serves every task.
 
     ``params`` maps each accepted keyword parameter to its default, so configuration
     can be validated before a campaign starts. ``wraps`` names the parameters that hold
@@ -94,6 +108,10 @@ def register(
     unknown = set(needs) - INPUTS
     if unknown:
         raise ValueError(f"unknown strategy inputs {sorted(unknown)}; known: {sorted(INPUTS)}")
+    if tasks is None:
+        tasks = ("classification",) if MODEL_OUTPUTS & set(needs) or wraps else TASKS
+    if set(tasks) - set(TASKS):
+        raise ValueError(f"unknown tasks {sorted(set(tasks) - set(TASKS))}; known: {list(TASKS)}")
     missing = [key for key in wraps if key not in (params or {})]
     if missing:
         raise ValueError(f"wraps names {missing}, which are not among the parameters")
@@ -108,6 +126,7 @@ def register(
             summary=doc[0] if doc else "",
             params=dict(params or {}),
             wraps=tuple(wraps),
+            tasks=tuple(tasks),
         )
         return fn
 
@@ -138,6 +157,17 @@ def names() -> list[str]:
     _load_builtins()
     _load_plugins()
     return sorted(_REGISTRY)
+
+
+def for_task(task: str) -> list[str]:
+    """The registered strategy names that rank for projects of ``task``, sorted."""
+    return [name for name in names() if task in _REGISTRY[name].tasks]
+
+
+def check_task(name: str, task: str) -> None:
+    """Raise ValueError unless strategy ``name`` ranks for ``task`` projects; the message lists those that do."""
+    if task not in get(name).tasks:
+        raise ValueError(f"strategy {name!r} does not rank {task} projects; accepted: {', '.join(for_task(task))}")
 
 
 def get(name: str) -> Strategy:

@@ -52,10 +52,12 @@ def check_labels(control: Control, labels: list[str]) -> None:
 
 
 def label_config(labels: list[str], *, from_name: str = "label", to_name: str | None = None,
-                 input: str = "text") -> str:
+                 input: str = "text", multiple: bool = False) -> str:
     """A single-choice classification config for ``labels``: of a text (``$text``), or for an image
-    project (``input="image"``) of an image (``<Image name="image" value="$image"/>``)."""
+    project (``input="image"``) of an image (``<Image name="image" value="$image"/>``); ``multiple``: a
+    multi-label one (``choice="multiple"``, issue 20), whose answer is every choice ticked."""
     choices = "".join(f"<Choice value={quoteattr(label)}/>" for label in labels)
+    kind = "multiple" if multiple else "single-radio"
     if input == "image":
         name = to_name or "image"
         shown = f"<Image name={quoteattr(name)} value=\"$image\"/>"
@@ -63,6 +65,6 @@ def label_config(labels: list[str], *, from_name: str = "label", to_name: str | 
         name = to_name or "text"
         shown = f"<Text name={quoteattr(name)} value=\"$text\"/>"
     return (
-        f"<View>{shown}<Choices name={quoteattr(from_name)} toName={quoteattr(name)} choice=\"single-radio\" "
+        f"<View>{shown}<Choices name={quoteattr(from_name)} toName={quoteattr(name)} choice=\"{kind}\" "
         f"showInLine=\"true\">{choices}</Choices></View>"
     )

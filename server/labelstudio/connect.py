@@ -39,7 +39,8 @@ def create_ls_project(alloop: Client, project_id: int, ls: LabelStudio, title: s
     """A new Label Studio project for an alloop project, with its labels and uncertainty sampling
     (an image project's config shows ``$image``)."""
     project = alloop.project(project_id)
-    config = label_config(project["labels"], input=project.get("input", "text"))
+    config = label_config(project["labels"], input=project.get("input", "text"),
+                          multiple=project.get("task") == "multilabel")
     created = ls.create_project(title or f"alloop: {project['name']}", config, sampling=UNCERTAINTY)
     return int(created["id"])
 

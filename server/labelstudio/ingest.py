@@ -16,8 +16,10 @@ from alloop.schemas import LabelIn
 from alloop.store.db import Store
 from alloop.store.items import lookup_items
 from alloop.store.labels import submit_labels
+from alloop.store.projects import Project, get_project
+from alloop.tasks import canonical_label
 
-__all__ = ["annotation_label", "annotator_name", "handle_event"]
+__all__ = ["annotation_answer", "annotation_label", "annotator_name", "handle_event", "stored_form"]
 
 log = logging.getLogger("alloop.labelstudio")
 
@@ -34,6 +36,27 @@ def annotation_label(annotation: dict[str, Any]) -> str | None:
     return None
 
 
+def annotation_answer(annotation: dict[str, Any], project: Project) -> Any:
+    """The answer an annotation gives the project: its first choice (None: no choice), or for a
+    multilabel project every choice ticked (issue 20: :mod:`alloop.tasks.multilabel_labelstudio`)."""
+    if project.task == "multilabel":
+        from alloop.tasks.multilabel_labelstudio import annotation_set
+
+        return annotation_set(annotation)
+    return annotation_label(annotation)
+
+
+def stored_form(answer: Any, project: Project) -> str:
+    """An annotation's answer as alloop stores it (a label set as its canonical string); Invalid if the
+    project cannot take it."""
+    if isinstance(answer, str):
+        return answer
+    try:
+        return canonical_label(project.task, project.labels, answer)
+    except ValueError as exc:
+        raise Invalid(f"the annotation's answer: {exc}") from None
+
+
 def annotator_name(annotation: dict[str, Any]) -> str:
     """``labelstudio:<email or user id>`` of whoever completed the annotation."""
     who = annotation.get("completed_by")
@@ -48,7 +71,8 @@ def _annotation_id(annotation: dict[str, Any]) -> int | None:
 
 
 def _update(store: Store, project_id: int, annotation_id: int, label: str, annotator: str) -> dict[str, Any] | None:
-    """Apply an edit to the label or vote this annotation gave; None when alloop has no such link."""
+    """Apply an edit to the label or vote this annotation gave (``label`` in its stored form,
+    :func:`stored_form`); None when alloop has no such link."""
     with store.write() as conn:
         found = links.linked(conn, project_id, annotation_id)
         if found is None:
@@ -64,12 +88,14 @@ def _upsert(store: Store, project_id: int, payload: dict[str, Any], now: float, 
         raise Invalid("the task has no data.alloop_id, so alloop cannot tell which item it is")
     if annotation.get("was_cancelled"):
         return {"status": "skipped", "item_id": item_id}
-    label = annotation_label(annotation)
+    with store.read() as conn:
+        project = get_project(conn, project_id)
+    label = annotation_answer(annotation, project)
     if label is None:
         raise Invalid("the annotation has no choices result")
     annotation_id, annotator = _annotation_id(annotation), annotator_name(annotation)
     if edited and annotation_id is not None:
-        answer = _update(store, project_id, annotation_id, label, annotator)
+        answer = _update(store, project_id, annotation_id, stored_form(label, project), annotator)
         if answer is not None:
             return answer
     result = submit_labels(store, project_id, [LabelIn(item_id=item_id, label=label, annotator=annotator)], now)

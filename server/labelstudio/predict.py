@@ -50,9 +50,10 @@ class ModelCache:
         self._models: dict[int, tuple[int, Any]] = {}
         self._lock = threading.Lock()
 
-    def get(self, project: Project, version: int, path: Path) -> Any:
-        """The model of ``version``, loaded from ``path`` on first use (by the adapter the project's
-        model names: a scikit-learn estimator, or a torch one like an image project's cnn)."""
+    def get(self, project: Project, version: int, path: Path, loader: Any = None) -> Any:
+        """The model of ``version``, loaded from ``path`` on first use: by ``loader(path)`` where given (a
+        multi-label model), else by the adapter the project's model names (a scikit-learn estimator, or a
+        torch one like an image project's cnn)."""
         project_id = project.id
         with self._lock:
             cached = self._models.get(project_id)
@@ -61,7 +62,7 @@ class ModelCache:
         # the models (scikit-learn, torch) are loaded when a prediction is first asked for, not at server start.
         from alloop.models import load_model
 
-        model = load_model(project.model, len(project.labels), path)
+        model = load_model(project.model, len(project.labels), path) if loader is None else loader(path)
         with self._lock:
             self._models[project_id] = (version, model)
         return model
@@ -91,10 +92,14 @@ def _labeled(conn: sqlite3.Connection, idx: list[int]) -> set[int]:
 
 
 def _predicted(store: Store, cache: ModelCache, project: Project, latest: sqlite3.Row | None,
-               items: list[dict[str, Any]]) -> dict[int, str]:
+               items: list[dict[str, Any]]) -> dict[int, Any]:
     """The newest model's label for each item that has its vector; empty before the first model."""
     features = feature_file(store, project)
     with_rows = [item for item in items if item["row"] is not None]
+    if project.task == "multilabel":  # issue 20: predicted label sets
+        from alloop.tasks.multilabel_labelstudio import predicted_sets
+
+        return predicted_sets(store, cache, project, latest, with_rows, features)
     if latest is None or not latest["artifact"] or features is None or not with_rows:
         return {}
     model = cache.get(project, latest["version"], store.data_dir / latest["artifact"])
@@ -103,11 +108,12 @@ def _predicted(store: Store, cache: ModelCache, project: Project, latest: sqlite
     return {item["idx"]: project.labels[int(k)] for item, k in zip(with_rows, probs.argmax(axis=1))}
 
 
-def _result(control: Control, label: str | None) -> list[dict[str, Any]]:
-    if label is None:
+def _result(control: Control, label: str | list[str] | None) -> list[dict[str, Any]]:
+    """The Choices result for a predicted label, or label set (multilabel; none for an empty set)."""
+    if label is None or label == []:
         return []
     return [{"from_name": control.from_name, "to_name": control.to_name, "type": "choices",
-             "value": {"choices": [label]}}]
+             "value": {"choices": label if isinstance(label, list) else [label]}}]
 
 
 @dataclass

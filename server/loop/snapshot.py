@@ -109,8 +109,18 @@ def _texts(conn: Any, project: Project) -> dict[int, str]:
     return {r[0]: r[1] for r in rows}
 
 
-def _full(conn: Any, project: Project, X: np.ndarray, labeled_count: int) -> Snapshot:
+def _targets(project: Project, stored: list[str]) -> np.ndarray:
+    """The stored answers as the model's targets: (n,) label positions, or for a multilabel project an
+    (n, L) 0/1 matrix (issue 20: :func:`alloop.tasks.multilabel.target_matrix`)."""
+    if project.task == "multilabel":
+        from alloop.tasks.multilabel import target_matrix
+
+        return target_matrix(project.labels, stored)
     position = {label: i for i, label in enumerate(project.labels)}
+    return _ints([position[label] for label in stored])
+
+
+def _full(conn: Any, project: Project, X: np.ndarray, labeled_count: int) -> Snapshot:
     labeled = _tuples(conn, LABELED_ROWS, (project.id,))
     # items.labeled is kept by triggers on labels (schema v8), exactly as NOT EXISTS would say
     pool = _tuples(
@@ -128,11 +138,11 @@ def _full(conn: Any, project: Project, X: np.ndarray, labeled_count: int) -> Sna
         project=project,
         X=X,
         labeled_rows=_ints([r[1] for r in labeled]),
-        labeled_y=_ints([position[r[2]] for r in labeled]),
+        labeled_y=_targets(project, [r[2] for r in labeled]),
         pool_idx=_ints([r[0] for r in pool]),
         pool_rows=_ints([r[1] for r in pool]),
         eval_rows=_ints([r[0] for r in ev]),
-        eval_y=_ints([position[r[1]] for r in ev]),
+        eval_y=_targets(project, [r[1] for r in ev]),
         texts=_texts(conn, project) if _text_model(project) else None,
         pool_costs=np.asarray([1.0 if r[2] is None else r[2] for r in pool], dtype=np.float64),
         n_labeled=labeled_count,
@@ -161,14 +171,13 @@ def _added(conn: Any, read: _Read, project: Project, X: np.ndarray, labeled_coun
     if len(new) != labeled_count - read.labeled or any(r[1] is None for r in new):
         return None  # ids reused, or a label on an item without its vector: read everything
     old = read.snap
-    position = {label: i for i, label in enumerate(project.labels)}
     keep = _without(old.pool_idx, [r[0] for r in new])
     return _with(
         old,
         project=project,
         X=X,
         labeled_rows=np.concatenate([old.labeled_rows, _ints([r[1] for r in new])]),
-        labeled_y=np.concatenate([old.labeled_y, _ints([position[r[2]] for r in new])]),
+        labeled_y=np.concatenate([old.labeled_y, _targets(project, [r[2] for r in new])]),
         pool_idx=old.pool_idx[keep],
         pool_rows=old.pool_rows[keep],
         pool_costs=None if old.pool_costs is None else old.pool_costs[keep],

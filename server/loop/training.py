@@ -208,6 +208,10 @@ def train_round(store: Store, settings: Settings, snap: Snapshot) -> RoundWrite:
     cold-start rule ranks the rest of the pool instead, so labels keep covering the space.
     """
     project = snap.project
+    if project.task == "multilabel":  # issue 20: label sets, per-label probabilities (alloop.tasks)
+        from alloop.tasks.multilabel_loop import train_multilabel_round
+
+        return train_multilabel_round(store, settings, snap)
     started = time.perf_counter()
     version = snap.version + 1
     model, (probs, decisions), balanced, fit_seconds = _fit(project, snap, version, settings)

@@ -141,7 +141,8 @@ def _models(conn: sqlite3.Connection, project_id: int) -> dict[str, Any]:
         "versions": row[0], "first": _iso(row[1]), "last": _iso(row[2]),
         "latest": None if latest is None else {
             "version": latest["version"], "labels": latest["n_labels"],
-            **{k: metrics[k] for k in ("accuracy", "macro_f1", "eval_size") if k in metrics},
+            **{k: metrics[k] for k in ("accuracy", "macro_f1", "micro_f1", "subset_accuracy", "eval_size")
+               if k in metrics},
         },
     }
 
@@ -163,6 +164,10 @@ def _share(n: int, total: int) -> float | None:
 
 
 def _balance(store: Store, conn: sqlite3.Connection, project: Project) -> dict[str, Any]:
+    if project.task == "multilabel":  # issue 20: per-label shares of label sets
+        from alloop.tasks.multilabel_card import label_balance
+
+        return label_balance(store, conn, project)
     labeled = dict(conn.execute(
         "SELECT label, COUNT(*) FROM labels WHERE project_id = ? GROUP BY label", (project.id,)).fetchall())
     gold = dict(conn.execute(

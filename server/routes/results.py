@@ -21,6 +21,7 @@ from alloop.store import Store
 from alloop.store.labels import EXPORT_FIELDS, iter_export
 from alloop.store.projects import get_project
 from alloop.store.rounds import curve
+from alloop.tasks import decode_label
 
 router = APIRouter(tags=["results"])
 
@@ -63,7 +64,8 @@ def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS)
     writer.writeheader()
     for row in rows:
-        writer.writerow({**row, "votes": json.dumps(row["votes"], separators=(",", ":")),
+        label = row["label"] if isinstance(row["label"], str) else json.dumps(row["label"], separators=(",", ":"))
+        writer.writerow({**row, "label": label, "votes": json.dumps(row["votes"], separators=(",", ":")),
                          "reviews": json.dumps(row["reviews"], separators=(",", ":"))})
         yield buffer.getvalue()
         buffer.seek(0)
@@ -71,11 +73,15 @@ def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
     yield buffer.getvalue()
 
 
-def _public(row: dict[str, Any]) -> dict[str, Any]:
-    votes = [{**vote, "labeled_at": iso(vote["labeled_at"])} for vote in row["votes"]]
+def _public(row: dict[str, Any], task: str = "classification") -> dict[str, Any]:
+    """An export row as served: times in ISO 8601, answers as the task's answers (a label set for
+    multilabel, :func:`alloop.tasks.decode_label`), not their stored strings."""
+    votes = [{**vote, "labeled_at": iso(vote["labeled_at"]), "label": decode_label(task, vote["label"])}
+             for vote in row["votes"]]
     reviews = [{**r, "reviewed_at": iso(r["reviewed_at"]),
                 "previous": {**r["previous"], "labeled_at": iso(r["previous"]["labeled_at"])}} for r in row["reviews"]]
-    return {**row, "labeled_at": iso(row["labeled_at"]), "votes": votes, "reviews": reviews}
+    return {**row, "label": decode_label(task, row["label"]), "labeled_at": iso(row["labeled_at"]), "votes": votes,
+            "reviews": reviews}
 
 
 @router.get("/projects/{project_id}/card", response_model=None)
@@ -116,8 +122,8 @@ def export(
     ``X-Total-Count`` says how many labels.
     """
     with store.read() as conn:
-        get_project(conn, project_id)
-        rows = [_public(r) for r in iter_export(conn, project_id)]
+        project = get_project(conn, project_id)
+        rows = [_public(r, project.task) for r in iter_export(conn, project_id)]
     headers = {"X-Total-Count": str(len(rows))}
     if format == "zip":
         headers["Content-Disposition"] = f'attachment; filename="project-{project_id}.zip"'

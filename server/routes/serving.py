@@ -65,6 +65,11 @@ def _suggest(store: Store, project: Project, claimed: list[dict[str, Any]], item
     predictions = PREDICTIONS.get(store.project_path(project.id))
     if predictions is None:
         return
+    if project.task == "multilabel":  # issue 20: a suggested label set (alloop.tasks.multilabel_serving)
+        from alloop.tasks.multilabel_serving import suggest_sets
+
+        suggest_sets(predictions, project.labels, claimed, items)
+        return
     found = predictions.lookup([item["idx"] for item in claimed])
     for item, public in zip(claimed, items):
         if item["idx"] in found:

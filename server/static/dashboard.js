@@ -5,6 +5,7 @@
 const projectId = Alloop.projectId();
 const $ = (id) => document.getElementById(id);
 let timer = null;
+let multilabel = false;  // a multilabel project: micro-F1 first (issue 20)
 
 function renderStatus(status) {
   $("project-name").textContent = status.name;
@@ -14,7 +15,8 @@ function renderStatus(status) {
   $("stat-budget").textContent = Alloop.budgetText(status);
   $("stat-left").textContent = status.budget_left === null || status.budget_left === undefined ? "∞" : status.budget_left;
   $("stat-model").textContent = status.model_version ? `v${status.model_version}` : "none yet";
-  const metric = (status.target && status.target.metric) || "accuracy";
+  multilabel = status.task === "multilabel";
+  const metric = (status.target && status.target.metric) || (multilabel ? "micro_f1" : "accuracy");
   const value = status.metrics ? status.metrics[metric] : null;
   $("stat-metric-name").textContent = status.target ? `${metric} (target ${status.target.value})` : metric;
   $("stat-metric").textContent = typeof value === "number" ? value.toFixed(3) : "–";
@@ -68,7 +70,11 @@ function fittedSeries(curve, forecast) {
 
 function renderCurve(curve, target, forecast) {
   $("curve-empty").hidden = curve.length > 0;
-  const series = [
+  const series = multilabel ? [
+    { name: "micro F1", color: "#2563eb", points: curve.map((p) => [p.labels, p.micro_f1]) },
+    { name: "macro F1", color: "#d97706", points: curve.map((p) => [p.labels, p.macro_f1]) },
+    { name: "subset accuracy", color: "#0f766e", points: curve.map((p) => [p.labels, p.subset_accuracy]) },
+  ] : [
     { name: "accuracy", color: "#2563eb", points: curve.map((p) => [p.labels, p.accuracy]) },
     { name: "macro F1", color: "#d97706", points: curve.map((p) => [p.labels, p.macro_f1]) },
   ];
@@ -171,7 +177,7 @@ async function labelCounts() {
   for (const line of (await response.text()).split("\n")) {
     if (!line.trim()) continue;
     const label = JSON.parse(line).label;
-    counts[label] = (counts[label] || 0) + 1;
+    for (const one of Array.isArray(label) ? label : [label]) counts[one] = (counts[one] || 0) + 1;  // a set: each label
   }
   return counts;
 }

@@ -9,6 +9,7 @@ const page = {
   busy: false,
   labeled: 0,
   waitTimer: null,
+  multi: false,  // a multilabel project: toggles and a set per answer (label_multi.js)
 };
 const $ = (id) => document.getElementById(id);
 
@@ -77,6 +78,11 @@ function showSuggestion(item) {
   const box = $("suggestion");
   document.querySelectorAll("#labels button").forEach((b) => b.classList.toggle("suggested", !!suggestion && b.dataset.label === suggestion.label));
   box.hidden = !suggestion;
+  if (page.multi) {
+    MultiLabel.reset(item);
+    if (suggestion) box.textContent = MultiLabel.suggestionText(suggestion);
+    return;
+  }
   if (!suggestion) return;
   const sure = suggestion.confidence == null ? "" : ` (${Math.round(suggestion.confidence * 100)}% sure)`;
   box.textContent = `Model v${suggestion.model_version} suggests “${suggestion.label}”${sure}: press Enter to confirm, or pick another label.`;
@@ -144,7 +150,7 @@ async function submit(label) {
   const item = page.item;
   document.querySelectorAll("#labels button").forEach((b) => {
     b.disabled = true;
-    b.classList.toggle("chosen", b.dataset.label === label);
+    b.classList.toggle("chosen", !page.multi && b.dataset.label === label);
   });
   const body = { labels: [{ item_id: item.id, label, annotator: Alloop.annotator }] };
   try {
@@ -153,7 +159,8 @@ async function submit(label) {
     const note = answer.rejected && answer.rejected.length ? ` (not counted: ${answer.rejected[0].reason})` : "";
     $("error").hidden = true;
     await fetchNext();  // the status below appears together with the next item
-    $("status").textContent = `Labeled ${item.id} as “${label}”${note}. ${page.labeled} labeled in this session.`;
+    const shown = page.multi ? MultiLabel.describe(label) : label;
+    $("status").textContent = `Labeled ${item.id} as “${shown}”${note}. ${page.labeled} labeled in this session.`;
   } catch (error) {
     fail(error);
     document.querySelectorAll("#labels button").forEach((b) => { b.disabled = false; });
@@ -166,6 +173,10 @@ function fail(error) { Alloop.showError(error, $("error")); }
 
 document.addEventListener("keydown", (event) => {
   if (event.target instanceof HTMLInputElement || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (page.multi) {
+    MultiLabel.onKey(event);
+    return;
+  }
   if (event.key === "Enter" && page.item && page.item.suggestion) {
     event.preventDefault();
     submit(page.item.suggestion.label);
@@ -183,10 +194,12 @@ async function start() {
   try {
     const info = await Alloop.call("GET", `/projects/${page.projectId}/labeling`);
     page.labels = info.labels;
-    page.keys = labelKeys(info.labels);
+    page.multi = info.task === "multilabel";
+    page.keys = page.multi ? MultiLabel.keys(info.labels) : labelKeys(info.labels);
     $("project-name").textContent = info.name;
     document.title = `alloop · label · ${info.name}`;
     renderLabels();
+    if (page.multi) MultiLabel.setup(info.labels);
     await fetchNext();
   } catch (error) {
     fail(error);

@@ -34,6 +34,10 @@ def canonical_label(task: str, labels: list[str], answer: Any, text: str | None 
         if answer not in labels:
             raise ValueError(f"label {answer!r} is not one of {labels}")
         return answer
+    if task == "multilabel":
+        from alloop.tasks import multilabel
+
+        return multilabel.canonical(labels, answer)
     raise ValueError(f"task {task!r} is not one of {list(TASKS)}")
 
 
@@ -41,4 +45,8 @@ def decode_label(task: str, stored: str) -> Any:
     """The answer a stored label string holds (the inverse of :func:`canonical_label`)."""
     if task == "classification":
         return stored
+    if task == "multilabel":
+        from alloop.tasks import multilabel
+
+        return multilabel.decode(stored)
     raise ValueError(f"task {task!r} is not one of {list(TASKS)}")

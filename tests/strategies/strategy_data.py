@@ -16,7 +16,8 @@ def make_inputs(
     m: int = 3,
     seed: int = 0,
 ) -> StrategyInputs:
-    """Random but valid inputs: softmax probs, gaussian embeddings, dirichlet samples."""
+    """Random but valid inputs: softmax probs, gaussian embeddings, dirichlet samples; ``m`` labeled items
+    with random label sets and per-label probabilities (what multi-label strategies read)."""
     rng = np.random.default_rng(seed)
     logits = rng.normal(size=(n, c)) * 2.0
     probs = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -28,4 +29,6 @@ def make_inputs(
         labeled_embeddings=rng.normal(size=(m, d)).astype(np.float32),
         samples=samples,
         costs=rng.uniform(0.5, 3.0, size=n),
+        labeled_targets=rng.integers(0, 2, size=(m, c)).astype(np.int8),
+        labeled_probs=rng.uniform(size=(m, c)),
     )

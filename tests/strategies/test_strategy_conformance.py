@@ -81,6 +81,8 @@ def test_no_labeled_items_cold_start(name: str) -> None:
         labeled_embeddings=np.empty((0, 6), dtype=np.float32),
         samples=inputs.samples,
         costs=inputs.costs,
+        labeled_targets=np.empty((0, 4), dtype=np.int8),
+        labeled_probs=np.empty((0, 4)),
     )
     _check(*_rank(name, cold, 8), n=40, k=8)
 
@@ -113,5 +115,7 @@ def test_float32_inputs_work(name: str) -> None:
         labeled_embeddings=inputs.labeled_embeddings,
         samples=inputs.samples.astype(np.float32),
         costs=inputs.costs.astype(np.float32),
+        labeled_targets=inputs.labeled_targets,
+        labeled_probs=inputs.labeled_probs.astype(np.float32),
     )
     _check(*_rank(name, f32, 5), n=30, k=5)
