@@ -94,7 +94,7 @@ def _check_review() -> None:
         raise Invalid(f"review: {missing}")
 
 
-IMPLEMENTED_TASKS = ("classification",)
+IMPLEMENTED_TASKS = ("classification", "spans")
 
 
 def default_max_stale(retrain_every: int) -> int:
@@ -108,11 +108,17 @@ def create_project(store: Store, settings: Settings, body: ProjectCreate) -> Pro
 
     if body.task not in IMPLEMENTED_TASKS:
         raise Invalid(f"task: {body.task!r} is not available yet; accepted: {list(IMPLEMENTED_TASKS)}")
-    _check_strategy(body.strategy, body.model.model_dump())
-    try:
-        check_model(body.model.model_dump(), len(body.labels))
-    except (UnknownModel, MissingDependency) as exc:
-        raise Invalid(f"model: {exc}") from None
+    from alloop.tasks import spans_config
+
+    if body.task == "spans":  # spans: a tagger and sequence strategies (alloop.tasks.spans_config)
+        body = spans_config.check_create(body)
+    else:
+        spans_config.check_target(body.task, body.target.model_dump() if body.target else None)
+        _check_strategy(body.strategy, body.model.model_dump())
+        try:
+            check_model(body.model.model_dump(), len(body.labels))
+        except (UnknownModel, MissingDependency) as exc:
+            raise Invalid(f"model: {exc}") from None
     fields = body.model_dump(exclude={"stabilize", "cold_start", "encoder"})
     if "max_stale_labels" not in body.model_fields_set:
         fields["max_stale_labels"] = default_max_stale(body.retrain_every)
@@ -273,9 +279,16 @@ def patch_project(store: Store, project_id: int, body: ProjectPatch) -> Project:
     Lowering ``labels_per_item`` decides at once every item that already has that many votes
     (by majority over all its votes); raising it leaves decided items as they are.
     """
-    if body.strategy is not None:
-        with store.read() as conn:
-            _check_strategy(body.strategy, get_project(conn, project_id).model)
+    with store.read() as conn:
+        current = get_project(conn, project_id)
+    from alloop.tasks import spans_config
+
+    if current.task == "spans":  # spans: alloop.tasks.spans_config
+        spans_config.check_patch(body)
+    else:
+        spans_config.check_target(current.task, body.target.model_dump() if body.target else None)
+        if body.strategy is not None:
+            _check_strategy(body.strategy, current.model)
     fields = body.model_dump(exclude_unset=True)
     if body.review is not None:
         _check_review()

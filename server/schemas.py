@@ -92,7 +92,7 @@ class StrategySpec(Strict):
 class TargetSpec(Strict):
     """Stop once this eval-split metric reaches ``value``."""
 
-    metric: Literal["accuracy", "macro_f1"] = "accuracy"
+    metric: Literal["accuracy", "macro_f1", "entity_f1"] = "accuracy"  # entity_f1: spans projects
     value: float = Field(ge=0.0, le=1.0)
 
 

@@ -101,7 +101,14 @@ def _ints(values: list[Any]) -> np.ndarray:
 
 def _text_model(project: Project) -> bool:
     """Whether the project's model reads raw text rather than vectors."""
-    return input_kind(project.model) == "text"
+    return project.task == "spans" or input_kind(project.model) == "text"  # spans: a tagger reads the text
+
+
+def _answers(project: Project, position: dict[str, int], stored: list[str]) -> np.ndarray:
+    """Label positions; for a spans project the stored answers themselves (JSON strings, :mod:`alloop.tasks.spans`)."""
+    if project.task == "spans":
+        return np.asarray(stored, dtype=object)
+    return _ints([position[label] for label in stored])
 
 
 def _texts(conn: Any, project: Project) -> dict[int, str]:
@@ -128,11 +135,11 @@ def _full(conn: Any, project: Project, X: np.ndarray, labeled_count: int) -> Sna
         project=project,
         X=X,
         labeled_rows=_ints([r[1] for r in labeled]),
-        labeled_y=_ints([position[r[2]] for r in labeled]),
+        labeled_y=_answers(project, position, [r[2] for r in labeled]),
         pool_idx=_ints([r[0] for r in pool]),
         pool_rows=_ints([r[1] for r in pool]),
         eval_rows=_ints([r[0] for r in ev]),
-        eval_y=_ints([position[r[1]] for r in ev]),
+        eval_y=_answers(project, position, [r[1] for r in ev]),
         texts=_texts(conn, project) if _text_model(project) else None,
         pool_costs=np.asarray([1.0 if r[2] is None else r[2] for r in pool], dtype=np.float64),
         n_labeled=labeled_count,
@@ -168,7 +175,7 @@ def _added(conn: Any, read: _Read, project: Project, X: np.ndarray, labeled_coun
         project=project,
         X=X,
         labeled_rows=np.concatenate([old.labeled_rows, _ints([r[1] for r in new])]),
-        labeled_y=np.concatenate([old.labeled_y, _ints([position[r[2]] for r in new])]),
+        labeled_y=np.concatenate([old.labeled_y, _answers(project, position, [r[2] for r in new])]),
         pool_idx=old.pool_idx[keep],
         pool_rows=old.pool_rows[keep],
         pool_costs=None if old.pool_costs is None else old.pool_costs[keep],

@@ -171,6 +171,10 @@ def train_round(store: Store, settings: Settings, snap: Snapshot) -> RoundWrite:
     cold-start rule ranks the rest of the pool instead, so labels keep covering the space.
     """
     project = snap.project
+    if project.task == "spans":  # spans: a tagger and sequence strategies (alloop.tasks.spans_round)
+        from alloop.tasks.spans_round import train_spans_round
+
+        return train_spans_round(store, settings, snap)
     started = time.perf_counter()
     version = snap.version + 1
     model, (probs, decisions), balanced, fit_seconds = _fit(project, snap, version, settings)

@@ -34,6 +34,10 @@ def canonical_label(task: str, labels: list[str], answer: Any, text: str | None 
         if answer not in labels:
             raise ValueError(f"label {answer!r} is not one of {labels}")
         return answer
+    if task == "spans":  # spans: alloop.tasks.spans
+        from alloop.tasks.spans import canonical_spans
+
+        return canonical_spans(labels, answer, text)
     raise ValueError(f"task {task!r} is not one of {list(TASKS)}")
 
 
@@ -41,4 +45,8 @@ def decode_label(task: str, stored: str) -> Any:
     """The answer a stored label string holds (the inverse of :func:`canonical_label`)."""
     if task == "classification":
         return stored
+    if task == "spans":  # spans: alloop.tasks.spans
+        from alloop.tasks.spans import decode_spans
+
+        return decode_spans(stored)
     raise ValueError(f"task {task!r} is not one of {list(TASKS)}")
