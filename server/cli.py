@@ -184,6 +184,10 @@ def simulate(
                                               "reliable reviewer answers this share of the labels, e.g. 0.15."),
     workers: int = typer.Option(2, min=1, help="Parallel processes (1: in this process)."),
     out: Path = typer.Option(Path("./sim-results"), help="Output folder (JSON, CSV, PNG, Markdown)."),
+    task: str = typer.Option("classification", help="'spans': SOURCES is one folder with pool.jsonl and test.jsonl "
+                             "of {text, spans} (tests/data/ner); sequence strategies (random, mnlp, "
+                             "least_confidence_sequence, token_entropy), entity F1 curves; --budget and one "
+                             "--batch-sizes apply."),
 ) -> None:
     """Simulate campaigns against an oracle through the server's own controller and strategies.
 
@@ -196,6 +200,11 @@ def simulate(
     from alloop.simulate import command
     from alloop.simulate.datasets import SCALES
 
+    if task == "spans":  # spans: alloop.simulate.spans
+        _simulate_spans(sources, strategies, seeds, batch_sizes, budget, workers, out)
+        return
+    if task != "classification":
+        raise typer.BadParameter(f"--task {task!r}: use 'classification' or 'spans'")
     try:
         if initial is not None and initial_per_class is not None:
             raise ValueError("--initial and --initial-per-class exclude each other")
@@ -225,6 +234,30 @@ def simulate(
     except (RuntimeError, OSError, ImportError, ValueError, KeyError) as exc:  # SimulationFailed is a RuntimeError
         typer.echo(f"simulation failed: {exc}", err=True)
         raise typer.Exit(1) from None
+    typer.echo(f"results in {out}")
+
+
+def _simulate_spans(sources: list[str], strategies: str, seeds: str, batch_sizes: str, budget: str | None,
+                    workers: int, out: Path) -> None:
+    """``alloop simulate --task spans FOLDER``: span-labeling campaigns (:mod:`alloop.simulate.spans`)."""
+    from alloop.simulate import command
+    from alloop.simulate.spans import run_spans_command
+    from alloop.strategies.sequence import check
+
+    try:
+        if len(sources) != 1:
+            raise ValueError("--task spans takes one data folder")
+        names = [s.strip() for s in strategies.split(",") if s.strip()]
+        for name in names:
+            check(name.partition("[")[0], None)
+        sizes = command.parse_ints(batch_sizes) if batch_sizes else (20,)
+        if len(sizes) != 1:
+            raise ValueError("--task spans takes one batch size")
+        labels = int(budget) if budget else 300
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    run_spans_command(sources[0], names, list(command.parse_seeds(seeds)), budget=labels, batch_size=sizes[0],
+                      workers=workers, out=out)
     typer.echo(f"results in {out}")
 
 

@@ -103,6 +103,14 @@ def _bundle(store: Store, project_id: int, rows: list[dict[str, Any]]) -> bytes:
     return buffer.getvalue()
 
 
+def _spans(row: dict[str, Any]) -> dict[str, Any]:
+    """A spans project's export row with its answers decoded (:func:`alloop.tasks.decode_label`)."""
+    from alloop.tasks import decode_label
+
+    votes = [{**vote, "label": decode_label("spans", vote["label"])} for vote in row["votes"]]
+    return {**row, "label": decode_label("spans", row["label"]), "votes": votes}
+
+
 @router.get("/projects/{project_id}/export", response_model=None)
 def export(
     project_id: deps.ProjectId,
@@ -116,8 +124,10 @@ def export(
     ``X-Total-Count`` says how many labels.
     """
     with store.read() as conn:
-        get_project(conn, project_id)
+        project = get_project(conn, project_id)
         rows = [_public(r) for r in iter_export(conn, project_id)]
+    if project.task == "spans" and format != "csv":  # spans: answers as span lists (CSV keeps the compact JSON)
+        rows = [_spans(r) for r in rows]
     headers = {"X-Total-Count": str(len(rows))}
     if format == "zip":
         headers["Content-Disposition"] = f'attachment; filename="project-{project_id}.zip"'
