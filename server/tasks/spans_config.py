@@ -3,7 +3,7 @@
 A spans project trains a token tagger (``token_tagger``, :mod:`alloop.models.token_tagger`; the default)
 and ranks with a sequence strategy (:mod:`alloop.strategies.sequence`; default ``mnlp``). Its target
 metric is ``entity_f1``. Not supported (yet): overlap (``labels_per_item`` > 1: a majority over span
-sets is not defined here), label-error review (cleanlab ranks class labels) and suggestions.
+sets is not defined here) and label-error review (cleanlab ranks class labels).
 """
 
 from __future__ import annotations
@@ -50,13 +50,11 @@ def check_target(task: str, target: dict[str, Any] | None) -> None:
         raise Invalid(f"target: {target['metric']!r} scores spans projects; this project's task is {task}")
 
 
-def _unsupported(labels_per_item: int | None, review: Any, suggest: bool | None) -> None:
+def _unsupported(labels_per_item: int | None, review: Any) -> None:
     if labels_per_item is not None and labels_per_item > 1:
         raise Invalid("labels_per_item: a spans project takes one answer per item (1); overlap is not supported")
     if review is not None:
         raise Invalid("review: label-error review is not available for spans projects (null or leave it out)")
-    if suggest:
-        raise Invalid("suggest: suggestions are not available for spans projects (false or leave it out)")
 
 
 def check_create(body: ProjectCreate) -> ProjectCreate:
@@ -70,7 +68,7 @@ def check_create(body: ProjectCreate) -> ProjectCreate:
     _check_model(body.model)
     _check_strategy(body.strategy)
     check_target("spans", body.target.model_dump() if body.target else None)
-    _unsupported(body.labels_per_item, body.review, body.suggest)
+    _unsupported(body.labels_per_item, body.review)
     return body
 
 
@@ -79,4 +77,4 @@ def check_patch(body: ProjectPatch) -> None:
     if body.strategy is not None:
         _check_strategy(body.strategy)
     check_target("spans", body.target.model_dump() if body.target else None)
-    _unsupported(body.labels_per_item, body.review, body.suggest)
+    _unsupported(body.labels_per_item, body.review)

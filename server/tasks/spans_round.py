@@ -26,7 +26,7 @@ from alloop.strategies.sequence import DEFAULT, rank_sequences
 from alloop.tasks.spans import decode_spans
 from alloop.tasks.spans_metrics import entity_scores
 
-__all__ = ["FILE", "build_tagger", "read_span_predictions", "train_spans_round"]
+__all__ = ["FILE", "build_tagger", "read_span_predictions", "suggest_spans", "train_spans_round"]
 
 FILE = "span_predictions.npz"
 
@@ -63,13 +63,35 @@ def _save(path: Path, pool_idx: np.ndarray, answers: np.ndarray, version: int) -
     os.replace(tmp, path)
 
 
-def read_span_predictions(folder: Path) -> tuple[int, dict[int, list[dict[str, Any]]]] | None:
-    """(model version, predicted spans by item idx) of the newest round, or None before one."""
+_read: dict[Path, tuple[tuple[int, int], tuple[int, dict[int, str]]]] = {}
+
+
+def read_span_predictions(folder: Path) -> tuple[int, dict[int, str]] | None:
+    """(model version, predicted answer by item idx) of the newest round, or None before one; reread
+    only when the file changes."""
     path = folder / FILE
-    if not path.exists():
+    try:
+        stat = path.stat()
+        key = (stat.st_mtime_ns, stat.st_size)
+        if path not in _read or _read[path][0] != key:
+            with np.load(path) as saved:
+                _read[path] = (key, (int(saved["version"]), dict(zip(saved["idx"].tolist(), saved["answer"].tolist()))))
+    except (OSError, ValueError, KeyError):  # none yet, or replaced while being read: the next call rereads
         return None
-    with np.load(path) as saved:
-        return int(saved["version"]), {int(i): json.loads(a) for i, a in zip(saved["idx"], saved["answer"])}
+    return _read[path][1]
+
+
+def suggest_spans(folder: Path, claimed: list[dict[str, Any]], items: list[dict[str, Any]]) -> None:
+    """``suggestion: {"label": [spans], "model_version"}`` on each served item the newest model predicted
+    (a spans project with ``suggest`` on; the label can be sent back to /labels as it is)."""
+    found = read_span_predictions(folder)
+    if found is None:
+        return
+    version, answers = found
+    for item, public in zip(claimed, items):
+        if item["idx"] in answers:
+            public["suggestion"] = {"label": json.loads(answers[item["idx"]]), "confidence": None,
+                                    "model_version": version}
 
 
 def train_spans_round(store: Store, settings: Settings, snap: Snapshot) -> RoundWrite:

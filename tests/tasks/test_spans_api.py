@@ -29,7 +29,6 @@ def test_a_spans_project_trains_a_tagger_ranked_by_mnlp_unless_told(client):
     ({"target": {"metric": "accuracy", "value": 0.5}}, "entity_f1"),
     ({"labels_per_item": 2}, "overlap"),
     ({"review": {}}, "review"),
-    ({"suggest": True}, "suggest"),
     ({"input": "vector"}, "needs input 'text'"),
 ])
 def test_a_spans_configuration_it_cannot_run_is_422(client, change, says):

@@ -52,7 +52,7 @@ def test_fine_tuning_top_layers_trains_and_predicts_valid_spans():
 @pytest.mark.parametrize("strategy", ["mnlp", "token_entropy"])
 def test_a_spans_campaign_serves_texts_trains_and_scores_entity_f1(client, strategy):
     pool, test = ner_rows("pool")[:150], ner_rows("test")[:150]
-    body = spans_body(strategy={"name": strategy}, batch_size=30, retrain_every=30, budget=90)
+    body = spans_body(strategy={"name": strategy}, batch_size=30, retrain_every=30, budget=90, suggest=True)
     pid = client.post("/projects", json=body).json()["id"]
     client.post(f"/projects/{pid}/items", json={"items": [{"id": f"p{i}", "text": r["text"]} for i, r in enumerate(pool)]})
     client.post(f"/projects/{pid}/items", json={"split": "eval", "items": [
@@ -60,8 +60,12 @@ def test_a_spans_campaign_serves_texts_trains_and_scores_entity_f1(client, strat
     for version in (1, 2, 3):
         batch = client.post(f"/projects/{pid}/next", json={"annotator": "a", "n": 30, "wait": 30}).json()
         assert len(batch["items"]) == 30 and all("text" in it for it in batch["items"])
-        if version > 1:
+        if version > 1:  # ranked by the strategy, with the newest model's spans as suggestions
             assert {it["strategy"] for it in batch["items"]} == {strategy}
+            assert {it["suggestion"]["model_version"] for it in batch["items"]} == {version - 1}
+            for it in batch["items"]:
+                text, spans = pool[int(it["id"][1:])]["text"], it["suggestion"]["label"]
+                assert all(0 <= s["start"] < s["end"] <= len(text) for s in spans)
         answers = [{"item_id": it["id"], "label": pool[int(it["id"][1:])]["spans"], "annotator": "a"}
                    for it in batch["items"]]
         assert client.post(f"/projects/{pid}/labels", json={"labels": answers}).status_code == 200
