@@ -94,3 +94,17 @@ def test_an_eval_item_with_bad_gold_spans_is_422_and_nothing_is_imported(client,
     response = client.post(f"/projects/{spans_project}/items", json={"split": "eval", "items": items})
     assert response.status_code == 422 and "items.1" in response.text and "out of range" in response.text
     assert client.get(f"/projects/{spans_project}").json()["eval_size"] == 0
+
+
+def test_the_dataset_card_counts_entities_per_type(client, spans_project):
+    pid = spans_project
+    _items(client, pid)
+    client.post(f"/projects/{pid}/labels", json={"labels": [
+        {"item_id": "t0", "label": [{"start": 0, "end": 10, "label": "person"},
+                                    {"start": 19, "end": 28, "label": "corporation"}]},
+        {"item_id": "t2", "label": [{"start": 0, "end": 5, "label": "location"}]}]})
+    card = client.get(f"/projects/{pid}/card?format=json").json()
+    balance = {c["label"]: c["labeled"] for c in card["class_balance"]["classes"]}
+    assert balance == {"corporation": 1, "creative-work": 0, "group": 0, "location": 1, "person": 1, "product": 0}
+    assert card["class_balance"]["entities"]["labeled"] == 3
+    assert "3 in the labels" in client.get(f"/projects/{pid}/card").text
