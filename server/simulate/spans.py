@@ -110,6 +110,9 @@ def summarize(results: list[dict[str, Any]], at: list[int]) -> list[dict[str, An
             row[f"f1@{n}"] = (float(np.nanmean(values)), float(np.nanstd(values)))
         aubc = [_aubc(r["curve"]) for r in runs]
         row["aubc"] = (float(np.mean(aubc)), float(np.std(aubc)))
+        random_aubc = {r["seed"]: _aubc(r["curve"]) for r in results if r["strategy"] == "random"}
+        paired = [(a, random_aubc[r["seed"]]) for a, r in zip(aubc, runs) if r["seed"] in random_aubc]
+        row["beats_random"] = f"{sum(a > b for a, b in paired)}/{len(paired)}" if paired else None
         rows.append(row)
     return rows
 
@@ -127,13 +130,13 @@ def run_spans_command(folder: str, strategies: list[str], seeds: list[int], *, b
         with ProcessPoolExecutor(workers) as pool:
             futures = [pool.submit(run_spans_campaign, *job, **kwargs) for job in jobs]
             results = [f.result() for f in futures]
-    at = sorted({batch_size, *[n for n in (50, 100, 200, 300, 400) if n < budget], budget})
+    at = sorted({batch_size, *[n for n in (50, 100, 200, 300, 400) if n < budget and n % batch_size == 0], budget})
     rows = summarize(results, at)
     out.mkdir(parents=True, exist_ok=True)
     (out / "spans.json").write_text(json.dumps({"results": results, "summary": rows}, indent=1))
-    header = ["strategy", *[f"f1@{n}" for n in at], "AUBC"]
+    header = ["strategy", *[f"f1@{n}" for n in at], "AUBC", "AUBC > random (seeds)"]
     print(" | ".join(header))
     for row in rows:
         cells = [f"{row[f'f1@{n}'][0]:.3f} ± {row[f'f1@{n}'][1]:.3f}" for n in at]
-        print(" | ".join([row["strategy"], *cells, f"{row['aubc'][0]:.3f} ± {row['aubc'][1]:.3f}"]))
+        print(" | ".join([row["strategy"], *cells, f"{row['aubc'][0]:.3f} ± {row['aubc'][1]:.3f}", str(row["beats_random"])]))
     return rows
