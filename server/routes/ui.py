@@ -24,6 +24,7 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 _ASSETS = {
     "app.css": "text/css", "api.js": "text/javascript", "label.js": "text/javascript",
     "dashboard.js": "text/javascript", "chart.js": "text/javascript", "index.js": "text/javascript",
+    "spans.js": "text/javascript",  # spans projects: the span labeling page
 }
 _NO_CACHE = {"Cache-Control": "no-cache"}
 
@@ -79,4 +80,5 @@ def labeling_info(
     with store.read() as conn:
         project = get_project(conn, project_id)
     return {"id": project.id, "name": project.name, "labels": project.labels, "input": project.input,
-            "batch_size": project.batch_size, "state": project.state, "stop_reason": project.stop_reason}
+            "batch_size": project.batch_size, "state": project.state, "stop_reason": project.stop_reason,
+            "task": project.task}

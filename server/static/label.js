@@ -165,6 +165,7 @@ async function submit(label) {
 function fail(error) { Alloop.showError(error, $("error")); }
 
 document.addEventListener("keydown", (event) => {
+  if (page.task === "spans") return;  // spans.js has its own keys
   if (event.target instanceof HTMLInputElement || event.ctrlKey || event.metaKey || event.altKey) return;
   if (event.key === "Enter" && page.item && page.item.suggestion) {
     event.preventDefault();
@@ -186,6 +187,11 @@ async function start() {
     page.keys = labelKeys(info.labels);
     $("project-name").textContent = info.name;
     document.title = `alloop · label · ${info.name}`;
+    page.task = info.task;
+    if (info.task === "spans") {  // select spans of the text and type them (spans.js)
+      await SpanLabeling.start(page.projectId, info);
+      return;
+    }
     renderLabels();
     await fetchNext();
   } catch (error) {
