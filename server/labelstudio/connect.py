@@ -33,7 +33,7 @@ def task_for(item: dict[str, Any]) -> dict[str, Any]:
 def create_ls_project(alloop: Client, project_id: int, ls: LabelStudio, title: str | None = None) -> int:
     """A new Label Studio project for an alloop project, with its labels and uncertainty sampling."""
     project = alloop.project(project_id)
-    created = ls.create_project(title or f"alloop: {project['name']}", label_config(project["labels"]),
+    created = ls.create_project(title or f"alloop: {project['name']}", label_config(project["labels"], task=project.get("task", "classification")),
                                 sampling=UNCERTAINTY)
     return int(created["id"])
 

@@ -6,6 +6,7 @@ the route acknowledges, and :meth:`Controller.wake` lets the loop retrain in the
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -16,8 +17,10 @@ from alloop.schemas import LabelIn
 from alloop.store.db import Store
 from alloop.store.items import lookup_items
 from alloop.store.labels import submit_labels
+from alloop.store.projects import get_project
+from alloop.tasks import canonical_label
 
-__all__ = ["annotation_label", "annotator_name", "handle_event"]
+__all__ = ["annotation_answer", "annotation_label", "annotator_name", "handle_event"]
 
 log = logging.getLogger("alloop.labelstudio")
 
@@ -32,6 +35,19 @@ def annotation_label(annotation: dict[str, Any]) -> str | None:
             if choices:
                 return str(choices[0])
     return None
+
+
+def annotation_answer(task: str, annotation: dict[str, Any]) -> str | None:
+    """What an annotation says, as alloop stores it where the answer is valid: its first choice, or for a
+    spans project its spans as compact JSON sorted by start (:mod:`alloop.tasks.spans`); None: no choice."""
+    if task != "spans":
+        return annotation_label(annotation)
+    from alloop.tasks.spans_ls import annotation_spans
+
+    spans = annotation_spans(annotation)
+    if all(isinstance(s["start"], int) and isinstance(s["end"], int) for s in spans):
+        spans.sort(key=lambda s: (s["start"], s["end"]))
+    return json.dumps(spans, separators=(",", ":"))
 
 
 def annotator_name(annotation: dict[str, Any]) -> str:
@@ -57,6 +73,33 @@ def _update(store: Store, project_id: int, annotation_id: int, label: str, annot
     return {"status": "updated", "changed": changed}
 
 
+def _answer(store: Store, project_id: int, item_id: str, annotation: dict[str, Any]) -> Any:
+    """The annotation's answer: its first choice, or for a spans project its ``labels`` regions as spans."""
+    with store.read() as conn:
+        task = get_project(conn, project_id).task
+    if task == "spans":  # spans: alloop.tasks.spans_ls
+        from alloop.tasks.spans_ls import annotation_spans
+
+        return annotation_spans(annotation)
+    label = annotation_label(annotation)
+    if label is None:
+        raise Invalid("the annotation has no choices result")
+    return label
+
+
+def _stored(store: Store, project_id: int, item_id: str, answer: Any) -> str:
+    """An edited answer in its stored form (checked as a new label would be); a label is itself."""
+    if isinstance(answer, str):
+        return answer
+    with store.read() as conn:
+        project = get_project(conn, project_id)
+        item = lookup_items(conn, project_id, [item_id]).get(item_id)
+    try:
+        return canonical_label(project.task, project.labels, answer, item["text"] if item else None)
+    except ValueError as exc:
+        raise Invalid(f"the annotation's answer: {exc}") from None
+
+
 def _upsert(store: Store, project_id: int, payload: dict[str, Any], now: float, edited: bool) -> dict[str, Any]:
     annotation, task = payload.get("annotation") or {}, payload.get("task") or {}
     item_id = alloop_id(task)
@@ -64,12 +107,10 @@ def _upsert(store: Store, project_id: int, payload: dict[str, Any], now: float, 
         raise Invalid("the task has no data.alloop_id, so alloop cannot tell which item it is")
     if annotation.get("was_cancelled"):
         return {"status": "skipped", "item_id": item_id}
-    label = annotation_label(annotation)
-    if label is None:
-        raise Invalid("the annotation has no choices result")
+    label = _answer(store, project_id, item_id, annotation)
     annotation_id, annotator = _annotation_id(annotation), annotator_name(annotation)
     if edited and annotation_id is not None:
-        answer = _update(store, project_id, annotation_id, label, annotator)
+        answer = _update(store, project_id, annotation_id, _stored(store, project_id, item_id, label), annotator)
         if answer is not None:
             return answer
     result = submit_labels(store, project_id, [LabelIn(item_id=item_id, label=label, annotator=annotator)], now)

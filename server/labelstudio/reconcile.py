@@ -14,9 +14,10 @@ import time
 from typing import Any
 
 from alloop.labelstudio.connection import Link, note
-from alloop.labelstudio.ingest import annotation_label, handle_event
+from alloop.labelstudio.ingest import annotation_answer, handle_event
 from alloop.labelstudio.lsapi import LabelStudio
 from alloop.store.db import Store
+from alloop.store.projects import get_project
 
 __all__ = ["reconcile"]
 
@@ -40,16 +41,19 @@ def reconcile(store: Store, link: Link, ls: LabelStudio) -> dict[str, Any]:
     """One pass; answers how many annotations were ``added``, ``edited`` and ``deleted`` (and
     ``refused``: ones alloop would not take, e.g. past the budget)."""
     stored = _stored(store, link.project_id)
+    with store.read() as conn:
+        task = get_project(conn, link.project_id).task
     present: set[int] = set()
     added = edited = refused = 0
     for task in ls.annotated_tasks(link.ls_project):
         bare = {"id": task["id"], "data": task.get("data") or {}}
         for annotation in task.get("annotations") or []:
-            if annotation.get("was_cancelled") or annotation_label(annotation) is None:
+            answer_now = annotation_answer(task, annotation)
+            if annotation.get("was_cancelled") or answer_now is None:
                 continue
             present.add(annotation["id"])
             known = annotation["id"] in stored
-            if known and stored[annotation["id"]] == annotation_label(annotation):
+            if known and stored[annotation["id"]] == answer_now:
                 continue
             action = "ANNOTATION_UPDATED" if known else "ANNOTATION_CREATED"
             answer = handle_event(store, link.project_id, {"action": action, "task": bare, "annotation": annotation},

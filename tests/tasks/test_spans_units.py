@@ -166,3 +166,26 @@ def test_entity_scores_count_only_exact_matches():
     scores = entity_scores(gold, [[{"start": 0, "end": 4, "label": "a"}], [{"start": 0, "end": 1, "label": "a"}]], ["a"])
     assert (scores["entity_precision"], scores["entity_recall"]) == (0.5, 1.0)
     assert json.dumps(scores)  # stored with the model version as JSON
+
+
+# -- Label Studio -------------------------------------------------------------------------------
+
+
+def test_label_studio_span_regions_round_trip_and_compare_as_stored():
+    from alloop.labelstudio.config import choices_control, label_config
+    from alloop.labelstudio.ingest import annotation_answer
+    from alloop.tasks.spans_ls import annotation_spans, span_regions
+
+    config = label_config(["person", "location"], task="spans")
+    control = choices_control(config)
+    assert (control.kind, control.from_name, control.to_name, control.choices) == (
+        "labels", "label", "text", ("person", "location"))
+    text = "Ada went to Paris"
+    spans = [{"start": 12, "end": 17, "label": "location"}, {"start": 0, "end": 3, "label": "person"}]
+    annotation = {"result": span_regions("label", "text", spans, text)}
+    assert annotation["result"][0]["value"]["text"] == "Paris"
+    assert annotation_spans(annotation) == spans
+    stored = canonical_label("spans", ["person", "location"], spans, text)
+    assert annotation_answer("spans", annotation) == stored  # reconcile sees no change
+    assert annotation_answer("spans", {"result": []}) == "[]"
+    assert annotation_answer("classification", {"result": []}) is None
