@@ -18,7 +18,7 @@ router = APIRouter(tags=["results"])
 @router.get("/projects/{project_id}/forecast")
 def project_forecast(
     project_id: deps.ProjectId,
-    metric: Annotated[Literal["accuracy", "macro_f1"] | None, Query()] = None,
+    metric: Annotated[Literal["accuracy", "macro_f1", "entity_f1"] | None, Query()] = None,
     target: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
     store: Store = Depends(deps.store),
 ) -> dict[str, Any]:
@@ -32,7 +32,10 @@ def project_forecast(
         raise Invalid(
             "no target: the project has none; pass ?target=0.9 (and optionally &metric=macro_f1)"
         )
-    chosen = metric or goal.get("metric") or "accuracy"
+    chosen = metric or goal.get("metric") or ("entity_f1" if project.task == "spans" else "accuracy")
+    from alloop.tasks.spans_config import check_target  # entity_f1 for spans projects, and for them alone
+
+    check_target(project.task, {"metric": chosen})
     # scipy is loaded on the first forecast, not at server start.
     from alloop.simulate.forecast import forecast
 

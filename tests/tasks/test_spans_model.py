@@ -75,3 +75,15 @@ def test_a_spans_campaign_serves_texts_trains_and_scores_entity_f1(client, strat
     assert [p["labels"] for p in curve] == [30, 60, 90]
     assert all(0 <= p["entity_f1"] <= 1 and "per_type" in p for p in curve)
     assert curve[-1]["entity_f1"] > curve[0]["entity_f1"]
+
+
+def test_the_forecast_of_a_spans_project_fits_entity_f1(client):
+    pid = client.post("/projects", json=spans_body(target={"metric": "entity_f1", "value": 0.5})).json()["id"]
+    with client.app.state.store.write() as conn:  # three model versions' entity F1, as rounds record them
+        for version, (n, f1) in enumerate([(20, 0.05), (40, 0.09), (60, 0.12), (80, 0.14)], start=1):
+            conn.execute("INSERT INTO model_versions (project_id, version, created_at, n_labels, metrics) "
+                         "VALUES (?, ?, ?, ?, ?)", (pid, version, 0.0, n, f'{{"entity_f1": {f1}}}'))
+    answer = client.get(f"/projects/{pid}/forecast")
+    assert answer.status_code == 200 and answer.json()["metric"] == "entity_f1"
+    refused = client.get(f"/projects/{pid}/forecast?metric=accuracy")
+    assert refused.status_code == 422 and "entity_f1" in refused.text
