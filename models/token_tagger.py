@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ _HEAD = "head.pt"
 _INFER_BATCH = 64
 _CACHE_TEXTS = 50_000
 _features: dict[tuple[str, int], dict[str, tuple[Units, np.ndarray]]] = {}
+_features_lock = threading.Lock()
 """Frozen-encoder features by (model directory, max_length), then by text: the units and their last-layer
 vectors. With ``train_layers = 0`` the encoder never changes, so each text is encoded once per process."""
 
@@ -135,17 +137,18 @@ class TokenTagger:
 
     def _frozen(self, texts: list[str]) -> list[tuple[Units, np.ndarray]]:
         """Each text's units and their (units, hidden) vectors from the frozen encoder, cached."""
-        cache = _features.setdefault((str(self.config.path), self.max_length), {})
-        missing = list(dict.fromkeys(t for t in texts if t not in cache))
-        if len(cache) + len(missing) > _CACHE_TEXTS:
-            cache.clear()
-        with torch.inference_mode():
-            for batch_idx in _torch.length_batches([len(t) for t in missing], _INFER_BATCH):
-                batch, found = self._tokens([missing[i] for i in batch_idx])
-                hidden = self.encoder(**batch).last_hidden_state.float().cpu().numpy()
-                for row, (i, unit) in enumerate(zip(batch_idx, found)):
-                    cache[missing[i]] = (unit, hidden[row, unit.tokens])
-        return [cache[t] for t in texts]
+        with _features_lock:  # rounds of several projects may run in threads of one process
+            cache = _features.setdefault((str(self.config.path), self.max_length), {})
+            missing = list(dict.fromkeys(t for t in texts if t not in cache))
+            if len(cache) + len(missing) > _CACHE_TEXTS:
+                cache.clear()
+            with torch.inference_mode():
+                for batch_idx in _torch.length_batches([len(t) for t in missing], _INFER_BATCH):
+                    batch, found = self._tokens([missing[i] for i in batch_idx])
+                    hidden = self.encoder(**batch).last_hidden_state.float().cpu().numpy()
+                    for row, (i, unit) in enumerate(zip(batch_idx, found)):
+                        cache[missing[i]] = (unit, hidden[row, unit.tokens])
+            return [cache[t] for t in texts]
 
     def _train_head(self, texts: list[str], spans: list[list[dict[str, Any]]]) -> None:
         """The head alone on the frozen encoder's unit vectors: ``epochs x min_steps``-bounded AdamW steps
@@ -241,12 +244,15 @@ class TokenTagger:
     # -- persistence --------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
-        """Write a directory: the encoder and tokenizer (Hugging Face), the head, ``alloop.json``."""
+        """Write a directory: the head and ``alloop.json``, and the fine-tuned encoder with its tokenizer
+        (Hugging Face) unless the encoder stayed frozen (then it loads from ``config.path`` again)."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         if self.encoder is not None:
-            self.encoder.save_pretrained(str(path))
-            self.tokenizer.save_pretrained(str(path))
+            if self.config.train_layers:
+                with _torch.quiet_loading():
+                    self.encoder.save_pretrained(str(path))
+                self.tokenizer.save_pretrained(str(path))
             torch.save(self.head.state_dict(), path / _HEAD)
         meta = {"format": _FORMAT, "types": self.types, "config": dataclasses.asdict(self.config),
                 "fitted": self.encoder is not None}
@@ -261,5 +267,6 @@ class TokenTagger:
             raise ValueError(f"{path} is not a saved token tagger")
         model = cls(meta["types"], TaggerConfig(**meta["config"]))
         if meta["fitted"]:
-            model._load(path, head=torch.load(path / _HEAD, map_location="cpu", weights_only=True))
+            base = path if model.config.train_layers else _torch.model_dir(model.config.path)
+            model._load(base, head=torch.load(path / _HEAD, map_location="cpu", weights_only=True))
         return model

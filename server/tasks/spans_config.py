@@ -16,8 +16,7 @@ from alloop.schemas import ModelSpec, ProjectCreate, ProjectPatch, StrategySpec
 __all__ = ["METRICS", "check_create", "check_patch", "check_target"]
 
 METRICS = ("entity_f1",)
-"""Target metrics of a spans project (entity-level F1 on the eval split)."""
-CLASSIFICATION_ONLY = ("entity_f1",)
+"""Target metrics of a spans project (entity-level F1 on the eval split), and of spans projects alone."""
 
 
 def _check_model(spec: ModelSpec) -> None:
@@ -46,7 +45,7 @@ def check_target(task: str, target: dict[str, Any] | None) -> None:
         return
     if task == "spans" and target["metric"] not in METRICS:
         raise Invalid(f"target: a spans project's target metric is one of {list(METRICS)}, not {target['metric']!r}")
-    if task != "spans" and target["metric"] in CLASSIFICATION_ONLY:
+    if task != "spans" and target["metric"] in METRICS:
         raise Invalid(f"target: {target['metric']!r} scores spans projects; this project's task is {task}")
 
 

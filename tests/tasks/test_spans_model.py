@@ -35,6 +35,7 @@ def test_a_saved_tagger_predicts_the_same(tmp_path):
     pool = ner_rows("pool")[:40]
     model = _fit(pool)
     model.save(tmp_path / "m")
+    assert not (tmp_path / "m" / "config.json").exists()  # a frozen encoder is not copied: the head alone
     loaded = TokenTagger.load(tmp_path / "m")
     texts = [r["text"] for r in ner_rows("test")[:20]]
     assert np.allclose(model.unit_probs(texts).probs, loaded.unit_probs(texts).probs, atol=1e-6)
@@ -87,3 +88,12 @@ def test_the_forecast_of_a_spans_project_fits_entity_f1(client):
     assert answer.status_code == 200 and answer.json()["metric"] == "entity_f1"
     refused = client.get(f"/projects/{pid}/forecast?metric=accuracy")
     assert refused.status_code == 422 and "entity_f1" in refused.text
+
+
+def test_a_fine_tuned_tagger_saves_its_encoder_and_loads_it_back(tmp_path):
+    pool = ner_rows("pool")[:16]
+    model = _fit(pool, train_layers=1, epochs=1, min_steps=2)
+    model.save(tmp_path / "m")
+    assert (tmp_path / "m" / "config.json").is_file()
+    texts = [r["text"] for r in pool]
+    assert np.allclose(model.unit_probs(texts).probs, TokenTagger.load(tmp_path / "m").unit_probs(texts).probs, atol=1e-5)
