@@ -256,8 +256,14 @@ def _simulate_spans(sources: list[str], strategies: str, seeds: str, batch_sizes
         labels = int(budget) if budget else 300
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    run_spans_command(sources[0], names, list(command.parse_seeds(seeds)), budget=labels, batch_size=sizes[0],
-                      workers=workers, out=out)
+    try:
+        run_spans_command(sources[0], names, list(command.parse_seeds(seeds)), budget=labels, batch_size=sizes[0],
+                          workers=workers, out=out)
+    except ValueError as exc:  # not a spans data folder, or answers the project refuses
+        raise typer.BadParameter(str(exc)) from None
+    except (RuntimeError, OSError, ImportError) as exc:
+        typer.echo(f"simulation failed: {exc}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"results in {out}")
 
 
