@@ -146,8 +146,9 @@ def _review_share(share: float | None) -> float | None:
 def simulate(
     sources: list[str] = typer.Argument(..., help="Catalog datasets (digits, mnist, sms_spam, ...) or CSV/JSONL/parquet/"
                                         "svmlight files."),
-    strategies: str = typer.Option("random,margin", help="Comma-separated strategies (random is the baseline); parameters in brackets: "
-                                  "'margin,prefilter[diversify=typiclust,m=200]'."),
+    strategies: str | None = typer.Option(None, help="Comma-separated strategies (random is the baseline); parameters in brackets: "
+                                  "'margin,prefilter[diversify=typiclust,m=200]'. Default: random,margin "
+                                  "(--task spans: random,mnlp)."),
     seeds: str = typer.Option("3", help="A count (3: seeds 0,1,2) or a list (0,5,9)."),
     batch_sizes: str = typer.Option("", help="Comma-separated batch sizes; default: the dataset's protocol."),
     budget: str | None = typer.Option(None, help="Labels per campaign, or 'all' (the whole pool); default: the dataset's protocol."),
@@ -201,8 +202,9 @@ def simulate(
     from alloop.simulate.datasets import SCALES
 
     if task == "spans":  # spans: alloop.simulate.spans
-        _simulate_spans(sources, strategies, seeds, batch_sizes, budget, workers, out)
+        _simulate_spans(sources, strategies or "random,mnlp", seeds, batch_sizes, budget, workers, out)
         return
+    strategies = strategies or "random,margin"
     if task != "classification":
         raise typer.BadParameter(f"--task {task!r}: use 'classification' or 'spans'")
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from conftest import NER
 from typer.testing import CliRunner
@@ -32,4 +33,4 @@ def test_simulate_spans_refuses_a_classification_strategy_and_two_folders(tmp_pa
     assert two.exit_code != 0 and "one data folder" in two.output
     missing = CliRunner().invoke(app, ["simulate", str(tmp_path), "--task", "spans", "--budget", "20",
                                        "--workers", "1", "--out", str(tmp_path / "o")])
-    assert missing.exit_code == 2 and "pool.jsonl" in missing.output
+    assert missing.exit_code == 2 and "holdspool.jsonlandtest.jsonl" in re.sub(r"[\s│]+", "", missing.output)
