@@ -3,7 +3,8 @@
 A spans project trains a token tagger (``token_tagger``, :mod:`alloop.models.token_tagger`; the default)
 and ranks with a sequence strategy (:mod:`alloop.strategies.sequence`; default ``mnlp``). Its target
 metric is ``entity_f1``. Not supported (yet): overlap (``labels_per_item`` > 1: a majority over span
-sets is not defined here) and label-error review (cleanlab ranks class labels).
+sets is not defined here), label-error review (cleanlab ranks class labels) and ``dedup: "propagate"``
+(exact duplicates may differ in case and spacing, so a copied span could point at other characters).
 """
 
 from __future__ import annotations
@@ -49,11 +50,14 @@ def check_target(task: str, target: dict[str, Any] | None) -> None:
         raise Invalid(f"target: {target['metric']!r} scores spans projects; this project's task is {task}")
 
 
-def _unsupported(labels_per_item: int | None, review: Any) -> None:
+def _unsupported(labels_per_item: int | None, review: Any, dedup: str | None) -> None:
     if labels_per_item is not None and labels_per_item > 1:
         raise Invalid("labels_per_item: a spans project takes one answer per item (1); overlap is not supported")
     if review is not None:
         raise Invalid("review: label-error review is not available for spans projects (null or leave it out)")
+    if dedup == "propagate":
+        raise Invalid("dedup: 'propagate' copies an answer to exact duplicates, which may differ in case and spacing "
+                      "and so in character offsets; a spans project takes 'skip' or 'off'")
 
 
 def check_create(body: ProjectCreate) -> ProjectCreate:
@@ -67,7 +71,7 @@ def check_create(body: ProjectCreate) -> ProjectCreate:
     _check_model(body.model)
     _check_strategy(body.strategy)
     check_target("spans", body.target.model_dump() if body.target else None)
-    _unsupported(body.labels_per_item, body.review)
+    _unsupported(body.labels_per_item, body.review, body.dedup)
     return body
 
 
@@ -76,4 +80,4 @@ def check_patch(body: ProjectPatch) -> None:
     if body.strategy is not None:
         _check_strategy(body.strategy)
     check_target("spans", body.target.model_dump() if body.target else None)
-    _unsupported(body.labels_per_item, body.review)
+    _unsupported(body.labels_per_item, body.review, body.dedup)

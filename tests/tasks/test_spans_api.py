@@ -29,6 +29,7 @@ def test_a_spans_project_trains_a_tagger_ranked_by_mnlp_unless_told(client):
     ({"target": {"metric": "accuracy", "value": 0.5}}, "entity_f1"),
     ({"labels_per_item": 2}, "overlap"),
     ({"review": {}}, "review"),
+    ({"dedup": "propagate"}, "'skip' or 'off'"),
     ({"input": "vector"}, "needs input 'text'"),
 ])
 def test_a_spans_configuration_it_cannot_run_is_422(client, change, says):
@@ -51,6 +52,10 @@ def test_a_patch_to_a_classification_strategy_is_422_and_a_sequence_one_is_taken
                                                                               "params": {"aggregate": "sum"}}})
     assert response.status_code == 200 and response.json()["strategy"]["name"] == "token_entropy"
     assert client.patch(f"/projects/{spans_project}", json={"target": {"metric": "entity_f1", "value": 0.6}}).status_code == 200
+    for change in ({"labels_per_item": 3}, {"dedup": "propagate"}, {"target": {"metric": "macro_f1", "value": 0.5}}):
+        assert client.patch(f"/projects/{spans_project}", json=change).status_code == 422
+    after = client.get(f"/projects/{spans_project}").json()
+    assert (after["labels_per_item"], after["dedup"], after["target"]["metric"]) == (1, "skip", "entity_f1")
 
 
 def test_spans_are_stored_sorted_and_exported_as_lists(client, spans_project):
