@@ -2,7 +2,7 @@
 
 A predicted entity counts as correct only when a gold one has the same characters and type, as in
 CoNLL's and seqeval's entity-level scoring (``seqeval.metrics`` in its default mode over BIO tags gives
-the same figures whenever the spans fall on token boundaries; ``tests/tasks`` checks it on the NER set).
+the same figures whenever the spans fall on token boundaries; ``tests/spans`` checks it on the NER set).
 Scored on characters directly, so no tokenization decides the figure.
 """
 

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import TYPES, ner_rows
+from spans_helpers import TYPES, ner_rows
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

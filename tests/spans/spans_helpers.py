@@ -1,4 +1,4 @@
-"""The NER test set (tests/data/ner, WNUT-17 sentences) and a spans project over it."""
+"""The NER test set (tests/data/ner, WNUT-17 sentences) and a spans project body over it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 NER = Path(__file__).resolve().parents[1] / "data" / "ner"
 TYPES = ["corporation", "creative-work", "group", "location", "person", "product"]
@@ -22,10 +21,3 @@ def spans_body(**overrides: Any) -> dict[str, Any]:
             "retrain_every": 10, "budget": 60, "stabilize": None, "seed": 0,
             "encoder": {"name": "hashing", "params": {"dim": 64}}}
     return {**body, **overrides}
-
-
-@pytest.fixture
-def spans_project(client) -> int:
-    response = client.post("/projects", json=spans_body())
-    assert response.status_code == 201, response.text
-    return response.json()["id"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import spans_body
+from spans_helpers import spans_body
 from helpers import project_body
 
 TEXT = "Bill Gates founded Microsoft in Albuquerque"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from conftest import NER
+from spans_helpers import NER
 from typer.testing import CliRunner
 
 from alloop.cli import app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import TYPES, ner_rows, spans_body
+from spans_helpers import TYPES, ner_rows, spans_body
 from helpers import wait_for
 
 from alloop.models.tagger_config import tagger_config
