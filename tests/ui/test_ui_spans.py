@@ -1,4 +1,4 @@
-"""The labeling page of a spans project in headless Chromium: select, type by key, remove, Enter sends."""
+"""The labeling page of a spans project in headless Chromium: select by mouse drag, type by key, remove, Enter sends."""
 
 from __future__ import annotations
 
@@ -15,27 +15,33 @@ pytestmark = pytest.mark.slow
 TYPES = ["corporation", "creative-work", "group", "location", "person", "product"]
 TEXT = "Bill Gates met Ada in Paris at number {}"
 
-SELECT = """([start, end]) => {
+EDGES = """([start, end]) => {
   const box = document.getElementById("item-text");
-  const walker = document.createTreeWalker(box, NodeFilter.SHOW_TEXT);
-  const range = document.createRange();
-  let node, at = 0, started = false;
-  while ((node = walker.nextNode())) {
-    const size = node.textContent.length;
-    if (!started && start < at + size) { range.setStart(node, start - at); started = true; }
-    if (started && end <= at + size) { range.setEnd(node, end - at); break; }
-    at += size;
-  }
-  const selection = window.getSelection();
-  selection.removeAllRanges();
-  selection.addRange(range);
-  box.dispatchEvent(new MouseEvent("mouseup", { bubbles: true }));
+  const rect = (at) => {  // the box of character ``at`` of the text
+    const walk = document.createTreeWalker(box, NodeFilter.SHOW_TEXT);
+    let node, seen = 0;
+    while ((node = walk.nextNode())) {
+      if (at < seen + node.textContent.length) {
+        const range = document.createRange();
+        range.setStart(node, at - seen);
+        range.setEnd(node, at - seen + 1);
+        return range.getBoundingClientRect();
+      }
+      seen += node.textContent.length;
+    }
+  };
+  const first = rect(start), last = rect(end - 1);
+  return [first.left + 1, first.top + first.height / 2, last.right - 1, last.top + last.height / 2];
 }"""
 
 
 def select(page: Page, start: int, end: int) -> None:
-    """Select characters ``start:end`` of the shown text, as a mouse drag leaves them, and release."""
-    page.evaluate(SELECT, [start, end])
+    """Drag the mouse over characters ``start:end`` of the shown text (a real selection in Chromium)."""
+    x1, y1, x2, y2 = page.evaluate(EDGES, [start, end])
+    page.mouse.move(x1, y1)
+    page.mouse.down()
+    page.mouse.move(x2, y2, steps=8)
+    page.mouse.up()
 
 
 def spans_campaign(url: str) -> int:
