@@ -61,7 +61,7 @@ def test_span_annotations_become_spans_and_the_taggers_spans_come_back_as_predic
     wait_for(lambda: alloop.request("GET", f"/projects/{pid}/labelstudio/link").json()["pushed_version"] == "alloop-v1",
              timeout=120)
     predictions = [p for p in label_studio.predictions(ls_pid) if p["model_version"] == "alloop-v1"]
-    assert predictions
+    assert any(p["result"] for p in predictions)  # the tagger marks spans in some of the open tasks
     texts = {f"p{i}": r["text"] for i, r in enumerate(pool)}
     by_task = {task_id: item for item, task_id in tasks.items()}
     for prediction in predictions:
