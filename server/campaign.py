@@ -120,7 +120,7 @@ def _check_review() -> None:
         raise Invalid(f"review: {missing}")
 
 
-IMPLEMENTED_TASKS = ("classification", "multilabel")
+IMPLEMENTED_TASKS = ("classification", "multilabel", "spans")
 CLASSIFICATION_TARGETS = ("accuracy", "macro_f1")
 
 
@@ -150,22 +150,29 @@ def create_project(store: Store, settings: Settings, body: ProjectCreate) -> Pro
 
     if body.task not in IMPLEMENTED_TASKS:
         raise Invalid(f"task: {body.task!r} is not available yet; accepted: {list(IMPLEMENTED_TASKS)}")
-    _check_task(body.task, body.model_dump())
-    if body.task == "multilabel" and "strategy" not in body.model_fields_set:
-        from alloop.tasks.multilabel_config import DEFAULT_STRATEGY
+    from alloop.tasks import spans_config
 
-        body = body.model_copy(update={"strategy": StrategySpec(name=DEFAULT_STRATEGY)})
-    model, image = _check_input(body)
-    _check_strategy(body.strategy, model, body.task)
-    try:
-        if body.task == "multilabel":  # one-vs-rest scikit-learn models or sigmoid torch heads
-            from alloop.models.multilabel import check_multilabel
+    if body.task == "spans":  # spans: a tagger and sequence strategies (alloop.tasks.spans_config)
+        body = spans_config.check_create(body)
+        model, image = body.model.model_dump(), None
+    else:
+        spans_config.check_target(body.task, body.target.model_dump() if body.target else None)
+        _check_task(body.task, body.model_dump())
+        if body.task == "multilabel" and "strategy" not in body.model_fields_set:
+            from alloop.tasks.multilabel_config import DEFAULT_STRATEGY
 
-            check_multilabel(model, len(body.labels))
-        else:
-            check_model(model, len(body.labels))
-    except (UnknownModel, MissingDependency) as exc:
-        raise Invalid(f"model: {exc}") from None
+            body = body.model_copy(update={"strategy": StrategySpec(name=DEFAULT_STRATEGY)})
+        model, image = _check_input(body)
+        _check_strategy(body.strategy, model, body.task)
+        try:
+            if body.task == "multilabel":  # one-vs-rest scikit-learn models or sigmoid torch heads
+                from alloop.models.multilabel import check_multilabel
+
+                check_multilabel(model, len(body.labels))
+            else:
+                check_model(model, len(body.labels))
+        except (UnknownModel, MissingDependency) as exc:
+            raise Invalid(f"model: {exc}") from None
     fields = body.model_dump(exclude={"stabilize", "cold_start", "encoder"})
     fields["model"], fields["image"] = model, image
     if "max_stale_labels" not in body.model_fields_set:
@@ -329,8 +336,14 @@ def patch_project(store: Store, project_id: int, body: ProjectPatch) -> Project:
     """
     with store.read() as conn:
         current = get_project(conn, project_id)
-    if body.strategy is not None:
-        _check_strategy(body.strategy, current.model, current.task)
+    from alloop.tasks import spans_config
+
+    if current.task == "spans":  # spans: alloop.tasks.spans_config
+        spans_config.check_patch(body)
+    else:
+        spans_config.check_target(current.task, body.target.model_dump() if body.target else None)
+        if body.strategy is not None:
+            _check_strategy(body.strategy, current.model, current.task)
     fields = body.model_dump(exclude_unset=True)
     _check_task(current.task, fields)
     if body.review is not None:

@@ -181,8 +181,9 @@ def _simulate_multilabel(sources: list[str], strategies: str, seeds: str, budget
 def simulate(
     sources: list[str] = typer.Argument(..., help="Catalog datasets (digits, mnist, sms_spam, ...) or CSV/JSONL/parquet/"
                                         "svmlight files."),
-    strategies: str = typer.Option("random,margin", help="Comma-separated strategies (random is the baseline); parameters in brackets: "
-                                  "'margin,prefilter[diversify=typiclust,m=200]'."),
+    strategies: str | None = typer.Option(None, help="Comma-separated strategies (random is the baseline); parameters in brackets: "
+                                  "'margin,prefilter[diversify=typiclust,m=200]'. Default: random,margin "
+                                  "(--task spans: random,mnlp)."),
     seeds: str = typer.Option("3", help="A count (3: seeds 0,1,2) or a list (0,5,9)."),
     batch_sizes: str = typer.Option("", help="Comma-separated batch sizes; default: the dataset's protocol."),
     budget: str | None = typer.Option(None, help="Labels per campaign, or 'all' (the whole pool); default: the dataset's protocol."),
@@ -219,6 +220,10 @@ def simulate(
                                               "reliable reviewer answers this share of the labels, e.g. 0.15."),
     workers: int = typer.Option(2, min=1, help="Parallel processes (1: in this process)."),
     out: Path = typer.Option(Path("./sim-results"), help="Output folder (JSON, CSV, PNG, Markdown)."),
+    task: str = typer.Option("classification", help="'spans': SOURCES is one folder with pool.jsonl and test.jsonl "
+                             "of {text, spans} (tests/data/ner); sequence strategies (random, mnlp, "
+                             "least_confidence_sequence, token_entropy), entity F1 curves; --budget and one "
+                             "--batch-sizes apply."),
 ) -> None:
     """Simulate campaigns against an oracle through the server's own controller and strategies.
 
@@ -234,9 +239,16 @@ def simulate(
     from alloop.simulate.datasets import SCALES
     from alloop.simulate.multilabel import CATALOG as MULTILABEL_SETS
 
-    if any(source in MULTILABEL_SETS for source in sources):  # issue 20: label sets (alloop.simulate.multilabel)
-        _simulate_multilabel(sources, strategies, seeds, budget, batch_sizes, initial, model, model_params, workers, out)
+    if task == "spans":  # spans: alloop.simulate.spans
+        _simulate_spans(sources, strategies or "random,mnlp", seeds, batch_sizes, budget, workers, out)
         return
+    if any(source in MULTILABEL_SETS for source in sources):  # issue 20: label sets (alloop.simulate.multilabel)
+        _simulate_multilabel(sources, strategies or "random,margin", seeds, budget, batch_sizes, initial, model,
+                             model_params, workers, out)
+        return
+    strategies = strategies or "random,margin"
+    if task != "classification":
+        raise typer.BadParameter(f"--task {task!r}: use 'classification' or 'spans'")
     try:
         if initial is not None and initial_per_class is not None:
             raise ValueError("--initial and --initial-per-class exclude each other")
@@ -264,6 +276,36 @@ def simulate(
     try:
         command.run_command(sources, options=options, out=out, workers=workers, peers=chosen, share=target_share)
     except (RuntimeError, OSError, ImportError, ValueError, KeyError) as exc:  # SimulationFailed is a RuntimeError
+        typer.echo(f"simulation failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"results in {out}")
+
+
+def _simulate_spans(sources: list[str], strategies: str, seeds: str, batch_sizes: str, budget: str | None,
+                    workers: int, out: Path) -> None:
+    """``alloop simulate --task spans FOLDER``: span-labeling campaigns (:mod:`alloop.simulate.spans`)."""
+    from alloop.simulate import command
+    from alloop.simulate.spans import run_spans_command
+    from alloop.strategies.sequence import check
+
+    try:
+        if len(sources) != 1:
+            raise ValueError("--task spans takes one data folder")
+        names = [s.strip() for s in strategies.split(",") if s.strip()]
+        for name in names:
+            check(name.partition("[")[0], None)
+        sizes = command.parse_ints(batch_sizes) if batch_sizes else (20,)
+        if len(sizes) != 1:
+            raise ValueError("--task spans takes one batch size")
+        labels = int(budget) if budget else 300
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    try:
+        run_spans_command(sources[0], names, list(command.parse_seeds(seeds)), budget=labels, batch_size=sizes[0],
+                          workers=workers, out=out)
+    except ValueError as exc:  # not a spans data folder, or answers the project refuses
+        raise typer.BadParameter(str(exc)) from None
+    except (RuntimeError, OSError, ImportError) as exc:
         typer.echo(f"simulation failed: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"results in {out}")

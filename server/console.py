@@ -64,7 +64,7 @@ def _progress(status: dict[str, Any]) -> str:
 def _metric(status: dict[str, Any]) -> str:
     metrics = status.get("metrics") or {}
     target = status.get("target") or {}
-    name = target.get("metric", "accuracy")
+    name = target.get("metric", "entity_f1" if status.get("task") == "spans" else "accuracy")
     if name not in metrics:
         return "-"
     shown = f"{name} {metrics[name]:.3f}"

@@ -93,8 +93,9 @@ class StrategySpec(Strict):
 class TargetSpec(Strict):
     """Stop once this eval-split metric reaches ``value``."""
 
-    metric: Literal["accuracy", "macro_f1", "micro_f1", "subset_accuracy"] = Field(
-        "accuracy", description="classification: accuracy or macro_f1; multilabel: micro_f1, macro_f1 or subset_accuracy",
+    metric: Literal["accuracy", "macro_f1", "micro_f1", "subset_accuracy", "entity_f1"] = Field(
+        "accuracy", description="classification: accuracy or macro_f1; multilabel: micro_f1, macro_f1 or "
+        "subset_accuracy; spans: entity_f1",
     )
     value: float = Field(ge=0.0, le=1.0)
 

@@ -20,6 +20,7 @@ class Control:
     from_name: str = "label"
     to_name: str = "text"
     choices: tuple[str, ...] = ()
+    kind: str = "choices"  # "labels": a <Labels> control (spans projects)
 
 
 def choices_control(config: str | None) -> Control:
@@ -33,7 +34,11 @@ def choices_control(config: str | None) -> Control:
     except ET.ParseError as exc:
         raise Invalid(f"label_config is not valid XML: {exc}") from None
     tag = next(root.iter("Choices"), None)
-    if tag is None:
+    if tag is None:  # spans projects: a <Labels> control over the text
+        spans = next(root.iter("Labels"), None)
+        if spans is not None:
+            values = tuple(c.get("value", "") for c in spans.iter("Label"))
+            return Control(spans.get("name", "label"), spans.get("toName", "text"), values, kind="labels")
         return Control()
     values = tuple(c.get("value", "") for c in tag.iter("Choice"))
     return Control(tag.get("name", "label"), tag.get("toName", "text"), values)
@@ -52,10 +57,16 @@ def check_labels(control: Control, labels: list[str]) -> None:
 
 
 def label_config(labels: list[str], *, from_name: str = "label", to_name: str | None = None,
-                 input: str = "text", multiple: bool = False) -> str:
+                 input: str = "text", multiple: bool = False, task: str = "classification") -> str:
     """A single-choice classification config for ``labels``: of a text (``$text``), or for an image
     project (``input="image"``) of an image (``<Image name="image" value="$image"/>``); ``multiple``: a
-    multi-label one (``choice="multiple"``, issue 20), whose answer is every choice ticked."""
+    multi-label one (``choice="multiple"``, issue 20), whose answer is every choice ticked; for a spans
+    project (``task="spans"``), ``<Labels>`` over the text, selected by whole words."""
+    if task == "spans":
+        name = to_name or "text"
+        values = "".join(f"<Label value={quoteattr(label)}/>" for label in labels)
+        return (f"<View><Labels name={quoteattr(from_name)} toName={quoteattr(name)}>{values}</Labels>"
+                f"<Text name={quoteattr(name)} value=\"$text\" granularity=\"word\"/></View>")
     choices = "".join(f"<Choice value={quoteattr(label)}/>" for label in labels)
     kind = "multiple" if multiple else "single-radio"
     if input == "image":

@@ -40,7 +40,7 @@ def create_ls_project(alloop: Client, project_id: int, ls: LabelStudio, title: s
     (an image project's config shows ``$image``)."""
     project = alloop.project(project_id)
     config = label_config(project["labels"], input=project.get("input", "text"),
-                          multiple=project.get("task") == "multilabel")
+                          multiple=project.get("task") == "multilabel", task=project.get("task", "classification"))
     created = ls.create_project(title or f"alloop: {project['name']}", config, sampling=UNCERTAINTY)
     return int(created["id"])
 

@@ -37,22 +37,27 @@ def annotation_label(annotation: dict[str, Any]) -> str | None:
 
 
 def annotation_answer(annotation: dict[str, Any], project: Project) -> Any:
-    """The answer an annotation gives the project: its first choice (None: no choice), or for a
-    multilabel project every choice ticked (issue 20: :mod:`alloop.tasks.multilabel_labelstudio`)."""
+    """The answer an annotation gives the project: its first choice (None: no choice); for a multilabel
+    project every choice ticked (:mod:`alloop.tasks.multilabel_labelstudio`); for a spans project its
+    ``labels`` regions as spans (:mod:`alloop.tasks.spans_ls`). Checked later, as any answer is."""
     if project.task == "multilabel":
         from alloop.tasks.multilabel_labelstudio import annotation_set
 
         return annotation_set(annotation)
+    if project.task == "spans":
+        from alloop.tasks.spans_ls import annotation_spans
+
+        return annotation_spans(annotation)
     return annotation_label(annotation)
 
 
-def stored_form(answer: Any, project: Project) -> str:
-    """An annotation's answer as alloop stores it (a label set as its canonical string); Invalid if the
-    project cannot take it."""
+def stored_form(answer: Any, project: Project, text: str | None = None) -> str:
+    """An annotation's answer as alloop stores it (a label set or spans as its canonical string; spans are
+    checked against the item's ``text``); Invalid if the project cannot take it."""
     if isinstance(answer, str):
         return answer
     try:
-        return canonical_label(project.task, project.labels, answer)
+        return canonical_label(project.task, project.labels, answer, text)
     except ValueError as exc:
         raise Invalid(f"the annotation's answer: {exc}") from None
 
@@ -90,12 +95,14 @@ def _upsert(store: Store, project_id: int, payload: dict[str, Any], now: float, 
         return {"status": "skipped", "item_id": item_id}
     with store.read() as conn:
         project = get_project(conn, project_id)
+        item = lookup_items(conn, project_id, [item_id]).get(item_id) if project.task == "spans" else None
     label = annotation_answer(annotation, project)
     if label is None:
         raise Invalid("the annotation has no choices result")
     annotation_id, annotator = _annotation_id(annotation), annotator_name(annotation)
     if edited and annotation_id is not None:
-        answer = _update(store, project_id, annotation_id, stored_form(label, project), annotator)
+        text = item["text"] if item is not None else None
+        answer = _update(store, project_id, annotation_id, stored_form(label, project, text), annotator)
         if answer is not None:
             return answer
     result = submit_labels(store, project_id, [LabelIn(item_id=item_id, label=label, annotator=annotator)], now)

@@ -6,6 +6,7 @@ first; 1.0 = not in the ranking), so Label Studio's lowest-score-first sampling 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -94,6 +95,12 @@ def _labeled(conn: sqlite3.Connection, idx: list[int]) -> set[int]:
 def _predicted(store: Store, cache: ModelCache, project: Project, latest: sqlite3.Row | None,
                items: list[dict[str, Any]]) -> dict[int, Any]:
     """The newest model's label for each item that has its vector; empty before the first model."""
+    if project.task == "spans":  # spans: the round's predicted spans (alloop.tasks.spans_round)
+        from alloop.tasks.spans_round import read_span_predictions
+
+        found = read_span_predictions(store.project_path(project.id))
+        answers = found[1] if found is not None else {}
+        return {item["idx"]: (json.loads(answers[item["idx"]]), item["text"]) for item in items if item["idx"] in answers}
     features = feature_file(store, project)
     with_rows = [item for item in items if item["row"] is not None]
     if project.task == "multilabel":  # issue 20: predicted label sets
@@ -108,10 +115,15 @@ def _predicted(store: Store, cache: ModelCache, project: Project, latest: sqlite
     return {item["idx"]: project.labels[int(k)] for item, k in zip(with_rows, probs.argmax(axis=1))}
 
 
-def _result(control: Control, label: str | list[str] | None) -> list[dict[str, Any]]:
-    """The Choices result for a predicted label, or label set (multilabel; none for an empty set)."""
+def _result(control: Control, label: Any) -> list[dict[str, Any]]:
+    """The result for a prediction: Choices for a label or a label set (multilabel; none for an empty set),
+    Labels regions for (spans, text) of a spans project."""
     if label is None or label == []:
         return []
+    if isinstance(label, tuple):  # spans: (predicted spans, the item's text)
+        from alloop.tasks.spans_ls import span_regions
+
+        return span_regions(control.from_name, control.to_name, *label)
     return [{"from_name": control.from_name, "to_name": control.to_name, "type": "choices",
              "value": {"choices": label if isinstance(label, list) else [label]}}]
 

@@ -55,7 +55,7 @@ def reconcile(store: Store, link: Link, ls: LabelStudio) -> dict[str, Any]:
             present.add(annotation["id"])
             known = annotation["id"] in stored
             try:
-                same = known and stored[annotation["id"]] == stored_form(answer, project)
+                same = known and stored[annotation["id"]] == stored_form(answer, project, bare["data"].get("text"))
             except Invalid:  # an answer the project cannot take: handle_event refuses it below
                 same = False
             if same:

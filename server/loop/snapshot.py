@@ -101,7 +101,7 @@ def _ints(values: list[Any]) -> np.ndarray:
 
 def _text_model(project: Project) -> bool:
     """Whether the project's model reads raw text rather than vectors."""
-    return input_kind(project.model) == "text"
+    return project.task == "spans" or input_kind(project.model) == "text"  # spans: a tagger reads the text
 
 
 def _texts(conn: Any, project: Project) -> dict[int, str]:
@@ -110,12 +110,14 @@ def _texts(conn: Any, project: Project) -> dict[int, str]:
 
 
 def _targets(project: Project, stored: list[str]) -> np.ndarray:
-    """The stored answers as the model's targets: (n,) label positions, or for a multilabel project an
-    (n, L) 0/1 matrix (issue 20: :func:`alloop.tasks.multilabel.target_matrix`)."""
+    """The stored answers as the model's targets: (n,) label positions, for a multilabel project an (n, L)
+    0/1 matrix (issue 20: :func:`alloop.tasks.multilabel.target_matrix`), for a spans project the answers."""
     if project.task == "multilabel":
         from alloop.tasks.multilabel import target_matrix
 
         return target_matrix(project.labels, stored)
+    if project.task == "spans":  # the stored answers themselves (JSON strings, alloop.tasks.spans)
+        return np.asarray(stored, dtype=object)
     position = {label: i for i, label in enumerate(project.labels)}
     return _ints([position[label] for label in stored])
 

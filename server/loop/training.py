@@ -212,6 +212,10 @@ def train_round(store: Store, settings: Settings, snap: Snapshot) -> RoundWrite:
         from alloop.tasks.multilabel_loop import train_multilabel_round
 
         return train_multilabel_round(store, settings, snap)
+    if project.task == "spans":  # spans: a tagger and sequence strategies (alloop.tasks.spans_round)
+        from alloop.tasks.spans_round import train_spans_round
+
+        return train_spans_round(store, settings, snap)
     started = time.perf_counter()
     version = snap.version + 1
     model, (probs, decisions), balanced, fit_seconds = _fit(project, snap, version, settings)

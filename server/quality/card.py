@@ -141,8 +141,8 @@ def _models(conn: sqlite3.Connection, project_id: int) -> dict[str, Any]:
         "versions": row[0], "first": _iso(row[1]), "last": _iso(row[2]),
         "latest": None if latest is None else {
             "version": latest["version"], "labels": latest["n_labels"],
-            **{k: metrics[k] for k in ("accuracy", "macro_f1", "micro_f1", "subset_accuracy", "eval_size")
-               if k in metrics},
+            **{k: metrics[k] for k in ("accuracy", "macro_f1", "micro_f1", "subset_accuracy", "entity_f1",
+                                      "eval_size") if k in metrics},
         },
     }
 
@@ -168,6 +168,10 @@ def _balance(store: Store, conn: sqlite3.Connection, project: Project) -> dict[s
         from alloop.tasks.multilabel_card import label_balance
 
         return label_balance(store, conn, project)
+    if project.task == "spans":  # spans: entities per type (alloop.tasks.spans_card)
+        from alloop.tasks.spans_card import spans_balance
+
+        return spans_balance(store, conn, project)
     labeled = dict(conn.execute(
         "SELECT label, COUNT(*) FROM labels WHERE project_id = ? GROUP BY label", (project.id,)).fetchall())
     gold = dict(conn.execute(
@@ -293,19 +297,23 @@ def card_markdown(card: dict[str, Any]) -> str:
     models = prov["models"]
     if models["latest"]:
         latest = models["latest"]
-        scores = ", ".join(f"{k} {latest[k]:.4f}" for k in ("accuracy", "macro_f1") if k in latest)
+        scores = ", ".join(f"{k} {latest[k]:.4f}" for k in ("accuracy", "macro_f1", "entity_f1") if k in latest)
         out += [f"{models['versions']} model version{'s' if models['versions'] != 1 else ''}, "
                 f"{models['first']} to {models['last']}. The newest, "
                 f"v{latest['version']} on {latest['labels']} labels: {scores or 'no eval metrics'}.", ""]
     else:
         out += ["No model has been trained.", ""]
     out += ["## Class balance", ""]
+    if bal.get("unit") == "entities":  # spans: counts are entities of each type
+        out += [f"Entities of each type: {bal['entities']['labeled']} in the labels, {bal['entities']['eval']} in the "
+                "eval split's gold.", ""]
     predicted = bal["pool_predicted_by"]
     out += _table(["label", "labeled", "share of labels", "predicted share of unlabeled pool", "share of eval"],
                   [[c["label"], c["labeled"], _pct(c["labeled_share"]), _pct(c["pool_predicted_share"]),
                     _pct(c["eval_share"])] for c in bal["classes"]]) + [""]
     if predicted:
-        out += [f"Pool predictions by model v{predicted['model_version']} over {predicted['items']} unlabeled items.", ""]
+        over = f"{predicted['items']} unlabeled items" if "items" in predicted else f"{predicted['entities']} predicted entities"
+        out += [f"Pool predictions by model v{predicted['model_version']} over {over}.", ""]
     agreement = card["agreement"]
     out += ["## Agreement", ""]
     if agreement is None:

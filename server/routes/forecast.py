@@ -13,14 +13,16 @@ from alloop.store.projects import get_project
 from alloop.store.rounds import curve
 
 router = APIRouter(tags=["results"])
-TASK_METRICS = {"classification": ("accuracy", "macro_f1"), "multilabel": ("micro_f1", "macro_f1", "subset_accuracy")}
-"""The metrics a forecast can follow, by project task (multilabel: issue 20, micro_f1 by default)."""
+TASK_METRICS = {"classification": ("accuracy", "macro_f1"), "multilabel": ("micro_f1", "macro_f1", "subset_accuracy"),
+                "spans": ("entity_f1",)}
+"""The metrics a forecast can follow, by project task (issue 20: micro_f1 by default for multilabel, entity_f1
+for spans)."""
 
 
 @router.get("/projects/{project_id}/forecast")
 def project_forecast(
     project_id: deps.ProjectId,
-    metric: Annotated[Literal["accuracy", "macro_f1", "micro_f1", "subset_accuracy"] | None, Query()] = None,
+    metric: Annotated[Literal["accuracy", "macro_f1", "micro_f1", "subset_accuracy", "entity_f1"] | None, Query()] = None,
     target: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
     store: Store = Depends(deps.store),
 ) -> dict[str, Any]:
@@ -34,7 +36,7 @@ def project_forecast(
         raise Invalid(
             "no target: the project has none; pass ?target=0.9 (and optionally &metric=macro_f1)"
         )
-    chosen = metric or goal.get("metric") or ("micro_f1" if project.task == "multilabel" else "accuracy")
+    chosen = metric or goal.get("metric") or {"multilabel": "micro_f1", "spans": "entity_f1"}.get(project.task, "accuracy")
     accepted = TASK_METRICS.get(project.task, TASK_METRICS["classification"])
     if chosen not in accepted:
         raise Invalid(f"metric: {chosen!r} is not measured for a {project.task} project; accepted: {list(accepted)}")

@@ -62,6 +62,10 @@ def _retry_after(claim: dict[str, Any], store: Store, controller: Controller, pr
 
 def _suggest(store: Store, project: Project, claimed: list[dict[str, Any]], items: list[dict[str, Any]]) -> None:
     """Add the newest model's prediction to each item it covers (none before the first model)."""
+    if project.task == "spans":  # spans: predicted spans (alloop.tasks.spans_round)
+        from alloop.tasks.spans_round import suggest_spans
+
+        return suggest_spans(store.project_path(project.id), claimed, items)
     predictions = PREDICTIONS.get(store.project_path(project.id))
     if predictions is None:
         return

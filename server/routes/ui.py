@@ -25,6 +25,7 @@ _ASSETS = {
     "app.css": "text/css", "api.js": "text/javascript", "label.js": "text/javascript",
     "dashboard.js": "text/javascript", "chart.js": "text/javascript", "index.js": "text/javascript",
     "label_multi.js": "text/javascript",
+    "spans.js": "text/javascript",  # spans projects: the span labeling page
 }
 _NO_CACHE = {"Cache-Control": "no-cache"}
 

@@ -16,7 +16,8 @@ function renderStatus(status) {
   $("stat-left").textContent = status.budget_left === null || status.budget_left === undefined ? "∞" : status.budget_left;
   $("stat-model").textContent = status.model_version ? `v${status.model_version}` : "none yet";
   multilabel = status.task === "multilabel";
-  const metric = (status.target && status.target.metric) || (multilabel ? "micro_f1" : "accuracy");
+  const metric = (status.target && status.target.metric)
+    || (multilabel ? "micro_f1" : status.task === "spans" ? "entity_f1" : "accuracy");
   const value = status.metrics ? status.metrics[metric] : null;
   $("stat-metric-name").textContent = status.target ? `${metric} (target ${status.target.value})` : metric;
   $("stat-metric").textContent = typeof value === "number" ? value.toFixed(3) : "–";
@@ -70,10 +71,15 @@ function fittedSeries(curve, forecast) {
 
 function renderCurve(curve, target, forecast) {
   $("curve-empty").hidden = curve.length > 0;
+  const spans = curve.some((p) => p.entity_f1 !== undefined);  // a spans project: entity-level scores
   const series = multilabel ? [
     { name: "micro F1", color: "#2563eb", points: curve.map((p) => [p.labels, p.micro_f1]) },
     { name: "macro F1", color: "#d97706", points: curve.map((p) => [p.labels, p.macro_f1]) },
     { name: "subset accuracy", color: "#0f766e", points: curve.map((p) => [p.labels, p.subset_accuracy]) },
+  ] : spans ? [
+    { name: "entity F1", color: "#2563eb", points: curve.map((p) => [p.labels, p.entity_f1]) },
+    { name: "entity precision", color: "#d97706", points: curve.map((p) => [p.labels, p.entity_precision]) },
+    { name: "entity recall", color: "#0891b2", points: curve.map((p) => [p.labels, p.entity_recall]) },
   ] : [
     { name: "accuracy", color: "#2563eb", points: curve.map((p) => [p.labels, p.accuracy]) },
     { name: "macro F1", color: "#d97706", points: curve.map((p) => [p.labels, p.macro_f1]) },

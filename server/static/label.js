@@ -172,6 +172,7 @@ async function submit(label) {
 function fail(error) { Alloop.showError(error, $("error")); }
 
 document.addEventListener("keydown", (event) => {
+  if (page.task === "spans") return;  // spans.js has its own keys
   if (event.target instanceof HTMLInputElement || event.ctrlKey || event.metaKey || event.altKey) return;
   if (page.multi) {
     MultiLabel.onKey(event);
@@ -198,6 +199,11 @@ async function start() {
     page.keys = page.multi ? MultiLabel.keys(info.labels) : labelKeys(info.labels);
     $("project-name").textContent = info.name;
     document.title = `alloop · label · ${info.name}`;
+    page.task = info.task;
+    if (info.task === "spans") {  // select spans of the text and type them (spans.js)
+      await SpanLabeling.start(page.projectId, info);
+      return;
+    }
     renderLabels();
     if (page.multi) MultiLabel.setup(info.labels);
     await fetchNext();

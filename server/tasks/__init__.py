@@ -38,6 +38,10 @@ def canonical_label(task: str, labels: list[str], answer: Any, text: str | None 
         from alloop.tasks import multilabel
 
         return multilabel.canonical(labels, answer)
+    if task == "spans":  # spans: alloop.tasks.spans
+        from alloop.tasks.spans import canonical_spans
+
+        return canonical_spans(labels, answer, text)
     raise ValueError(f"task {task!r} is not one of {list(TASKS)}")
 
 
@@ -49,4 +53,8 @@ def decode_label(task: str, stored: str) -> Any:
         from alloop.tasks import multilabel
 
         return multilabel.decode(stored)
+    if task == "spans":  # spans: alloop.tasks.spans
+        from alloop.tasks.spans import decode_spans
+
+        return decode_spans(stored)
     raise ValueError(f"task {task!r} is not one of {list(TASKS)}")
