@@ -5,6 +5,7 @@ this process's children, stopped by ``Cluster.shutdown``)."""
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -23,6 +24,7 @@ def ray_cluster() -> Iterator[str]:
     from ray.cluster_utils import Cluster
 
     saved = {key: os.environ.get(key) for key in LOOPBACK}
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}  # Ray's head installs its own
     os.environ.update(LOOPBACK)
     cluster = Cluster(initialize_head=True, head_node_args={**NODE, "include_dashboard": False})
     try:
@@ -34,6 +36,8 @@ def ray_cluster() -> Iterator[str]:
         distributed.use(None)
         ray.shutdown()
         cluster.shutdown()
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
