@@ -7,9 +7,10 @@ missing library into :class:`alloop.models.base.MissingDependency` with the inst
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib import import_module
 from importlib.util import find_spec
 from pathlib import Path
@@ -120,6 +121,38 @@ def single_thread() -> Iterator[None]:
             _single_users -= 1
             if _single_users == 0:
                 t.set_num_threads(_saved_threads)
+
+
+def train_until_stalled(
+    model: Any, n: int, epoch_order: Callable[[], Any], step: Callable[[Any, int, int], tuple[Any, float]]
+) -> None:
+    """Adam on minibatches of ``model.net`` with ``model.config``'s ``lr``, ``weight_decay`` and ``batch_size``,
+    until the epoch's mean training loss stalls (``patience`` epochs without a ``tol`` gain) or ``max_epochs``
+    / ``max_steps`` is reached; counts ``model.epochs_``.
+
+    ``epoch_order()`` gives each epoch's shuffled order of the ``n`` rows; ``step(order, start, stop)`` the
+    loss of one minibatch (what Adam minimizes) and its summed per-row loss (for the epoch's mean).
+    """
+    torch_ = torch()
+    cfg, net = model.config, model.net
+    optimizer = torch_.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    batch = min(cfg.batch_size, n)
+    best, stale, steps = math.inf, 0, 0
+    net.train()
+    while model.epochs_ < cfg.max_epochs and steps < cfg.max_steps and stale < cfg.patience:
+        order = epoch_order()
+        total = 0.0
+        for start in range(0, n, batch):
+            loss, summed = step(order, start, start + batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += summed
+            steps += 1
+        model.epochs_ += 1
+        epoch_loss = total / n
+        stale = 0 if epoch_loss < best - cfg.tol else stale + 1
+        best = min(best, epoch_loss)
 
 
 def length_batches(lengths: Sequence[int] | np.ndarray, batch_size: int) -> Iterator[np.ndarray]:

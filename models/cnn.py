@@ -110,26 +110,14 @@ class SmallCNN:
 
     def _train(self, X: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> None:
         """Adam on shuffled minibatches until the training loss stalls (or the epoch / step cap)."""
-        cfg, net = self.config, self.net
-        optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        n, batch = X.shape[0], min(cfg.batch_size, X.shape[0])
-        best, stale, steps = math.inf, 0, 0
-        net.train()
-        while self.epochs_ < cfg.max_epochs and steps < cfg.max_steps and stale < cfg.patience:
-            order = torch.randperm(n, generator=generator)
-            total = 0.0
-            for start in range(0, n, batch):
-                idx = order[start : start + batch]
-                loss = nn.functional.cross_entropy(net(X[idx], cfg.dropout), y[idx])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach()) * idx.numel()
-                steps += 1
-            self.epochs_ += 1
-            epoch_loss = total / n
-            stale = 0 if epoch_loss < best - cfg.tol else stale + 1
-            best = min(best, epoch_loss)
+        cfg, net, n = self.config, self.net, X.shape[0]
+
+        def step(order: torch.Tensor, start: int, stop: int) -> tuple[torch.Tensor, float]:
+            idx = order[start:stop]
+            loss = nn.functional.cross_entropy(net(X[idx], cfg.dropout), y[idx])
+            return loss, float(loss.detach()) * idx.numel()
+
+        _torch.train_until_stalled(self, n, lambda: torch.randperm(n, generator=generator), step)
 
     def _passes(self, X: np.ndarray, passes: int, dropout: bool) -> np.ndarray:
         """(passes, n, n_classes) float32 probabilities; with ``dropout``, one MC dropout mask set per pass."""

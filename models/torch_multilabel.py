@@ -8,7 +8,6 @@ and probabilities are per-label sigmoids, so rows do not sum to 1.
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 from typing import Any
 
@@ -52,28 +51,17 @@ class TorchMultiLabelMLP(TorchMLP):
 
     def _train_bce(self, X: torch.Tensor, Y: torch.Tensor, generator: torch.Generator) -> None:
         """Adam on minibatches, one shuffled order per member, until the training loss stalls."""
-        cfg, net = self.config, self.net
-        optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        n, batch = X.shape[0], min(cfg.batch_size, X.shape[0])
-        best, stale, steps = math.inf, 0, 0
-        net.train()
-        while self.epochs_ < cfg.max_epochs and steps < cfg.max_steps and stale < cfg.patience:
-            order = torch.argsort(torch.rand(cfg.members, n, generator=generator), dim=1)
-            total = 0.0
-            for start in range(0, n, batch):
-                idx = order[:, start : start + batch]  # (M, b)
-                logits = net(X[idx], cfg.dropout, generator)  # (M, b, L)
-                per_row = nn.functional.binary_cross_entropy_with_logits(logits, Y[idx], reduction="none").mean(dim=2)
-                loss = per_row.mean(dim=1).sum()  # each member's own mean: independent updates
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += float(per_row.detach().sum()) / cfg.members
-                steps += 1
-            self.epochs_ += 1
-            epoch_loss = total / n
-            stale = 0 if epoch_loss < best - cfg.tol else stale + 1
-            best = min(best, epoch_loss)
+        cfg, net, n = self.config, self.net, X.shape[0]
+
+        def step(order: torch.Tensor, start: int, stop: int) -> tuple[torch.Tensor, float]:
+            idx = order[:, start:stop]  # (M, b)
+            logits = net(X[idx], cfg.dropout, generator)  # (M, b, L)
+            per_row = nn.functional.binary_cross_entropy_with_logits(logits, Y[idx], reduction="none").mean(dim=2)
+            # each member's own mean: independent updates
+            return per_row.mean(dim=1).sum(), float(per_row.detach().sum()) / cfg.members
+
+        _torch.train_until_stalled(
+            self, n, lambda: torch.argsort(torch.rand(cfg.members, n, generator=generator), dim=1), step)
 
     def _member_proba(self, X: np.ndarray, p: float = 0.0, passes: int = 1, seed: int | None = None) -> np.ndarray:
         """(B, n, L) float32 per-label sigmoids of each member (or MC dropout pass); 0.5 before a fit."""
