@@ -119,7 +119,10 @@ class RayPool:
         key = json.dumps(spec, sort_keys=True)
         actors = self._encoders.get(key)
         if actors is None:
-            actors = self._encoders[key] = [_Encoder.options(num_cpus=1).remote(spec) for _ in range(self.cpus)]
+            # An actor takes a CPU to be placed and none while it lives (Ray's default): actors that held
+            # their CPUs would leave no room for the scoring tasks of the rounds that follow.
+            actors = self._encoders[key] = [_Encoder.options(scheduling_strategy="SPREAD").remote(spec)
+                                            for _ in range(self.cpus)]
         parts = [part for part in np.array_split(np.arange(len(texts)), len(actors)) if part.size]
         refs = [actor.encode.remote([texts[i] for i in part]) for actor, part in zip(actors, parts)]
         return np.concatenate(ray.get(refs), axis=0)

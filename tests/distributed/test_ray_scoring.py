@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 from sklearn.datasets import make_classification
@@ -9,6 +11,7 @@ from sklearn.datasets import make_classification
 from alloop import campaign, distributed
 from alloop.distributed.ray_pool import RayPool
 from alloop.loop.embedding import embed_round
+from alloop.models import build_model
 from alloop.loop.snapshot import forget_snapshots, take_snapshot
 from alloop.loop.training import train_round
 from alloop.schemas import ItemIn, LabelIn, ProjectCreate
@@ -96,6 +99,13 @@ def test_texts_embed_on_the_cluster_as_they_do_here(ray_cluster, store, settings
         distributed.use(where)
         try:
             done, apply = embed_round(store, project.id, 1000)
+            if where is not None:  # the encoders stay up between batches and leave room for scoring tasks
+                model = build_model({"name": "logistic_regression"}, 2, 0)
+                X = np.random.default_rng(0).normal(size=(40, 4))
+                model.fit(X, np.arange(40) % 2)
+                with ThreadPoolExecutor(1) as run:
+                    parts = run.submit(distributed.cluster().outputs, model, iter([X[:20], X[20:]])).result(timeout=120)
+                np.testing.assert_array_equal(np.concatenate([p for p, _ in parts]), model.predict_proba(X))
         finally:
             distributed.use(None)
         assert done == 500
@@ -136,7 +146,6 @@ def test_a_cluster_that_does_not_answer_leaves_the_round_to_the_worker(store, se
 
 
 def test_a_model_error_on_the_cluster_is_raised_as_itself(ray_cluster, digits):
-    from alloop.models import build_model
 
     X, y = digits
     model = build_model({"name": "logistic_regression"}, 10, 0)
