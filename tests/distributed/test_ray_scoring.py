@@ -146,7 +146,6 @@ def test_a_cluster_that_does_not_answer_leaves_the_round_to_the_worker(store, se
 
 
 def test_a_model_error_on_the_cluster_is_raised_as_itself(ray_cluster, digits):
-
     X, y = digits
     model = build_model({"name": "logistic_regression"}, 10, 0)
     model.fit(X[:200], y[:200])
