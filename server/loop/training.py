@@ -237,12 +237,24 @@ def train_round(store: Store, settings: Settings, snap: Snapshot) -> RoundWrite:
         strategy = project.strategy["name"]
         ranked, scores = _rank(snap, probs, settings.queue_depth, rng, decisions=decisions,
                                samples=lambda: sample_pool(model, snap, snap.pool_rows, _chunk(snap, settings)))
+    return finish_round(store, settings, snap, model, version, metrics, agreement, started, fit_seconds,
+                        Ranking(project.id, ranked, scores), strategy, check=_label_check(store, snap, version))
+
+
+def finish_round(
+    store: Store, settings: Settings, snap: Snapshot, model: Any, version: int, metrics: dict[str, Any],
+    agreement: float | None, started: float, fit_seconds: float, ranking: Ranking, strategy: str,
+    check: dict[str, Any] | None = None,
+) -> RoundWrite:
+    """A trained round's end, for every task: the model saved (with round files), the version's fields,
+    and the write that records them and switches in ``ranking``."""
     artifact = None
-    if pdir is not None:
-        (pdir / "models").mkdir(exist_ok=True)
-        artifact = pdir / "models" / f"v{version}"  # a file or a directory, as the adapter saves it
+    if settings.round_files:
+        models = store.project_dir(snap.project.id) / "models"
+        models.mkdir(exist_ok=True)
+        artifact = models / f"v{version}"  # a file or a directory, as the adapter saves it
         model.save(artifact)
-        _prune_artifacts(pdir / "models", keep=settings.keep_models)
+        _prune_artifacts(models, keep=settings.keep_models)
     fields = {
         "created_at": time.time(), "n_labels": int(snap.labeled_rows.size), "metrics": metrics,
         "agreement": agreement, "train_seconds": fit_seconds,
@@ -251,9 +263,9 @@ def train_round(store: Store, settings: Settings, snap: Snapshot) -> RoundWrite:
     }
     return RoundWrite(
         {"ran": True, "labels": int(snap.labeled_rows.size)},
-        functools.partial(record_training, project.id, fields, int(ranked.size), strategy, snap.n_labeled,
-                          check=_label_check(store, snap, version)),
-        Ranking(project.id, ranked, scores),
+        functools.partial(record_training, snap.project.id, fields, int(ranking.item_idx.size), strategy,
+                          snap.n_labeled, check=check),
+        ranking,
     )
 
 

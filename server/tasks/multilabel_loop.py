@@ -12,7 +12,6 @@ they predict the same set.
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 from pathlib import Path
@@ -21,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from alloop import strategies
-from alloop.loop.outcome import Ranking, RoundWrite, record_training
+from alloop.loop.outcome import Ranking, RoundWrite
 from alloop.loop.snapshot import Snapshot
-from alloop.loop.training import _prune_artifacts, model_inputs, score_pool
+from alloop.loop.training import finish_round, model_inputs, score_pool
 from alloop.models.multilabel import build_multilabel
 from alloop.settings import Settings
 from alloop.store.db import Store
@@ -97,21 +96,5 @@ def train_multilabel_round(store: Store, settings: Settings, snap: Snapshot) -> 
     rng = np.random.default_rng([project.seed, version])
     ranked, scores = rank_pool(snap, probs, lambda: score_pool(model, snap, snap.labeled_rows, chunk),
                                settings.queue_depth, rng)
-    artifact = None
-    if pdir is not None:
-        (pdir / "models").mkdir(exist_ok=True)
-        artifact = pdir / "models" / f"v{version}"
-        model.save(artifact)
-        _prune_artifacts(pdir / "models", keep=settings.keep_models)
-    fields = {
-        "created_at": time.time(), "n_labels": int(snap.labeled_rows.size), "metrics": metrics,
-        "agreement": agreed, "train_seconds": fit_seconds,
-        "score_seconds": time.perf_counter() - started - fit_seconds,
-        "artifact": None if artifact is None else str(artifact.relative_to(store.data_dir)),
-    }
-    return RoundWrite(
-        {"ran": True, "labels": int(snap.labeled_rows.size)},
-        functools.partial(record_training, project.id, fields, int(ranked.size), project.strategy["name"],
-                          snap.n_labeled),
-        Ranking(project.id, ranked, scores),
-    )
+    return finish_round(store, settings, snap, model, version, metrics, agreed, started, fit_seconds,
+                        Ranking(project.id, ranked, scores), project.strategy["name"])

@@ -9,7 +9,6 @@ round's predicted answers, also for suggestions).
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import time
@@ -18,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from alloop.loop.outcome import Ranking, RoundWrite, record_training
+from alloop.loop.outcome import Ranking, RoundWrite
 from alloop.loop.snapshot import Snapshot
+from alloop.loop.training import finish_round
 from alloop.settings import Settings
 from alloop.store.db import Store
 from alloop.strategies.sequence import DEFAULT, rank_sequences
@@ -112,26 +112,10 @@ def train_spans_round(store: Store, settings: Settings, snap: Snapshot) -> Round
     rng = np.random.default_rng([project.seed, version])
     chosen, scores = rank_sequences(spec.get("name") or DEFAULT, probs.probs, probs.offsets, settings.queue_depth,
                                     rng=rng, params=spec.get("params"))
-    agreement, artifact = None, None
+    agreement = None
     pdir = store.project_dir(project.id) if settings.round_files else None
     if pdir is not None:
         agreement = _agreement(pdir / FILE, snap.pool_idx, answers)
         _save(pdir / FILE, snap.pool_idx, answers, version)
-        from alloop.loop.training import _prune_artifacts
-
-        (pdir / "models").mkdir(exist_ok=True)
-        artifact = pdir / "models" / f"v{version}"
-        model.save(artifact)
-        _prune_artifacts(pdir / "models", keep=settings.keep_models)
-    fields = {
-        "created_at": time.time(), "n_labels": int(snap.labeled_rows.size), "metrics": metrics,
-        "agreement": agreement, "train_seconds": fit_seconds,
-        "score_seconds": time.perf_counter() - started - fit_seconds,
-        "artifact": None if artifact is None else str(artifact.relative_to(store.data_dir)),
-    }
-    ranked = snap.pool_idx[chosen]
-    return RoundWrite(
-        {"ran": True, "labels": int(snap.labeled_rows.size)},
-        functools.partial(record_training, project.id, fields, int(ranked.size), spec["name"], snap.n_labeled),
-        Ranking(project.id, ranked, scores),
-    )
+    return finish_round(store, settings, snap, model, version, metrics, agreement, started, fit_seconds,
+                        Ranking(project.id, snap.pool_idx[chosen], scores), spec["name"])
