@@ -11,6 +11,7 @@ import sklearn
 from sklearn.base import BaseEstimator, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.model_selection import StratifiedKFold
+from sklearn.svm import SVC, NuSVC
 from sklearn.utils.validation import has_fit_parameter
 
 __all__ = ["CALIBRATIONS", "SklearnModel", "decision_columns", "softmax"]
@@ -94,6 +95,14 @@ class SklearnModel:
         """Whether the fitted model answers with decision values rather than probabilities."""
         return self.fitted is not None and not hasattr(self.fitted, "predict_proba")
 
+    @property
+    def predicts_by_sign(self) -> bool:
+        """Whether :meth:`predict` follows exactly from the decision values :meth:`decisions` reads: a
+        two-class ``SVC`` or ``NuSVC`` in decision mode, whose libsvm vote takes the first class exactly where
+        scikit-learn's (sign-flipped) decision value is negative (the same ``svm_predict_values`` arithmetic
+        gives both). :meth:`decide` then answers both from one ``decision_function`` call."""
+        return self.decision_mode and type(self.fitted) in (SVC, NuSVC) and self.fitted.classes_.size == 2
+
     def _calibrated(self, estimator: BaseEstimator, y: np.ndarray) -> BaseEstimator:
         smallest = int(np.bincount(y)[self.classes_].min())
         if self.calibration == "none" or smallest < 2:
@@ -130,6 +139,18 @@ class SklearnModel:
         with _checked():
             out[:, self.fitted.classes_] = decision_columns(self.fitted.decision_function(X))
         return out
+
+    def decide(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`decisions` and :meth:`predict` of the same rows from one ``decision_function`` call, for a
+        model that :attr:`predicts_by_sign` (scikit-learn's input checks cost more than a small SVM's
+        arithmetic: a second call for the eval split was a tenth of a batch-1 round)."""
+        if not self.predicts_by_sign:
+            raise ValueError("decide needs a two-class SVC or NuSVC in decision mode; use decisions and predict")
+        out = np.full((X.shape[0], self.n_classes), -np.inf, dtype=np.float64)
+        with _checked():
+            raw = self.fitted.decision_function(X)
+        out[:, self.fitted.classes_] = decision_columns(raw)
+        return out, np.asarray(self.fitted.classes_.take(np.where(raw < 0, 0, 1)), dtype=np.int64)
 
     def probs_from_decisions(self, decisions: np.ndarray) -> np.ndarray:
         """The probabilities :meth:`predict_proba` reports for these :meth:`decisions` (no second pass)."""

@@ -89,10 +89,15 @@ def pool_outputs(model: Any, snap: Snapshot, rows: np.ndarray, chunk: int) -> tu
     return probs, decisions
 
 
-def eval_metrics(model: Any, snap: Snapshot, labels: list[str], chunk: int) -> dict[str, Any]:
-    """Eval-split metrics; predictions from the model's own ``predict`` where it has one (an SVM's vote)."""
+def eval_metrics(
+    model: Any, snap: Snapshot, labels: list[str], chunk: int, predicted: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Eval-split metrics; predictions from the model's own ``predict`` where it has one (an SVM's vote), or
+    ``predicted``, the eval split's predictions already made with the pool's scores (:func:`_pool_and_eval`)."""
     if snap.eval_rows.size == 0:
         return {}
+    if predicted is not None:
+        return evaluate(snap.eval_y, None, labels, predicted=predicted)
     X = model_inputs(snap, snap.eval_rows)
     if hasattr(model, "predict") and not isinstance(X, list):
         return evaluate(snap.eval_y, None, labels, predicted=model.predict(X))
@@ -165,11 +170,27 @@ def _takes_weights(model: Any) -> bool:
     return bool(getattr(model, "takes_sample_weight", False))
 
 
+def _pool_and_eval(
+    model: Any, snap: Snapshot, chunk: int
+) -> tuple[tuple[np.ndarray, np.ndarray | None], np.ndarray | None]:
+    """:func:`pool_outputs` over the pool, and the eval split's predictions where the same pass gives them
+    (else None: :func:`eval_metrics` asks the model): a model that :attr:`predicts_by_sign` (a two-class
+    SVM) scores pool and eval rows in one call when they fit in one chunk. The values are those of two
+    separate calls: an SVM scores each row on its own."""
+    n = snap.pool_rows.size
+    if not (getattr(model, "predicts_by_sign", False) and snap.texts is None and n > 0
+            and 0 < snap.eval_rows.size <= chunk - n):
+        return pool_outputs(model, snap, snap.pool_rows, chunk), None
+    decisions, predicted = model.decide(model_inputs(snap, np.concatenate([snap.pool_rows, snap.eval_rows])))
+    return (model.probs_from_decisions(decisions[:n]), decisions[:n]), predicted[n:]
+
+
 def _fit(
     project: Project, snap: Snapshot, version: int, settings: Settings
-) -> tuple[Any, tuple[np.ndarray, np.ndarray | None], bool, float]:
-    """Fit the project's model; (model, pool probabilities and decision values, whether it was refit
-    with balanced weights, seconds spent fitting).
+) -> tuple[Any, tuple[np.ndarray, np.ndarray | None], np.ndarray | None, bool, float]:
+    """Fit the project's model; (model, pool probabilities and decision values, the eval split's
+    predictions when scoring the pool made them (:func:`_pool_and_eval`), whether it was refit with
+    balanced weights, seconds spent fitting).
 
     A model that predicts one class for the whole pool although the labels show several (a small,
     skewed first sample under a strongly regularized model) is refit once with balanced class
@@ -180,14 +201,14 @@ def _fit(
     X, y = model_inputs(snap, snap.labeled_rows), snap.labeled_y
     model.fit(X, y)
     fitting = time.perf_counter() - started
-    outputs = pool_outputs(model, snap, snap.pool_rows, _chunk(snap, settings))
+    outputs, predicted = _pool_and_eval(model, snap, _chunk(snap, settings))
     if _rescues(project) and _one_class(outputs[0]) and np.unique(y).size > 1 and _takes_weights(model):
         started = time.perf_counter()
         model = build_model(project.model, len(project.labels), project.seed + version)
         model.fit(X, y, sample_weight=_balanced_weights(y))
         fitting += time.perf_counter() - started
-        return model, pool_outputs(model, snap, snap.pool_rows, _chunk(snap, settings)), True, fitting
-    return model, outputs, False, fitting
+        return model, *_pool_and_eval(model, snap, _chunk(snap, settings)), True, fitting
+    return model, outputs, predicted, False, fitting
 
 
 def _rescues(project: Project) -> bool:
@@ -218,8 +239,8 @@ def train_round(store: Store, settings: Settings, snap: Snapshot) -> RoundWrite:
         return train_spans_round(store, settings, snap)
     started = time.perf_counter()
     version = snap.version + 1
-    model, (probs, decisions), balanced, fit_seconds = _fit(project, snap, version, settings)
-    metrics = eval_metrics(model, snap, project.labels, _chunk(snap, settings))
+    model, (probs, decisions), predicted, balanced, fit_seconds = _fit(project, snap, version, settings)
+    metrics = eval_metrics(model, snap, project.labels, _chunk(snap, settings), predicted)
     if balanced:
         metrics["class_weight"] = "balanced"
     agreement = None

@@ -45,6 +45,35 @@ def test_uncalibrated_svm_margin_is_the_distance_to_the_boundary(binary):
     assert np.allclose(probs.sum(axis=1), 1) and np.array_equal(probs.argmax(axis=1), plain.predict(X[60:]))
 
 
+@pytest.mark.parametrize("params", [{"gamma": "auto"}, {"kernel": "linear", "C": 0.1}, {"C": 10}])
+def test_one_decision_pass_gives_a_two_class_svms_own_vote(params):
+    """decide: the decision values and predict's answers from one call, equal to both calls' (labels 3 and 1
+    in the project's positions, the first label seen the larger one)."""
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(400, 4))
+    y = np.where(X[:, 0] + 0.5 * rng.normal(size=400) > 0, 3, 1)
+    model = build_model({"name": "svm", "params": params}, 5, seed=0)
+    model.fit(X[:40], y[:40])
+    assert model.predicts_by_sign
+    decisions, predicted = model.decide(X[40:])
+    assert np.array_equal(decisions, model.decisions(X[40:]), equal_nan=True)
+    assert np.array_equal(predicted, model.predict(X[40:])) and set(predicted) == {1, 3}
+
+
+def test_one_decision_pass_is_only_for_a_two_class_svm_vote():
+    X, y = make_classification(n_samples=120, n_features=6, n_informative=4, n_classes=3, random_state=1)
+    three = build_model({"name": "svm"}, 3, seed=0)
+    three.fit(X, y)  # one-vs-one votes: not the sign of one value
+    calibrated = build_model({"name": "svm", "calibration": "sigmoid"}, 3, seed=0)
+    calibrated.fit(X, y % 2)
+    one = build_model({"name": "svm"}, 3, seed=0)
+    one.fit(X, np.zeros_like(y))
+    for model in (three, calibrated, one, build_model({"name": "logistic_regression"}, 3, seed=0)):
+        assert not model.predicts_by_sign
+    with pytest.raises(ValueError, match="two-class SVC"):
+        three.decide(X)
+
+
 def test_multiclass_margin_is_the_gap_between_the_top_two_one_vs_rest_values():
     X, y = make_classification(n_samples=200, n_features=6, n_informative=4, n_classes=3, random_state=1)
     model = build_model({"name": "svm"}, 4, seed=0)  # a fourth class nobody labeled yet
