@@ -104,8 +104,10 @@ class SklearnModel:
         return self.decision_mode and type(self.fitted) in (SVC, NuSVC) and self.fitted.classes_.size == 2
 
     def _calibrated(self, estimator: BaseEstimator, y: np.ndarray) -> BaseEstimator:
+        if self.calibration == "none":
+            return estimator
         smallest = int(np.bincount(y)[self.classes_].min())
-        if self.calibration == "none" or smallest < 2:
+        if smallest < 2:
             return estimator
         folds = StratifiedKFold(n_splits=min(3, smallest), shuffle=True, random_state=self.seed)
         return CalibratedClassifierCV(estimator, cv=folds, method=self.calibration)

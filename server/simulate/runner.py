@@ -2,8 +2,8 @@
 
 Nothing here re-implements the loop. A campaign is a project in a throwaway SQLite
 store: :func:`alloop.campaign.create_project`, :func:`alloop.store.items.import_items`,
-then ``Controller.run_pending()`` -> :func:`alloop.store.serving.claim_next` ->
-:func:`alloop.store.labels.submit_labels` with the oracle's labels, until the campaign
+then ``Controller.run_pending()`` -> :func:`alloop.store.serving.claim_write` and
+:func:`alloop.store.labels.label_write` with the oracle's labels (one write), until the campaign
 stops (budget, pool) exactly as a served one would. The learning curve is the store's
 own :func:`alloop.store.rounds.curve`.
 
@@ -36,11 +36,11 @@ from alloop.settings import Settings
 from alloop.store import Store
 from alloop.store.db import write_blank
 from alloop.store.items import import_items, labeled_count
-from alloop.store.labels import iter_export, submit_labels
+from alloop.store.labels import iter_export, label_write, submit_labels
 from alloop.store.projects import get_project
 from alloop.store.rounds import curve
 from alloop.store.reviews import REVIEW, review_slots
-from alloop.store.serving import WAITABLE, claim_next
+from alloop.store.serving import WAITABLE, claim_next, claim_write
 
 __all__ = ["CampaignSpec", "SimulationFailed", "Split", "run_campaign"]
 
@@ -187,14 +187,33 @@ def _check(controller: Controller, project_id: int) -> None:
         raise SimulationFailed(controller.errors[project_id])
 
 
+def _answers(split: Split, item_ids: list[str], given: np.ndarray | None = None,
+             annotator: str = ORACLE) -> list[LabelIn]:
+    """``annotator``'s labels for these pool items (ids ``p<row>``): ``given`` (default: the truth)."""
+    given = split.y_pool if given is None else given
+    return [LabelIn(item_id=i, label=split.labels[int(given[int(i[1:])])], annotator=annotator) for i in item_ids]
+
+
 def _answer(store: Store, project_id: int, split: Split, item_ids: list[str], given: np.ndarray | None = None,
             annotator: str = ORACLE) -> None:
     """``annotator`` labels these pool items (ids ``p<row>``) with ``given`` (default: the truth)."""
-    given = split.y_pool if given is None else given
-    answers = [
-        LabelIn(item_id=i, label=split.labels[int(given[int(i[1:])])], annotator=annotator) for i in item_ids
-    ]
-    submit_labels(store, project_id, answers, time.time())
+    submit_labels(store, project_id, _answers(split, item_ids, given, annotator), time.time())
+
+
+def _serve_and_answer(store: Store, project_id: int, split: Split, n: int, given: np.ndarray | None) -> dict[str, Any]:
+    """The oracle's /next for ``n`` items and its labels for what it was served, in one write (the
+    server's own :func:`claim_write` and :func:`label_write`): it answers at once, so nothing could come
+    between the two, and the second transaction cost more than its statements. Returns the claim."""
+    now = time.time()
+    claim = claim_write(project_id, ORACLE, n, now)
+
+    def write(conn: Any) -> dict[str, Any]:
+        served = claim(conn)
+        if served["items"]:
+            label_write(project_id, _answers(split, [item["id"] for item in served["items"]], given), now)(conn)
+        return served
+
+    return store.transact(write)
 
 
 def _review(store: Store, controller: Controller, project_id: int, split: Split, spec: CampaignSpec) -> None:
@@ -229,16 +248,15 @@ def _drive(
     controller.run_pending()  # cold start, or the first model on the oracle's first labels
     _check(controller, project_id)
     while True:
-        claim = claim_next(store, project_id, ORACLE, n, time.time())
+        claim = _serve_and_answer(store, project_id, split, n, given)
         if claim["done"]:
             return str(claim["reason"])
         if not claim["items"] and claim["waiting"] in WAITABLE:
             controller.run_pending()  # the ranking ran out before the next retrain was due: as a server would
             _check(controller, project_id)
-            claim = claim_next(store, project_id, ORACLE, n, time.time())
+            claim = _serve_and_answer(store, project_id, split, n, given)
         if not claim["items"]:
             raise SimulationFailed(f"the server served nothing to a running campaign ({claim['waiting']})")
-        _answer(store, project_id, split, [item["id"] for item in claim["items"]], given)
         controller.run_pending()
         _check(controller, project_id)
         if spec.review is not None:

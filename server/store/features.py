@@ -23,7 +23,7 @@ _LOCKS_GUARD = threading.Lock()
 # with the same length: it only ever grows
 # (a crash's torn row is cut back first), so rows mapped once never change. A new map costs
 # 0.15 ms, which a simulated batch-1 round paid every round.
-_MAPS: OrderedDict[tuple[str, int, int, int, int, int], np.memmap] = OrderedDict()
+_MAPS: OrderedDict[tuple[str, int, int, int, int, int], np.ndarray] = OrderedDict()
 _MAPS_SIZE = 16
 
 
@@ -101,7 +101,9 @@ class FeatureFile:
             if mapped is not None:
                 _MAPS.move_to_end(key)
                 return mapped
-        mapped = np.memmap(self.path, dtype=np.float32, mode="r", shape=(rows, self.dim))
+        # a plain ndarray over the map: indexing an np.memmap goes through its Python __getitem__ and
+        # __array_finalize__ (a few microseconds a call, three calls a round)
+        mapped = np.asarray(np.memmap(self.path, dtype=np.float32, mode="r", shape=(rows, self.dim)))
         with _LOCKS_GUARD:
             _MAPS[key] = mapped
             while len(_MAPS) > _MAPS_SIZE:
