@@ -156,8 +156,11 @@ class SklearnModel:
 
     def probs_from_decisions(self, decisions: np.ndarray) -> np.ndarray:
         """The probabilities :meth:`predict_proba` reports for these :meth:`decisions` (no second pass)."""
+        classes = self.fitted.classes_
+        if classes.size == decisions.shape[1]:  # every label seen: no columns to pick or leave at 0
+            return softmax(decisions).astype(np.float32)
         out = np.zeros(decisions.shape, dtype=np.float32)
-        out[:, self.fitted.classes_] = softmax(decisions[:, self.fitted.classes_])
+        out[:, classes] = softmax(decisions[:, classes])
         return out
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
