@@ -165,9 +165,9 @@ def import_items(store: Store, project_id: int, split: str, items: Sequence[Item
             ],
         )
         items_changed(conn, project_id)
-        # exact duplicates now, in the same write; near ones (vectors) just after it
-        link_new(conn, project, [r["idx"] for r in lookup_items(conn, project_id, [str(i.id) for i in new]).values()],
-                 None)
+        if project.dedup != "off":  # exact duplicates now, in the same write; near ones (vectors) just after it
+            added = lookup_items(conn, project_id, [str(i.id) for i in new])
+            link_new(conn, project, [r["idx"] for r in added.values()], None)
         shown = [(item.shown_image, project_id, str(item.id)) for item in new if item.shown_image is not None]
         conn.executemany(
             "INSERT INTO item_images (item_idx, image) SELECT idx, ? FROM items WHERE project_id = ? AND ext_id = ?",
