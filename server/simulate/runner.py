@@ -8,12 +8,13 @@ stops (budget, pool) exactly as a served one would. The learning curve is the st
 own :func:`alloop.store.rounds.curve`.
 
 Rounds run in the calling process (``worker="thread"``): the simulations are already
-spread over cores one campaign per process. Three honest speed-ups only: the throwaway store runs with
+spread over cores one campaign per process. Four honest speed-ups only: the throwaway store runs with
 ``synchronous=OFF`` and its journal in memory (one thread uses it, and there is nothing to keep after a
 crash), rounds write no model file and no prediction file (nothing here reads them; ``round_files``
-writes them), and ``queue_depth`` equals the batch size (each ranking stores
+writes them), ``queue_depth`` equals the batch size (each ranking stores
 just the batch that will be served before the next retrain; batch strategies choose
-exactly that batch, as they would at the head of a deeper queue).
+exactly that batch, as they would at the head of a deeper queue), and the oracle's /next and its
+answers are one write (it answers at once: nothing could come between them).
 """
 
 from __future__ import annotations
