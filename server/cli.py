@@ -31,8 +31,13 @@ def serve(
         None, "--ray", help="Score pools and embed texts on a Ray cluster: 'auto' (one started on this machine "
         "with `ray start --head`) or the head's HOST:PORT; default: ALLOOP_RAY_ADDRESS, else in the server's worker.",
     ),
+    store: str | None = typer.Option(
+        None, "--store", help="A PostgreSQL database (postgresql://user@host:port/db) for the store, which several "
+        "servers may share (give each the same --data-dir on a shared folder); default: ALLOOP_STORE, else the "
+        "SQLite file in --data-dir.",
+    ),
 ) -> None:
-    """Start the server on an embedded SQLite store.
+    """Start the server on an embedded SQLite store (or a shared PostgreSQL one).
 
     Example: alloop serve --host 127.0.0.1 --port 8000 --data-dir ./alloop-data --demo
     """
@@ -40,15 +45,18 @@ def serve(
 
     from alloop.app import create_app
     from alloop.distributed import ClusterUnavailable
+    from alloop.errors import StoreUnavailable
     from alloop.settings import Settings
 
     overrides = {"image_root": image_root} if image_root is not None else {}
-    settings = Settings(data_dir=data_dir, **overrides, **({"ray_address": ray} if ray else {}))
+    overrides.update({"ray_address": ray} if ray else {})
+    overrides.update({"store": store} if store else {})
+    settings = Settings(data_dir=data_dir, **overrides)
     if settings.image_root is not None and not settings.image_root.is_dir():
         raise typer.BadParameter(f"{settings.image_root} is not a folder", param_hint="--image-root")
     try:
         application = create_app(settings)
-    except ClusterUnavailable as exc:
+    except (ClusterUnavailable, StoreUnavailable, ValueError, ImportError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     if demo:

@@ -11,9 +11,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+import os
+
 import anyio.to_thread
 
 from alloop.store.group import GroupCommitter
+from alloop.store.schema_postgres import migrate_postgres
 from alloop.store.schema import migrate
 
 __all__ = ["Store", "connect", "write_blank"]
@@ -22,6 +25,12 @@ T = TypeVar("T")
 
 
 JOURNAL_MODES = ("WAL", "MEMORY")
+ROUND_LOCK = 0x616C  # the advisory lock class of a project's rounds (PostgreSQL; the project id is the key)
+
+
+def is_postgres_url(url: str | None) -> bool:
+    """Whether ``url`` names a PostgreSQL database (``postgresql://`` or ``postgres://``)."""
+    return bool(url) and url.split(":", 1)[0] in ("postgresql", "postgres")
 
 
 def connect(path: Path, *, synchronous: str = "FULL", journal_mode: str = "WAL") -> sqlite3.Connection:
@@ -72,30 +81,51 @@ def write_blank(path: Path) -> None:
 
 
 class Store:
-    """Thread-local read connections and one serialized writer over one database file.
+    """Thread-local read connections and one serialized writer over one database.
+
+    The database is the SQLite file ``alloop.db`` in ``data_dir`` (the default), or the PostgreSQL
+    database at ``url`` (``postgresql://...``; when not given, the ``ALLOOP_STORE`` environment
+    variable), which several servers may share (:mod:`alloop.store.postgres`: the same SQL, writes
+    serialized by an advisory lock). ``data_dir`` holds the feature files and saved models either
+    way, so replicas sharing a PostgreSQL database share that folder too. A throwaway store
+    (``journal_mode="MEMORY"``, a simulated campaign) is always SQLite.
 
     With ``group_commit`` (the server's store), :meth:`transact` hands writes to one
-    committer thread that makes concurrent writes durable with a single fsync; without
+    committer thread that makes concurrent writes durable with a single commit; without
     it (workers, simulations, the CLI) :meth:`transact` is a plain :meth:`write`.
     """
 
     def __init__(
-        self, data_dir: Path, *, synchronous: str = "FULL", group_commit: bool = False, journal_mode: str = "WAL"
+        self, data_dir: Path, *, synchronous: str = "FULL", group_commit: bool = False, journal_mode: str = "WAL",
+        url: str | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.data_dir / "alloop.db"
         self.synchronous = synchronous
         self.journal_mode = journal_mode
+        if url is None and journal_mode != "MEMORY":
+            url = os.environ.get("ALLOOP_STORE") or None
+        if url is not None and not is_postgres_url(url):
+            scheme = url.split("://", 1)[0] if "://" in url else "no scheme"  # never print a password
+            raise ValueError(f"store {scheme!r}: give a postgresql://... URL, or none for the SQLite file in the data dir")
+        self.url = url
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._all: list[sqlite3.Connection] = []
         self._paths: dict[int, Path] = {}
-        with self.write() as conn:
-            migrate(conn)
         self._group_commit = group_commit
         self._committer: GroupCommitter | None = None  # started on first use
         self._committer_lock = threading.Lock()
+        try:
+            with self.write() as conn:
+                if self.url is None:
+                    migrate(conn)
+                else:
+                    migrate_postgres(conn)
+        except BaseException:
+            self.close()  # a refused or failed start leaves no connection open
+            raise
 
     @property
     def durable(self) -> bool:
@@ -116,11 +146,29 @@ class Store:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    @property
+    def postgres(self) -> bool:
+        """Whether the database is PostgreSQL (shared by replicas) rather than the SQLite file."""
+        return self.url is not None
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.url is not None:
+            try:
+                from alloop.store.postgres import connect_postgres
+            except ImportError:
+                raise ImportError("a PostgreSQL store needs psycopg: pip install 'alloop[postgres]'") from None
+
+            return connect_postgres(self.url)  # type: ignore[return-value]  (sqlite3's surface)
+        return connect(self.path, synchronous=self.synchronous, journal_mode=self.journal_mode)
+
     def conn(self) -> sqlite3.Connection:
         """This thread's connection (opened on first use)."""
         conn = getattr(self._local, "conn", None)
+        if conn is not None and getattr(conn, "broken", False):  # a PostgreSQL connection that was lost
+            self._all.remove(conn)
+            conn = None
         if conn is None:
-            conn = connect(self.path, synchronous=self.synchronous, journal_mode=self.journal_mode)
+            conn = self._connect()
             self._local.conn = conn
             self._all.append(conn)
         return conn
@@ -148,12 +196,32 @@ class Store:
                 raise
             conn.execute("COMMIT")
 
+    @contextmanager
+    def round_lock(self, project_id: int) -> Iterator[bool]:
+        """Whether this server may run ``project_id``'s round now (True), held until the block ends.
+
+        On SQLite one server owns the file: always True. On PostgreSQL, replicas share the database,
+        and exactly one of them runs a project's round at a time: a session advisory lock on this
+        thread's connection, taken without waiting (False: another replica has it). It dies with the
+        session, so a replica killed mid-round frees it.
+        """
+        if self.url is None:
+            yield True
+            return
+        conn = self.conn()
+        held = conn.execute("SELECT pg_try_advisory_lock(?, ?)", (ROUND_LOCK, project_id)).fetchone()[0]
+        try:
+            yield bool(held)
+        finally:
+            if held and not getattr(conn, "broken", False):
+                conn.execute("SELECT pg_advisory_unlock(?, ?)", (ROUND_LOCK, project_id))
+
     def _group(self) -> GroupCommitter | None:
         if not self._group_commit:
             return None
         with self._committer_lock:
             if self._committer is None:
-                self._committer = GroupCommitter(lambda: connect(self.path, synchronous=self.synchronous), self._write_lock)
+                self._committer = GroupCommitter(self._connect, self._write_lock)
             return self._committer
 
     def transact(self, write: Callable[[sqlite3.Connection], T]) -> T:

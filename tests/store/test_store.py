@@ -89,6 +89,7 @@ def test_feature_file_drops_a_torn_row(tmp_path):
     np.testing.assert_array_equal(features.matrix()[2], [7.0, 7.0, 7.0])
 
 
+@pytest.mark.sqlite_only  # the SQLite file and its migrations
 def test_migrations_run_once_and_reopen_cleanly(settings):
     Store(settings.data_dir).close()
     again = Store(settings.data_dir)
@@ -97,6 +98,7 @@ def test_migrations_run_once_and_reopen_cleanly(settings):
     again.close()
 
 
+@pytest.mark.sqlite_only  # the SQLite file and its migrations
 @pytest.mark.parametrize("lazy_table", [False, True])
 def test_a_version_2_database_upgrades(settings, lazy_table):
     """Version 3 adds the Label Studio link table, which older servers created on first use."""
@@ -118,6 +120,7 @@ def test_a_version_2_database_upgrades(settings, lazy_table):
     store.close()
 
 
+@pytest.mark.sqlite_only  # the SQLite file and its migrations
 def test_a_throwaway_store_keeps_its_journal_in_memory(tmp_path):
     store = Store(tmp_path / "sim", synchronous="OFF", journal_mode="MEMORY")
     assert store.conn().execute("PRAGMA journal_mode").fetchone()[0] == "memory"
