@@ -32,9 +32,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sqlite_only: tests the SQLite file itself (not run with --store postgresql)")
-    if config.getoption("--store") == "postgresql":
-        # stores a test opens and never closes: sqlite3 drops such connections silently, psycopg warns
-        config.addinivalue_line("filterwarnings", "ignore:.*was deleted while still open:ResourceWarning")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

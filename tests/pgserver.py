@@ -8,6 +8,7 @@ removes the folder. As root, the cluster runs as the ``postgres`` user (``initdb
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import shutil
 import signal
@@ -108,3 +109,22 @@ class PostgresCluster:
                 self.process.wait()
         if remove:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+_SCRATCH = itertools.count()
+
+
+def scratch_database(url: str) -> str:
+    """A new database beside the one ``url`` names, copied from the suite's migrated template
+    (``alloop_template``, tests/conftest.py); its URL. For a test that needs several fresh stores."""
+    name = f"scratch_{os.getpid()}_{next(_SCRATCH)}"
+    base = url.rsplit("/", 1)[0]
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE alloop_template")
+    return f"{base}/{name}"
+
+
+def drop_database(url: str) -> None:
+    base, name = url.rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

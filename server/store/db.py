@@ -165,8 +165,10 @@ class Store:
         """This thread's connection (opened on first use)."""
         conn = getattr(self._local, "conn", None)
         if conn is not None and getattr(conn, "broken", False):  # a PostgreSQL connection that was lost
-            self._all.remove(conn)
-            conn = None
+            if conn in self._all:
+                self._all.remove(conn)
+            conn.close()
+            conn = self._local.conn = None
         if conn is None:
             conn = self._connect()
             self._local.conn = conn

@@ -120,8 +120,11 @@ class GroupCommitter:
                 self.writes += len(group)
             except BaseException as exc:  # BEGIN or COMMIT failed: nothing in the group is durable
                 log.exception("group commit of %d writes failed", len(group))
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                try:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                except Exception:  # noqa: BLE001 (a lost connection: nothing left to undo; the thread lives on)
+                    log.exception("rollback after a failed group commit failed")
                 for _, future in group:
                     future.set_exception(exc)
                 return

@@ -28,7 +28,7 @@ import psycopg
 
 from alloop.errors import StoreUnavailable
 from psycopg.adapt import Dumper, Loader
-from psycopg.pq import TransactionStatus
+from psycopg.pq import ConnStatus, TransactionStatus
 from psycopg.rows import tuple_row
 
 __all__ = ["PgConnection", "connect_postgres", "translate", "WRITE_LOCK"]
@@ -150,7 +150,8 @@ class PgCursor:
 
     def __init__(self, owner: PgConnection) -> None:
         self._owner = owner
-        self._cursor = owner.raw.cursor()
+        with _reachable():
+            self._cursor = owner.raw.cursor()
         self.row_factory: Any = Row  # None: plain tuples (what ``sqlite3`` callers set for speed)
         self.lastrowid: int | None = None
 
@@ -242,7 +243,7 @@ class PgConnection:
     @property
     def broken(self) -> bool:
         """Whether the connection is lost (the store opens a new one)."""
-        return self.raw.broken or self.raw.closed
+        return self.raw.broken or self.raw.closed or self.raw.info.status != ConnStatus.OK
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = ()) -> PgCursor:
         word = sql.strip().upper()
@@ -255,8 +256,13 @@ class PgConnection:
             with _reachable():
                 self.raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
             return PgCursor(self)
-        if word == "ROLLBACK" and self.broken:
-            return PgCursor(self)  # nothing to undo on a lost connection: the server rolled it back
+        if word == "ROLLBACK":
+            try:
+                with _reachable():
+                    self.raw.execute("ROLLBACK")
+            except StoreUnavailable:
+                pass  # nothing to undo on a lost connection: the server rolled the transaction back
+            return None  # type: ignore[return-value]  (nobody reads ROLLBACK's cursor)
         return PgCursor(self).execute(sql, params)
 
     def executemany(self, sql: str, seq: Iterable[Any]) -> PgCursor:
@@ -268,6 +274,15 @@ class PgConnection:
 
     def close(self) -> None:
         self.raw.close()
+
+    def __del__(self) -> None:
+        # like sqlite3: a connection dropped without close() is closed quietly (a Store never closed)
+        raw = getattr(self, "raw", None)
+        if raw is not None and not raw.closed:
+            try:
+                raw.close()
+            except Exception:  # noqa: BLE001 (interpreter teardown: nothing left to tell)
+                pass
 
 
 def connect_postgres(url: str, *, connect_timeout: float = 10.0) -> PgConnection:
