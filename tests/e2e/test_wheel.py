@@ -8,8 +8,6 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -44,35 +42,11 @@ def register_all(register):
 """
 
 
-def start(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen([str(a) for a in args], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-
-
-def finish(process: subprocess.Popen[str]) -> str:
-    try:
-        stdout, stderr = process.communicate(timeout=900)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        raise
-    output = stdout + stderr
-    assert process.returncode == 0, output[-4000:]
-    return output
-
-
 def run(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
-    return finish(start(*args, cwd=cwd, env=env))
-
-
-@contextmanager
-def finished_on_error(process: subprocess.Popen[str]) -> Iterator[None]:
-    """Kill a step running alongside if the one in the foreground fails."""
-    try:
-        yield
-    except BaseException:
-        process.kill()
-        process.wait()
-        raise
+    done = subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    return output
 
 
 def warnings_in(output: str) -> list[str]:
@@ -82,25 +56,13 @@ def warnings_in(output: str) -> list[str]:
 def test_the_wheel_installs_one_alloop_package_and_serves_from_a_users_directory(tmp_path: Path) -> None:
     dist, venv, home = tmp_path / "dist", tmp_path / "venv", tmp_path / "my-project"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONWARNINGS")}
-    # A third-party strategy, registered through the alloop.strategies entry-point group.
-    plugin = tmp_path / "plugin"
-    (plugin / "alloop_demo_plugin").mkdir(parents=True)
-    (plugin / "pyproject.toml").write_text(PLUGIN_PYPROJECT)
-    (plugin / "alloop_demo_plugin" / "__init__.py").write_text(PLUGIN_CODE)
-
-    # The slow steps overlap where they share nothing: the venv is made while the wheel builds, and
-    # the plugin's wheel builds while alloop installs (each checked as if it ran alone).
-    building = start(sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", dist, ROOT, env=env)
-    with finished_on_error(building):
-        run(sys.executable, "-m", "venv", venv, env=env)
-    built = finish(building)
+    built = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", dist, ROOT, env=env)
     assert warnings_in(built) == []
     [wheel] = dist.glob("alloop-*.whl")
+
+    run(sys.executable, "-m", "venv", venv, env=env)
     python = venv / "bin" / "python"
-    plugin_building = start(sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", tmp_path / "plugin-dist",
-                            plugin, env=env)
-    with finished_on_error(plugin_building):
-        installed = run(python, "-m", "pip", "install", "--quiet", wheel, env=env)
+    installed = run(python, "-m", "pip", "install", "--quiet", wheel, env=env)
     assert warnings_in(installed) == []
     [site] = (venv / "lib").glob("python3*/site-packages")
     assert (site / "alloop" / "static" / "label.js").is_file()
@@ -109,10 +71,12 @@ def test_the_wheel_installs_one_alloop_package_and_serves_from_a_users_directory
     assert (info / "top_level.txt").read_text().split() == ["alloop"]
     assert not list(site.glob("__editable__*"))
 
-    plugin_built = finish(plugin_building)
-    assert warnings_in(plugin_built) == []
-    [plugin_wheel] = (tmp_path / "plugin-dist").glob("alloop_demo_plugin-*.whl")
-    plugged = run(python, "-m", "pip", "install", "--quiet", "--no-deps", plugin_wheel, env=env)
+    # A third-party strategy, registered through the alloop.strategies entry-point group.
+    plugin = tmp_path / "plugin"
+    (plugin / "alloop_demo_plugin").mkdir(parents=True)
+    (plugin / "pyproject.toml").write_text(PLUGIN_PYPROJECT)
+    (plugin / "alloop_demo_plugin" / "__init__.py").write_text(PLUGIN_CODE)
+    plugged = run(python, "-m", "pip", "install", "--quiet", "--no-deps", plugin, env=env)
     assert warnings_in(plugged) == []
 
     # The user's own project: top-level names that alloop's folders used to claim.
