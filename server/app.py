@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from alloop.distributed import check_address
 
         check_address(settings.ray_address)
-    store = Store(settings.data_dir, synchronous=settings.synchronous, group_commit=True)
+    store = Store(settings.data_dir, synchronous=settings.synchronous, group_commit=True, url=settings.store)
     controller = Controller(store, settings)
     agent = Agent(store)  # Label Studio links: pushes, reconciliation, pausing
     controller.listeners.append(agent.wake)

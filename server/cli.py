@@ -31,8 +31,13 @@ def serve(
         None, "--ray", help="Score pools and embed texts on a Ray cluster: 'auto' (one started on this machine "
         "with `ray start --head`) or the head's HOST:PORT; default: ALLOOP_RAY_ADDRESS, else in the server's worker.",
     ),
+    store: str | None = typer.Option(
+        None, "--store", help="A PostgreSQL database (postgresql://user@host:port/db) for the store, which several "
+        "servers may share (give each the same --data-dir on a shared folder); default: ALLOOP_STORE, else the "
+        "SQLite file in --data-dir.",
+    ),
 ) -> None:
-    """Start the server on an embedded SQLite store.
+    """Start the server on an embedded SQLite store (or a shared PostgreSQL one).
 
     Example: alloop serve --host 127.0.0.1 --port 8000 --data-dir ./alloop-data --demo
     """
@@ -40,15 +45,18 @@ def serve(
 
     from alloop.app import create_app
     from alloop.distributed import ClusterUnavailable
+    from alloop.errors import StoreUnavailable
     from alloop.settings import Settings
 
     overrides = {"image_root": image_root} if image_root is not None else {}
-    settings = Settings(data_dir=data_dir, **overrides, **({"ray_address": ray} if ray else {}))
+    overrides.update({"ray_address": ray} if ray else {})
+    overrides.update({"store": store} if store else {})
+    settings = Settings(data_dir=data_dir, **overrides)
     if settings.image_root is not None and not settings.image_root.is_dir():
         raise typer.BadParameter(f"{settings.image_root} is not a folder", param_hint="--image-root")
     try:
         application = create_app(settings)
-    except ClusterUnavailable as exc:
+    except (ClusterUnavailable, StoreUnavailable, ValueError, ImportError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     if demo:
@@ -79,6 +87,8 @@ token_app = typer.Typer(help="Per-project access tokens (stored as hashes; the s
 app.add_typer(token_app, name="token")
 
 DATA_DIR = typer.Option(Path("./alloop-data"), help="The server's data directory.")
+STORE = typer.Option(None, "--store", help="The server's PostgreSQL store, if it has one (default: ALLOOP_STORE, "
+                     "else the SQLite file in --data-dir).")
 
 
 @token_app.command("create")
@@ -87,6 +97,7 @@ def token_create(
     name: str = typer.Option(..., help="Who holds it; annotator tokens record this name with every label."),
     role: str = typer.Option("annotator", help="'annotator' (next and labels) or 'admin' (the whole project)."),
     data_dir: Path = DATA_DIR,
+    store_url: str | None = STORE,
 ) -> None:
     """Create a token and print its secret.
 
@@ -98,7 +109,7 @@ def token_create(
 
     if role not in ROLES:
         raise typer.BadParameter(f"role must be one of {ROLES}")
-    store = Store(data_dir)
+    store = Store(data_dir, url=store_url)
     with store.write() as conn:
         get_project(conn, project)
         made = create_token(conn, project, role, name)
@@ -106,7 +117,8 @@ def token_create(
 
 
 @token_app.command("list")
-def token_list(project: int = typer.Option(..., help="Project id."), data_dir: Path = DATA_DIR) -> None:
+def token_list(project: int = typer.Option(..., help="Project id."), data_dir: Path = DATA_DIR,
+               store_url: str | None = STORE) -> None:
     """List a project's tokens (never their secrets).
 
     Example: alloop token list --project 1
@@ -114,7 +126,7 @@ def token_list(project: int = typer.Option(..., help="Project id."), data_dir: P
     from alloop.store import Store
     from alloop.store.tokens import list_tokens
 
-    with Store(data_dir).read() as conn:
+    with Store(data_dir, url=store_url).read() as conn:
         for token in list_tokens(conn, project):
             state = "revoked" if token["revoked_at"] else "live"
             typer.echo(f"{token['id']}\t{token['role']}\t{token['name']}\t{state}")
@@ -125,6 +137,7 @@ def token_revoke(
     project: int = typer.Option(..., help="Project id."),
     token_id: int = typer.Option(..., "--id", help="Token id (from `alloop token list`)."),
     data_dir: Path = DATA_DIR,
+    store_url: str | None = STORE,
 ) -> None:
     """Revoke a token at once.
 
@@ -133,7 +146,7 @@ def token_revoke(
     from alloop.store import Store
     from alloop.store.tokens import revoke_token
 
-    with Store(data_dir).write() as conn:
+    with Store(data_dir, url=store_url).write() as conn:
         revoke_token(conn, project, token_id)
     typer.echo(f"revoked token {token_id}")
 

@@ -8,7 +8,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 __all__ = [
-    "AlloopError", "NotFound", "Invalid", "Conflict", "Unauthorized", "Forbidden", "TooLarge", "Upstream", "install",
+    "AlloopError", "NotFound", "Invalid", "Conflict", "Unauthorized", "Forbidden", "TooLarge", "Upstream",
+    "StoreUnavailable", "install",
 ]
 
 
@@ -64,6 +65,16 @@ class Upstream(AlloopError):
     status = 502
 
 
+class StoreUnavailable(AlloopError):
+    """The PostgreSQL store cannot be reached, or the connection broke mid-request (503, Retry-After).
+
+    Nothing is retried: a write whose commit was cut off may or may not have landed, so the caller
+    retries it with its ``Idempotency-Key`` (label writes) and gets the first answer if it did.
+    """
+
+    status = 503
+
+
 def _location(loc: tuple) -> str:
     parts = [str(part) for part in loc if part not in ("body",)]
     return ".".join(parts) or "body"
@@ -85,7 +96,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(AlloopError)
     async def _alloop(_: Request, exc: AlloopError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+        headers = {"Retry-After": "1"} if isinstance(exc, StoreUnavailable) else None
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -16,7 +16,7 @@ import random
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -35,6 +35,7 @@ class LoadResult:
     grants: dict[str, list[tuple[str, float, float, float]]] = field(default_factory=lambda: defaultdict(list))
     acknowledged: dict[str, float] = field(default_factory=dict)  # item -> when its label was acknowledged
     errors: int = 0
+    failures: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # what the errors were
     wall_seconds: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -91,17 +92,34 @@ class Behaviour:
     break_seconds: float = 0.0
 
 
-def _annotator(url: str, pid: int, name: str, polls: int, how: Behaviour, result: LoadResult,
+def _annotator(urls: list[str], pid: int, name: str, polls: int, how: Behaviour, result: LoadResult,
                headers: dict[str, str], seed: int) -> None:
     rng = random.Random(seed)
-    conn = _Http(url, headers)
+    at = seed % len(urls)
+    conn = _Http(urls[at], headers)
+
+    def fail(what: str) -> None:
+        with result.lock:
+            result.errors += 1
+            result.failures[what] += 1
+
+    def fail_over(what: str) -> None:  # a transport error: count it, and go to the next server (a load balancer would)
+        nonlocal at, conn
+        fail(what)
+        conn.close()
+        at = (at + 1) % len(urls)
+        conn = _Http(urls[at], headers)
+
     try:
         for _ in range(polls):
             started, sent = time.perf_counter(), time.time()
             try:
-                _, body = conn.post(f"/projects/{pid}/next", {"annotator": name, "n": rng.randint(1, 5)})
-            except (OSError, http.client.HTTPException):
-                result.errors += 1
+                status, body = conn.post(f"/projects/{pid}/next", {"annotator": name, "n": rng.randint(1, 5)})
+            except (OSError, http.client.HTTPException) as exc:
+                fail_over(f"next: {type(exc).__name__}")
+                continue
+            if status != 200:
+                fail(f"next: {status} {body.get('detail', '')}"[:200])
                 continue
             elapsed = time.perf_counter() - started
             received = time.time()
@@ -121,9 +139,11 @@ def _annotator(url: str, pid: int, name: str, polls: int, how: Behaviour, result
                 started = time.perf_counter()
                 try:
                     status, answer = conn.post(f"/projects/{pid}/labels", {"labels": labels})
-                except (OSError, http.client.HTTPException):
-                    result.errors += 1
+                except (OSError, http.client.HTTPException) as exc:
+                    fail_over(f"labels: {type(exc).__name__}")  # not acknowledged: the items come back later
                     continue
+                if status != 200:
+                    fail(f"labels: {status} {answer.get('detail', '')}"[:200])
                 elapsed = time.perf_counter() - started
                 acked = time.time()
                 with result.lock:
@@ -135,12 +155,17 @@ def _annotator(url: str, pid: int, name: str, polls: int, how: Behaviour, result
         conn.close()
 
 
-def run_load(url: str, pid: int, *, annotators: int, polls: int, behaviour: Behaviour = Behaviour(),
+def run_load(url: str | Sequence[str], pid: int, *, annotators: int, polls: int, behaviour: Behaviour = Behaviour(),
              headers: dict[str, str] | None = None) -> LoadResult:
-    """Run ``annotators`` threads of ``polls`` polls each; returns what they saw."""
+    """Run ``annotators`` threads of ``polls`` polls each; returns what they saw.
+
+    ``url`` may list several servers sharing one store (replicas): annotator k starts on the k-th
+    (round robin) and moves to the next one when a request fails in transport.
+    """
     result = LoadResult()
+    urls = [url] if isinstance(url, str) else list(url)
     threads = [
-        threading.Thread(target=_annotator, args=(url, pid, f"ann-{k}", polls, behaviour, result, headers or {}, k))
+        threading.Thread(target=_annotator, args=(urls, pid, f"ann-{k}", polls, behaviour, result, headers or {}, k))
         for k in range(annotators)
     ]
     started = time.perf_counter()

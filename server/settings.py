@@ -21,6 +21,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ALLOOP_", extra="ignore")
 
     data_dir: Path = Field(Path("./alloop-data"), description="Where the SQLite store and feature files live.")
+    store: str | None = Field(
+        None,
+        description="A PostgreSQL database (postgresql://user@host:port/db; ALLOOP_STORE, or alloop serve --store) "
+        "that holds the store instead of the SQLite file in data_dir: several servers (replicas) may share it, "
+        "each with the same data_dir on a shared folder for the feature files and models. Needs the postgres extra.",
+    )
     admin_token: SecretStr | None = Field(
         None, description="Bearer token every call but /health needs (ALLOOP_ADMIN_TOKEN); unset: open."
     )

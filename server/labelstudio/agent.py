@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from alloop.errors import StoreUnavailable
 from alloop.labelstudio.connection import Link, all_links, get_link, note
 from alloop.labelstudio.lsapi import LabelStudio, LabelStudioError
 from alloop.labelstudio.predict import ModelCache, version_name
@@ -116,8 +117,12 @@ class Agent:
         while not self._stop.is_set():
             self._wake.wait(POLL_SECONDS)
             self._wake.clear()
-            with self.store.read() as conn:
-                links = all_links(conn)
+            try:
+                with self.store.read() as conn:
+                    links = all_links(conn)
+            except StoreUnavailable as exc:  # a PostgreSQL store that went away: try again next time
+                log.warning("Label Studio links: %s", exc)
+                continue
             for link in links:
                 if self._stop.is_set():
                     return

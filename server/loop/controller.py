@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 from concurrent.futures.process import BrokenProcessPool
 
+from alloop.errors import StoreUnavailable
 from alloop.loop.embedding import embedding_progress
 from alloop.loop.outcome import RoundWrite, record_round_write
 from alloop.loop.signals import Changes
@@ -21,7 +22,7 @@ from alloop.loop.worker import WorkerPool
 from alloop.settings import Settings
 from alloop.store.db import Store
 from alloop.store.items import has_unlabeled, labeled_count
-from alloop.store.projects import Project, list_projects
+from alloop.store.projects import Project, get_project, list_projects
 from alloop.store.reviews import replaced_count
 from alloop.store.rounds import trained_labels
 from alloop.store.serving import COLD_START, pool_open, queue_open
@@ -218,6 +219,19 @@ class Controller:
         return items / seconds if items and seconds > 0 else None
 
     def _run_round(self, project_id: int, due: str, labeled: int) -> bool:
+        if not self.store.postgres:
+            return self._run_held(project_id, due, labeled)
+        # replicas share the store: one runs the round, and it looks again once it holds the lock
+        # (another replica may have run it meanwhile); the others serve the ranking it writes
+        with self.store.round_lock(project_id) as held:
+            if not held:
+                return False
+            with self.store.read() as conn:
+                project = get_project(conn, project_id)
+            due, labeled = self._due(project)
+            return bool(due) and self._run_held(project_id, due, labeled)
+
+    def _run_held(self, project_id: int, due: str, labeled: int) -> bool:
         self.busy[project_id] = due
         self._started[project_id] = started = time.monotonic()
         try:
@@ -235,7 +249,7 @@ class Controller:
             self._failed_at.pop(project_id, None)
             self._crashes.pop(project_id, None)
             return bool(result.get("ran"))
-        except WorkerCrashed as exc:
+        except (WorkerCrashed, StoreUnavailable) as exc:  # passing trouble: the next pass tries again
             log.warning("project %s: %s", project_id, exc)
             self.errors[project_id] = str(exc)
             return False

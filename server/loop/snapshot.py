@@ -193,7 +193,7 @@ def take_snapshot(store: Store, project_id: int) -> Snapshot | None:
     Only the labels added since this process last read the project are read, when they are all
     that changed (see the module docstring).
     """
-    key = (str(store.path), project_id)
+    key = (store.url or str(store.path), project_id)
     with store.read() as conn:
         project = get_project(conn, project_id)
         features = feature_file(store, project)

@@ -29,9 +29,9 @@ def _in_worker(settings_fields: dict[str, Any], project_id: int, due: str) -> Ro
     from alloop.loop.rounds import execute_round  # imported by the worker only (see _start_worker)
 
     settings = Settings(**settings_fields)
-    key = str(settings.data_dir)
+    key = f"{settings.data_dir}|{settings.store}"
     if key not in _STORES:
-        _STORES[key] = Store(settings.data_dir, synchronous=settings.synchronous)
+        _STORES[key] = Store(settings.data_dir, synchronous=settings.synchronous, url=settings.store)
     return execute_round(_STORES[key], settings, project_id, due)
 
 

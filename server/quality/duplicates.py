@@ -76,8 +76,10 @@ def _exact_links(conn: sqlite3.Connection, project_id: int, new_idx: Sequence[in
 def _representatives(conn: sqlite3.Connection, project_id: int) -> dict[int, tuple[int, tuple[bool, str]]]:
     """One item with a vector per exact key and side (eval or not): row -> (idx, (side, key))."""
     rows = conn.execute(
-        "SELECT MIN(row), idx, split = 'eval', COALESCE(exact_key, 'i' || idx) FROM items "
-        "WHERE project_id = ? AND row IS NOT NULL GROUP BY split = 'eval', COALESCE(exact_key, 'i' || idx)",
+        "SELECT row, idx, side, key FROM (SELECT row, idx, CASE WHEN split = 'eval' THEN 1 ELSE 0 END AS side, "
+        "COALESCE(exact_key, 'i' || idx) AS key, ROW_NUMBER() OVER (PARTITION BY split = 'eval', "
+        "COALESCE(exact_key, 'i' || idx) ORDER BY row) AS n FROM items WHERE project_id = ? AND row IS NOT NULL) AS firsts "
+        "WHERE n = 1",
         (project_id,),
     ).fetchall()
     return {r[0]: (r[1], (bool(r[2]), r[3])) for r in rows}
@@ -281,7 +283,7 @@ def summary(conn: sqlite3.Connection, project: Project, largest: int = 5) -> dic
     ).fetchone()[0]
     propagated = conn.execute("SELECT free FROM pool_counts WHERE project_id = ?", (project.id,)).fetchone()
     top = conn.execute(
-        "SELECT g.dup_group AS id, COUNT(*) AS size, SUM(g.labeled = 1) AS labeled, "
+        "SELECT g.dup_group AS id, COUNT(*) AS size, SUM(CASE WHEN g.labeled = 1 THEN 1 ELSE 0 END) AS labeled, "
         "(SELECT ext_id FROM items WHERE idx = g.dup_group) AS first FROM items g "
         "WHERE g.project_id = ? AND g.dup_group IS NOT NULL GROUP BY g.dup_group ORDER BY size DESC, id LIMIT ?",
         (project.id, largest),

@@ -42,8 +42,8 @@ def record(conn: sqlite3.Connection, project: Project, pairs: Sequence[tuple[int
                 rows.append((project.id, e, p, min(1.0, similarity), int(exact)))
     conn.executemany(
         "INSERT INTO leaks (project_id, eval_idx, pool_idx, similarity, exact) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT (eval_idx, pool_idx) DO UPDATE SET similarity = MAX(similarity, excluded.similarity), "
-        "exact = MAX(exact, excluded.exact)",
+        "ON CONFLICT (eval_idx, pool_idx) DO UPDATE SET similarity = MAX(leaks.similarity, excluded.similarity), "
+        "exact = MAX(leaks.exact, excluded.exact)",
         rows,
     )
     if project.leakage == "drop":
@@ -75,7 +75,7 @@ def restore(conn: sqlite3.Connection, project_id: int) -> None:
 def report(conn: sqlite3.Connection, project: Project, examples: int = 5) -> dict[str, Any]:
     """How many eval items leak (and into how many pool items), how many were dropped, and examples."""
     eval_items, pool_items, exact = conn.execute(
-        "SELECT COUNT(DISTINCT eval_idx), COUNT(DISTINCT pool_idx), COUNT(DISTINCT CASE WHEN exact THEN eval_idx END) "
+        "SELECT COUNT(DISTINCT eval_idx), COUNT(DISTINCT pool_idx), COUNT(DISTINCT CASE WHEN exact != 0 THEN eval_idx END) "
         "FROM leaks WHERE project_id = ?", (project.id,),
     ).fetchone()
     dropped = conn.execute(

@@ -7,6 +7,7 @@ vector. Scoring memory-maps the file; nothing reads vectors row by row from SQLi
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 from collections import OrderedDict
@@ -56,9 +57,12 @@ class FeatureFile:
         if matrix.ndim != 2 or matrix.shape[1] != self.dim:
             raise ValueError(f"expected rows of length {self.dim}, got shape {matrix.shape}")
         with _lock_for(self.path):
-            start = self.rows()
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
+                # other processes append too (the training worker; replicas sharing the folder): one at a
+                # time, or one would cut another's half-written row as a torn one
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                start = os.fstat(fd).st_size // self._row_bytes
                 os.ftruncate(fd, start * self._row_bytes)  # drop a torn row from a crash
                 os.lseek(fd, 0, os.SEEK_END)
                 view = memoryview(matrix).cast("B")
@@ -67,7 +71,7 @@ class FeatureFile:
                 if durable:
                     os.fsync(fd)
             finally:
-                os.close(fd)
+                os.close(fd)  # closing releases the lock
         return start
 
     def read_rows(self, rows: list[int]) -> np.ndarray:

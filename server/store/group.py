@@ -85,18 +85,28 @@ class GroupCommitter:
         return group, stop
 
     def _run(self) -> None:
-        conn = self._connect()
+        conn = None
         try:
             while True:
                 first = self._queue.get()
                 if first is None:
                     return
                 group, stop = self._take_group(first)
-                self._commit(conn, group)
+                if conn is not None and getattr(conn, "broken", False):  # PostgreSQL: the connection was lost
+                    conn.close()
+                    conn = None
+                try:
+                    conn = conn or self._connect()
+                except Exception as exc:  # noqa: BLE001 (the database does not answer: this group fails)
+                    for _, future in group:
+                        future.set_exception(exc)
+                else:
+                    self._commit(conn, group)
                 if stop:
                     return
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
 
     def _commit(self, conn: sqlite3.Connection, group: list[tuple[Write, Future]]) -> None:
         outcomes: list[tuple[bool, Any]] = []
@@ -110,8 +120,11 @@ class GroupCommitter:
                 self.writes += len(group)
             except BaseException as exc:  # BEGIN or COMMIT failed: nothing in the group is durable
                 log.exception("group commit of %d writes failed", len(group))
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                try:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                except Exception:  # noqa: BLE001 (a lost connection: nothing left to undo; the thread lives on)
+                    log.exception("rollback after a failed group commit failed")
                 for _, future in group:
                     future.set_exception(exc)
                 return

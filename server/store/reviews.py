@@ -213,7 +213,7 @@ def review_summary(conn: sqlite3.Connection, project: Project, now: float) -> di
         "SELECT outcome, COUNT(*) FROM reviews WHERE project_id = ? GROUP BY outcome", (project.id,)
     ).fetchall())
     queue = conn.execute(
-        "SELECT COUNT(*), COALESCE(SUM(reviewer IS NOT NULL AND expires_at > ?), 0) FROM suspects WHERE project_id = ?",
+        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN reviewer IS NOT NULL AND expires_at > ? THEN 1 ELSE 0 END), 0) FROM suspects WHERE project_id = ?",
         (now, project.id),
     ).fetchone()
     spent = conn.execute(

@@ -198,11 +198,11 @@ def _new_items(
 # leases), whether this annotator voted on or holds it, and where the ranking puts it.
 _STARTED = """
 WITH live AS (
-  SELECT item_idx, COUNT(*) AS used, MAX(annotator = :who) AS mine FROM leases
+  SELECT item_idx, COUNT(*) AS used, MAX(CASE WHEN annotator = :who THEN 1 ELSE 0 END) AS mine FROM leases
   WHERE project_id = :pid AND expires_at > :now GROUP BY item_idx
 ), started AS (
   SELECT t.item_idx, t.votes AS used,
-         EXISTS (SELECT 1 FROM votes v WHERE v.item_idx = t.item_idx AND v.annotator = :who) AS mine
+         CASE WHEN EXISTS (SELECT 1 FROM votes v WHERE v.item_idx = t.item_idx AND v.annotator = :who) THEN 1 ELSE 0 END AS mine
   FROM tallies t WHERE t.project_id = :pid
   UNION ALL SELECT item_idx, used, mine FROM live
 )

@@ -98,7 +98,7 @@ def _vote(conn: sqlite3.Connection, project: Project, idx: int, entry: LabelIn, 
         return True
     conn.execute(
         "INSERT INTO tallies (item_idx, project_id, votes) VALUES (?, ?, 1) "
-        "ON CONFLICT (item_idx) DO UPDATE SET votes = votes + 1",
+        "ON CONFLICT (item_idx) DO UPDATE SET votes = tallies.votes + 1",
         (idx, project.id),
     )
     return False
@@ -224,7 +224,7 @@ def votes_by_item(conn: sqlite3.Connection, project_id: int) -> dict[int, list[d
 def annotator_agreement(conn: sqlite3.Connection, project_id: int) -> dict[str, dict[str, Any]]:
     """Per annotator: votes on decided items and the share that equal the final label."""
     rows = conn.execute(
-        "SELECT v.annotator, COUNT(*), SUM(v.label = b.label) FROM votes v JOIN labels b ON b.item_idx = v.item_idx "
+        "SELECT v.annotator, COUNT(*), SUM(CASE WHEN v.label = b.label THEN 1 ELSE 0 END) FROM votes v JOIN labels b ON b.item_idx = v.item_idx "
         "WHERE v.project_id = ? GROUP BY v.annotator ORDER BY v.annotator",
         (project_id,),
     )

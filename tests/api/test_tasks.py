@@ -54,6 +54,7 @@ def test_classification_answers_are_stored_as_they_are():
         canonical_label("classification", ["a", "b"], "c")
 
 
+@pytest.mark.sqlite_only  # the SQLite file and its migrations
 def test_a_version_15_store_makes_its_projects_classification_projects(settings):
     conn = database_at(settings.data_dir, 15)
     old_project(conn)

@@ -53,6 +53,7 @@ def warnings_in(output: str) -> list[str]:
     return [line for line in output.splitlines() if "warn" in line.lower() and not _ENVIRONMENT_NOISE.match(line)]
 
 
+@pytest.mark.sqlite_only  # installs the bare wheel (no postgres extra) and serves its default store
 def test_the_wheel_installs_one_alloop_package_and_serves_from_a_users_directory(tmp_path: Path) -> None:
     dist, venv, home = tmp_path / "dist", tmp_path / "venv", tmp_path / "my-project"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONWARNINGS")}

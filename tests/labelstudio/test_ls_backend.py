@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from sklearn.datasets import make_blobs
 from alloop.app import create_app
 from alloop.labelstudio import label_config
 from alloop.settings import Settings
+from alloop.store import Store
 
 LABELS = ["a", "b", "c"]
 CONFIG = label_config(LABELS)
@@ -277,10 +277,10 @@ def test_votes_linked_before_the_annotator_was_kept_are_left_as_they_are(tmp_pat
         hook = f"/projects/{pid}/labelstudio/webhook"
         for annotation, who in ((51, 7), (52, 8)):
             client.post(hook, json=event("ANNOTATION_CREATED", 5, "a", annotation, completed_by=who))
-    conn = sqlite3.connect(settings.data_dir / "alloop.db")
-    conn.execute("UPDATE labelstudio_links SET annotator = NULL")  # as links made before schema v9 are
-    conn.commit()
-    conn.close()
+    store = Store(settings.data_dir)
+    with store.write() as conn:
+        conn.execute("UPDATE labelstudio_links SET annotator = NULL")  # as links made before schema v9 are
+    store.close()
     with TestClient(create_app(settings)) as client:
         hook = f"/projects/{pid}/labelstudio/webhook"
         answer = client.post(hook, json={"action": "ANNOTATIONS_DELETED", "annotations": [{"id": 52}]}).json()

@@ -166,7 +166,8 @@ def test_round_files_are_written_only_when_the_settings_ask(tmp_path, binary):
         folder = store.project_dir(project.id)
         assert (folder / "predictions.npz").exists() is keep and (folder / "models" / "v1").exists() is keep
         with store.read() as conn:
-            assert (conn.execute("SELECT artifact FROM model_versions").fetchone()[0] is not None) is keep
+            artifact = conn.execute("SELECT artifact FROM model_versions WHERE project_id = ?", (project.id,))
+            assert (artifact.fetchone()[0] is not None) is keep
         store.close()
 
 

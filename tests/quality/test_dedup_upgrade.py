@@ -3,6 +3,8 @@ groups their items (text from the rows, vectors from the feature file)."""
 
 from __future__ import annotations
 
+import pytest
+
 import time
 
 import numpy as np
@@ -17,6 +19,7 @@ from alloop.store.schema import MIGRATIONS, SCHEMA_VERSION, _v14
 from alloop.store.serving import claim_next
 
 
+@pytest.mark.sqlite_only  # the SQLite file and its migrations
 def test_an_old_project_is_ungrouped_and_served_as_before_until_dedup_is_turned_on(settings):
     conn = database_at(settings.data_dir, MIGRATIONS.index(_v14))  # the store before dedup
     old_project(conn)

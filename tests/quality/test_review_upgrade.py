@@ -3,6 +3,8 @@ review written after the upgrade counts against the budget through the new trigg
 
 from __future__ import annotations
 
+import pytest
+
 from helpers import old_labeled_store
 
 from alloop.store import Store
@@ -11,6 +13,7 @@ from alloop.store.projects import get_project
 from alloop.store.schema import MIGRATIONS, SCHEMA_VERSION, _v15
 
 
+@pytest.mark.sqlite_only  # the SQLite file and its migrations
 def test_an_older_store_upgrades_with_review_off_and_its_spend_unchanged(settings):
     old_labeled_store(settings.data_dir, MIGRATIONS.index(_v15))  # the store before review
     store = Store(settings.data_dir)

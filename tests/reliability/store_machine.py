@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
+from pgserver import drop_database, scratch_database
 
 from alloop import campaign
 from alloop.schemas import ItemIn, ProjectCreate
@@ -25,7 +27,9 @@ class StoreCampaign(RuleBasedStateMachine):
     def __init__(self, *, pool: int, **project: Any) -> None:
         super().__init__()
         self.dir = Path(tempfile.mkdtemp(prefix="alloop-sm-"))
-        self.store = Store(self.dir)
+        # with --store postgresql, each example its own database (the test's one is shared by all examples)
+        self.url = scratch_database(os.environ["ALLOOP_STORE"]) if os.environ.get("ALLOOP_STORE") else None
+        self.store = Store(self.dir, url=self.url)
         created = campaign.create_project(
             self.store, Settings(data_dir=self.dir),
             ProjectCreate(name="sm", dedup="off", lease_seconds=int(LEASE), stabilize=None, **project),
@@ -41,8 +45,10 @@ class StoreCampaign(RuleBasedStateMachine):
     @rule()
     def restart(self) -> None:
         self.store.close()
-        self.store = Store(self.dir)
+        self.store = Store(self.dir, url=self.url)
 
     def teardown(self) -> None:
         self.store.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self.url is not None:
+            drop_database(self.url)

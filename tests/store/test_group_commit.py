@@ -62,7 +62,7 @@ def test_each_write_sees_the_ones_before_it(store):
     def bump(conn):
         row = conn.execute("SELECT v FROM t WHERE k = 1").fetchone()
         n = int(row[0]) + 1 if row else 1
-        conn.execute("INSERT OR REPLACE INTO t VALUES (1, ?)", (str(n),))
+        conn.execute("INSERT OR REPLACE INTO t (k, v) VALUES (1, ?)", (str(n),))
         return n
 
     threads = [threading.Thread(target=lambda: [store.transact(bump) for _ in range(50)]) for _ in range(8)]

@@ -3,6 +3,8 @@ settings, and take their items as before; an image project made after the upgrad
 
 from __future__ import annotations
 
+import pytest
+
 from helpers import old_labeled_store
 
 from alloop import campaign
@@ -13,6 +15,7 @@ from alloop.store.projects import get_project
 from alloop.store.schema import MIGRATIONS, SCHEMA_VERSION, _v17
 
 
+@pytest.mark.sqlite_only  # the SQLite file and its migrations
 def test_an_older_store_upgrades_with_no_image_settings_and_works_as_before(settings):
     old_labeled_store(settings.data_dir, MIGRATIONS.index(_v17))  # the store before image projects
     store = Store(settings.data_dir)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from helpers import database_at, old_project
 
 from alloop import campaign
@@ -12,6 +14,7 @@ from alloop.store.items import import_items
 from alloop.store.schema import SCHEMA_VERSION
 
 
+@pytest.mark.sqlite_only  # the SQLite file and its migrations
 def test_a_version_11_store_gains_images_and_suggest_off(settings):
     conn = database_at(settings.data_dir, 11)
     old_project(conn)

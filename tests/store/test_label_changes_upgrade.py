@@ -3,6 +3,8 @@ later insert, relabel and deletion counts one."""
 
 from __future__ import annotations
 
+import pytest
+
 from helpers import old_labeled_store
 
 from alloop.store import Store
@@ -13,6 +15,7 @@ def changes(db, pid=1):
     return db.execute("SELECT labeled, changes FROM pool_counts WHERE project_id = ?", (pid,)).fetchone()
 
 
+@pytest.mark.sqlite_only  # the SQLite file and its migrations
 def test_a_version_12_store_counts_label_changes_from_its_labels(settings):
     old_labeled_store(settings.data_dir, 12)
     store = Store(settings.data_dir)

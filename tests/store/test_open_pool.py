@@ -90,6 +90,7 @@ def test_has_unlabeled_until_the_last_item_is_labeled(store, pid):
     assert claim_next(store, pid, "a", 3, time.time())["items"] == []
 
 
+@pytest.mark.sqlite_only  # the SQLite file and its migrations
 def test_a_version_7_database_upgrades_with_flags_and_counts_backfilled(settings):
     conn = database_at(settings.data_dir, 7)
     for project in (1, 2):

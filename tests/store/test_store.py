@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from helpers import database_at
+from helpers import database_at, old_project
 
 from alloop import campaign
 from alloop.schemas import ItemIn, LabelIn, ProjectCreate
@@ -89,6 +89,7 @@ def test_feature_file_drops_a_torn_row(tmp_path):
     np.testing.assert_array_equal(features.matrix()[2], [7.0, 7.0, 7.0])
 
 
+@pytest.mark.sqlite_only  # the SQLite file and its migrations
 def test_migrations_run_once_and_reopen_cleanly(settings):
     Store(settings.data_dir).close()
     again = Store(settings.data_dir)
@@ -97,6 +98,52 @@ def test_migrations_run_once_and_reopen_cleanly(settings):
     again.close()
 
 
+@pytest.mark.sqlite_only  # the SQLite file
+def test_a_new_store_holds_what_migrating_from_scratch_makes(settings, tmp_path):
+    """A new store's file is a copy of a blank database migrated once per process (not migrated
+    again per store): the same tables, indexes and triggers, the same schema version, no rows."""
+    store = Store(settings.data_dir)
+    made = store.conn()
+    assert made.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    scratch = database_at(tmp_path / "scratch", SCHEMA_VERSION)
+    schema = "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
+    assert [tuple(r) for r in made.execute(schema)] == scratch.execute(schema).fetchall()
+    assert made.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    tables = [r[0] for r in made.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    assert all(made.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] == 0 for t in tables)
+    scratch.close()
+    store.close()
+    assert sorted(p.name for p in settings.data_dir.iterdir() if "alloop.db" in p.name) == ["alloop.db"]
+
+
+@pytest.mark.sqlite_only  # the SQLite file
+def test_stores_opened_at_once_on_a_new_folder_share_one_file(tmp_path):
+    """Whichever makes the file first, the others open that one (nothing half-written is seen)."""
+    folder, errors, stores = tmp_path / "new", [], []
+    start = threading.Barrier(4)
+
+    def open_store() -> None:
+        start.wait()
+        try:
+            stores.append(Store(folder))
+        except Exception as exc:  # pragma: no cover - a failure is reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(stores) == 4
+    with stores[0].write() as conn:
+        old_project(conn)
+    for store in stores:
+        assert [tuple(r) for r in store.conn().execute("SELECT name FROM projects")] == [("old",)]
+        store.close()
+    assert not [p for p in folder.iterdir() if ".new-" in p.name]
+
+
+@pytest.mark.sqlite_only  # the SQLite file and its migrations
 @pytest.mark.parametrize("lazy_table", [False, True])
 def test_a_version_2_database_upgrades(settings, lazy_table):
     """Version 3 adds the Label Studio link table, which older servers created on first use."""
@@ -118,6 +165,7 @@ def test_a_version_2_database_upgrades(settings, lazy_table):
     store.close()
 
 
+@pytest.mark.sqlite_only  # the SQLite file and its migrations
 def test_a_throwaway_store_keeps_its_journal_in_memory(tmp_path):
     store = Store(tmp_path / "sim", synchronous="OFF", journal_mode="MEMORY")
     assert store.conn().execute("PRAGMA journal_mode").fetchone()[0] == "memory"

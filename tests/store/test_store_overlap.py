@@ -280,6 +280,7 @@ def test_a_withdrawn_vote_after_k_was_lowered_redecides_from_the_rest(store, set
     assert _final(store, pid) == {"0": ("y", 0.5)}  # two votes still decide at k = 2
 
 
+@pytest.mark.sqlite_only  # the SQLite file and its migrations
 def test_a_version_4_database_upgrades_in_place(settings):
     conn = database_at(settings.data_dir, 4)
     conn.execute("INSERT INTO projects (id, name, labels, input, model, strategy, state, batch_size, lease_seconds, "
