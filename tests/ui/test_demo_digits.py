@@ -67,6 +67,7 @@ def test_a_person_labels_ten_demo_digits_by_keyboard_from_their_images(page: Pag
 def test_the_models_suggestion_is_preselected_and_enter_confirms_it(page: Page, demo: ServerProcess) -> None:
     _, y = load_digits(return_X_y=True)
     with Client(demo.url) as client:  # the demo retrains every 20 labels: give it its first 20
+        client.wait_until_ready(1)  # its first ranking (slower on a loaded machine, or on PostgreSQL)
         batch = client.next(1, "warmup", n=20)["items"]
         client.label(1, [{"item_id": it["id"], "label": str(y[int(it["id"].removeprefix("digit-"))]),
                           "annotator": "warmup"} for it in batch])
