@@ -110,9 +110,12 @@ def token_create(
     if role not in ROLES:
         raise typer.BadParameter(f"role must be one of {ROLES}")
     store = Store(data_dir, url=store_url)
-    with store.write() as conn:
-        get_project(conn, project)
-        made = create_token(conn, project, role, name)
+    try:
+        with store.write() as conn:
+            get_project(conn, project)
+            made = create_token(conn, project, role, name)
+    finally:
+        store.close()
     typer.echo(made["token"])
 
 
@@ -126,10 +129,15 @@ def token_list(project: int = typer.Option(..., help="Project id."), data_dir: P
     from alloop.store import Store
     from alloop.store.tokens import list_tokens
 
-    with Store(data_dir, url=store_url).read() as conn:
-        for token in list_tokens(conn, project):
-            state = "revoked" if token["revoked_at"] else "live"
-            typer.echo(f"{token['id']}\t{token['role']}\t{token['name']}\t{state}")
+    store = Store(data_dir, url=store_url)
+    try:
+        with store.read() as conn:
+            tokens = list_tokens(conn, project)
+    finally:
+        store.close()
+    for token in tokens:
+        state = "revoked" if token["revoked_at"] else "live"
+        typer.echo(f"{token['id']}\t{token['role']}\t{token['name']}\t{state}")
 
 
 @token_app.command("revoke")
@@ -146,8 +154,12 @@ def token_revoke(
     from alloop.store import Store
     from alloop.store.tokens import revoke_token
 
-    with Store(data_dir, url=store_url).write() as conn:
-        revoke_token(conn, project, token_id)
+    store = Store(data_dir, url=store_url)
+    try:
+        with store.write() as conn:
+            revoke_token(conn, project, token_id)
+    finally:
+        store.close()
     typer.echo(f"revoked token {token_id}")
 
 
