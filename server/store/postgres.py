@@ -122,8 +122,7 @@ def _row_class(names: tuple[str, ...]) -> type[Row]:
 def _named_rows(cursor: psycopg.Cursor) -> Any:
     if cursor.description is None:
         return tuple_row(cursor)
-    cls = _row_class(tuple(c.name for c in cursor.description))
-    return lambda values: cls(values)
+    return _row_class(tuple(c.name for c in cursor.description))
 
 
 class _NumericLoader(Loader):
