@@ -23,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 
 from alloop.strategies._linalg import one_blas_thread
-from alloop.strategies.base import StrategyInputs, select_top_k
+from alloop.strategies.base import SeededGenerator, StrategyInputs, select_top_k
 
 __all__ = [
     "Strategy",
@@ -230,6 +230,14 @@ def _check_needs(strategy: Strategy, inputs: StrategyInputs) -> None:
         )
 
 
+def _for(strategy: Strategy, rng: np.random.Generator | SeededGenerator) -> np.random.Generator | SeededGenerator:
+    """``rng`` as ``strategy`` takes it: the built-in strategies draw through a :class:`SeededGenerator`
+    (seeded only if they draw), a plugin gets the numpy generator itself."""
+    if isinstance(rng, SeededGenerator) and not strategy.fn.__module__.startswith("alloop."):
+        return rng.generator()
+    return rng
+
+
 def score(
     name: str,
     inputs: StrategyInputs,
@@ -250,6 +258,7 @@ def score(
     params = dict(params or {})
     check_params(strategy, params)
     _check_needs(strategy, inputs)
+    rng = _for(strategy, rng)
     with one_blas_thread():
         scores = np.asarray(strategy.fn(inputs, rng=rng, **params), dtype=np.float64)
     if scores.shape != (inputs.n,):
@@ -276,6 +285,7 @@ def rank(
     params = dict(params or {})
     check_params(strategy, params)
     _check_needs(strategy, inputs)
+    rng = _for(strategy, rng)
     with one_blas_thread():  # see alloop.strategies._linalg.one_blas_thread
         if strategy.kind == "pointwise":
             scores = np.asarray(strategy.fn(inputs, rng=rng, **params), dtype=np.float64)

@@ -21,10 +21,9 @@ from alloop.loop.signals import Changes
 from alloop.loop.worker import WorkerPool
 from alloop.settings import Settings
 from alloop.store.db import Store
-from alloop.store.items import has_unlabeled, labeled_count
+from alloop.store.items import has_unlabeled
 from alloop.store.projects import Project, get_project, list_projects
 from alloop.store.reviews import replaced_count
-from alloop.store.rounds import trained_labels
 from alloop.store.serving import COLD_START, pool_open, queue_open
 
 __all__ = ["Controller"]
@@ -37,6 +36,16 @@ PASS_GAP_SECONDS = 0.05
 
 class WorkerCrashed(RuntimeError):
     """The worker process died mid-round (killed, out of memory); the round will be retried."""
+
+
+# What decides a project's next round, in one statement: labeled pool items, the labels the newest model
+# saw, and the served ranking (whether there is one, its strategy and the labels it was computed on).
+_COUNTERS = """
+SELECT (SELECT labeled FROM pool_counts WHERE project_id = :p),
+       (SELECT n_labels FROM model_versions WHERE project_id = :p ORDER BY version DESC LIMIT 1),
+       EXISTS (SELECT 1 FROM rankings WHERE project_id = :p),
+       (SELECT strategy FROM rankings WHERE project_id = :p), (SELECT n_labels FROM rankings WHERE project_id = :p)
+"""
 
 
 def _relabeled(conn: Any, project: Project) -> int:
@@ -132,11 +141,9 @@ class Controller:
         now = time.time()
         with self.store.read() as conn:
             to_embed = project.input == "text" and embedding_progress(conn, project.id)["to_embed"] > 0
-            labeled = labeled_count(conn, project.id)
-            trained = trained_labels(conn, project.id)
-            ranking = conn.execute(
-                "SELECT strategy, n_labels FROM rankings WHERE project_id = ?", (project.id,)
-            ).fetchone()
+            labeled, trained, has_ranking, strategy, ranked_on = conn.execute(_COUNTERS, {"p": project.id}).fetchone()
+            labeled, trained = labeled or 0, trained or 0
+            ranking = {"strategy": strategy, "n_labels": ranked_on} if has_ranking else None
             failed = self._failed_at.get(project.id)
             relabeled = _relabeled(conn, project)
             train_due = failed != labeled and labeled > 0 and (

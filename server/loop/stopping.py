@@ -5,8 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from alloop.store.budget import exhausted
-from alloop.store.items import has_unlabeled
+from alloop.store.budget import budget_and_pool
 from alloop.store.projects import Project
 
 __all__ = ["pool_state", "stop_reason"]
@@ -18,7 +17,8 @@ def pool_state(conn: sqlite3.Connection, project: Project) -> dict[str, Any]:
     Two index probes and one row: counting the whole pool (6 ms at 60k items) would hold up
     every request write queued behind a round's.
     """
-    return {"budget_exhausted": exhausted(conn, project), "unlabeled": int(has_unlabeled(conn, project.id))}
+    spent_all, unlabeled = budget_and_pool(conn, project)
+    return {"budget_exhausted": spent_all, "unlabeled": int(unlabeled)}
 
 
 def stop_reason(

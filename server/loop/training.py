@@ -126,7 +126,7 @@ def sample_pool(model: Any, snap: Snapshot, rows: np.ndarray, chunk: int) -> np.
     return np.concatenate(parts, axis=1) if parts else np.empty((0, 0, model.n_classes), dtype=np.float32)
 
 
-def _rank(snap: Snapshot, probs: np.ndarray, depth: int, rng: np.random.Generator,
+def _rank(snap: Snapshot, probs: np.ndarray, depth: int, rng: strategies.SeededGenerator,
           samples: Callable[[], np.ndarray] | None = None,
           decisions: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     spec = snap.project.strategy
@@ -248,7 +248,7 @@ def train_round(store: Store, settings: Settings, snap: Snapshot) -> RoundWrite:
     if pdir is not None:
         agreement = _agreement(pdir / PREDICTIONS_FILE, snap.pool_idx, probs.argmax(axis=1))
         save_predictions(pdir / PREDICTIONS_FILE, snap.pool_idx, probs, version)
-    rng = np.random.default_rng([project.seed, version])
+    rng = strategies.SeededGenerator([project.seed, version])  # seeded only if the ranking draws
     if _rescues(project) and _one_class(probs):
         strategy = f"{COLD_START}{project.cold_start}"
         order = cold_start_order(np.asarray(snap.X[snap.pool_rows]), _cold_start_k(project), rule=project.cold_start,

@@ -18,7 +18,7 @@ import sqlite3
 
 from alloop.store.projects import Project, resume_project
 
-__all__ = ["ROUNDING", "UNITS", "charge", "exhausted", "held", "item_cost", "left", "resume_if_room", "spent"]
+__all__ = ["ROUNDING", "UNITS", "budget_and_pool", "charge", "exhausted", "held", "item_cost", "left", "resume_if_room", "spent"]
 
 UNITS = ("items", "cost")
 ROUNDING = 1e-9
@@ -43,29 +43,39 @@ def spent(conn: sqlite3.Connection, project: Project) -> float:
     return float(row[1] if _by_cost(project) else row[0])
 
 
+def _held_sql(project: Project) -> str:
+    """SQL for what started items will spend, from ``:p`` and ``:now`` (see :func:`held`); the
+    reviews under a live lease only with review on."""
+    measure = "SUM(" + ITEM_COST.format("i") + ")" if _by_cost(project) else "COUNT(*)"
+    started = (
+        f"(SELECT {measure} FROM items i WHERE i.idx IN ("
+        "SELECT item_idx FROM tallies WHERE project_id = :p UNION "
+        "SELECT item_idx FROM leases l WHERE l.project_id = :p AND l.expires_at > :now) AND i.labeled = 0)"
+    )
+    if project.review is None:  # no review items are leased (with review off every answer is a label)
+        return f"COALESCE({started}, 0)"
+    reviewing = (f"(SELECT {measure} FROM suspects s JOIN items i ON i.idx = s.item_idx "
+                 "WHERE s.project_id = :p AND s.expires_at > :now)")
+    return f"COALESCE({started}, 0) + COALESCE({reviewing}, 0)"
+
+
 def held(conn: sqlite3.Connection, project: Project, now: float) -> float:
     """What started items will spend: live leases and, with overlap, items with votes, none labeled;
     and reviews under a live lease."""
-    measure = "SUM(" + ITEM_COST.format("i") + ")" if _by_cost(project) else "COUNT(*)"
-    row = conn.execute(
-        f"SELECT {measure} FROM items i WHERE i.idx IN ("
-        "SELECT item_idx FROM tallies WHERE project_id = :p UNION "
-        "SELECT item_idx FROM leases l WHERE l.project_id = :p AND l.expires_at > :now) AND i.labeled = 0",
-        {"p": project.id, "now": now},
-    ).fetchone()
-    reviewing = conn.execute(
-        f"SELECT {measure} FROM suspects s JOIN items i ON i.idx = s.item_idx "
-        "WHERE s.project_id = ? AND s.expires_at > ?",
-        (project.id, now),
-    ).fetchone()
-    return float(row[0] or 0.0) + float(reviewing[0] or 0.0)
+    return float(conn.execute(f"SELECT {_held_sql(project)}", {"p": project.id, "now": now}).fetchone()[0] or 0.0)
 
 
 def left(conn: sqlite3.Connection, project: Project, now: float) -> float | None:
-    """What new items may still take (never below 0); None without a budget."""
+    """What new items may still take (never below 0); None without a budget. One statement: /next asks
+    it for every batch."""
     if project.budget is None:
         return None
-    return max(0.0, project.budget - spent(conn, project) - held(conn, project, now))
+    used = "spent - free_spent + review_spent" if _by_cost(project) else "labeled - free + reviewed"
+    row = conn.execute(
+        f"SELECT (SELECT {used} FROM pool_counts WHERE project_id = :p), {_held_sql(project)}",
+        {"p": project.id, "now": now},
+    ).fetchone()
+    return max(0.0, project.budget - float(row[0] or 0.0) - float(row[1] or 0.0))
 
 
 def item_cost(project: Project, cost: float | None) -> float:
@@ -90,19 +100,35 @@ def exhausted(conn: sqlite3.Connection, project: Project) -> bool:
     Items under lease fit by construction, so a campaign with labels still to come is not
     exhausted.
     """
+    return budget_and_pool(conn, project)[0]
+
+
+def budget_and_pool(conn: sqlite3.Connection, project: Project) -> tuple[bool, bool]:
+    """(:func:`exhausted`, whether any pool item is still unlabeled): what every label write and every
+    round ask before deciding to stop, in one statement (a second probe for a cost budget that is not
+    reached yet)."""
+    used = "spent - free_spent + review_spent" if _by_cost(project) else "labeled - free + reviewed"
+    spent_now, unlabeled = conn.execute(
+        f"SELECT (SELECT {used} FROM pool_counts WHERE project_id = :p), EXISTS (SELECT 1 FROM items i "
+        "INDEXED BY items_open WHERE i.project_id = :p AND i.split = 'pool' AND i.labeled = 0)",
+        {"p": project.id},
+    ).fetchone()
+    unlabeled = bool(unlabeled)
     if project.budget is None:
-        return False
-    rest = project.budget - spent(conn, project)
+        return False, unlabeled
+    rest = project.budget - float(spent_now or 0.0)
     if rest <= ROUNDING:
-        return True
+        return True, unlabeled
     if not _by_cost(project):
-        return False
+        return False, unlabeled
+    if not unlabeled:  # in cost, nothing left that could fit: spent
+        return True, unlabeled
     fits = conn.execute(
         "SELECT 1 FROM items i INDEXED BY items_open WHERE i.project_id = ? AND i.split = 'pool' AND i.labeled = 0 "
         "AND " + ITEM_COST.format("i") + " <= ? LIMIT 1",
         (project.id, rest + ROUNDING),
     ).fetchone()
-    return fits is None
+    return fits is None, unlabeled
 
 
 def resume_if_room(conn: sqlite3.Connection, project: Project) -> None:

@@ -11,9 +11,9 @@ from typing import Any
 from alloop.errors import Invalid, NotFound
 from alloop.quality.duplicates import propagate
 from alloop.schemas import LabelIn
-from alloop.store.budget import charge, exhausted, spent
+from alloop.store.budget import budget_and_pool, charge, spent
 from alloop.store.db import Store
-from alloop.store.items import has_unlabeled, lookup_items
+from alloop.store.items import lookup_items
 from alloop.store.projects import Project, get_project, stop_project
 from alloop.store.reviews import reviews_by_item, split_reviews, take_reviews
 from alloop.store.rounds import shown
@@ -45,9 +45,10 @@ def _validate(project: Project, labels: Sequence[LabelIn], items: dict[str, dict
 
 def check_stop(conn: sqlite3.Connection, project: Project) -> None:
     """Stop the campaign if its final labels spent the budget or no pool item is left unlabeled."""
-    if exhausted(conn, project):
+    spent_all, unlabeled = budget_and_pool(conn, project)
+    if spent_all:
         stop_project(conn, project.id, "budget_exhausted")
-    elif not has_unlabeled(conn, project.id):
+    elif not unlabeled:
         stop_project(conn, project.id, "pool_exhausted")
 
 
@@ -79,20 +80,22 @@ def submit_labels(
 
 
 def label_write(
-    project_id: int, labels: Sequence[LabelIn], now: float, *, submission_id: str | None = None
+    project_id: int, labels: Sequence[LabelIn], now: float, *, submission_id: str | None = None,
+    project: Project | None = None,
 ) -> Callable[[sqlite3.Connection], dict[str, Any]]:
-    """The write :func:`submit_labels` makes, for :meth:`Store.transact_async`."""
+    """The write :func:`submit_labels` makes, for :meth:`Store.transact_async`. ``project``: the project
+    as this same transaction already read it (a claim's, when the labels answer it in the same write)."""
     digest = ""  # what a replay of the same submission id is checked against; none without an id
     if submission_id is not None:
         digest = hashlib.sha256(json.dumps([e.model_dump() for e in labels], sort_keys=True).encode()).hexdigest()
-    return lambda conn: _submit(conn, project_id, labels, now, submission_id, digest)
+    return lambda conn: _submit(conn, project_id, labels, now, submission_id, digest, project)
 
 
 def _submit(
     conn: sqlite3.Connection, project_id: int, labels: Sequence[LabelIn], now: float, submission_id: str | None,
-    digest: str,
+    digest: str, project: Project | None = None,
 ) -> dict[str, Any]:
-    project = get_project(conn, project_id)
+    project = get_project(conn, project_id) if project is None else project
     replay = _replay(conn, project_id, submission_id, digest)
     if replay is not None:
         return replay

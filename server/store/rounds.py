@@ -32,18 +32,16 @@ def trained_labels(conn: sqlite3.Connection, project_id: int) -> int:
 
 def record_round(conn: sqlite3.Connection, project_id: int, fields: dict[str, Any]) -> int:
     """Insert the next model version; returns its number."""
-    newest = conn.execute("SELECT MAX(version) FROM model_versions WHERE project_id = ?", (project_id,)).fetchone()[0]
-    version = (newest or 0) + 1
-    conn.execute(
+    return int(conn.execute(
         "INSERT INTO model_versions (project_id, version, created_at, n_labels, metrics, agreement, "
-        "train_seconds, score_seconds, artifact) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "train_seconds, score_seconds, artifact) VALUES (?, (SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions "
+        "WHERE project_id = ?), ?, ?, ?, ?, ?, ?, ?) RETURNING version",
         (
-            project_id, version, fields["created_at"], fields["n_labels"], json.dumps(fields["metrics"]),
+            project_id, project_id, fields["created_at"], fields["n_labels"], json.dumps(fields["metrics"]),
             fields.get("agreement"), fields.get("train_seconds"), fields.get("score_seconds"),
             fields.get("artifact"),
         ),
-    )
-    return version
+    ).fetchone()[0])
 
 
 CHUNK_ROWS = 500

@@ -316,10 +316,11 @@ def _claim(
                claim_reviews(conn, project, annotator, now, expires, review_slots(project, n))]
     n -= len(reviews)
     held = _held(conn, project_id, annotator, now, n)
-    conn.executemany(
-        "UPDATE leases SET expires_at = ? WHERE item_idx = ? AND annotator = ?",
-        [(expires, r[0], annotator) for r in held],
-    )
+    if held:  # a re-poll renews what it holds
+        conn.executemany(
+            "UPDATE leases SET expires_at = ? WHERE item_idx = ? AND annotator = ?",
+            [(expires, r[0], annotator) for r in held],
+        )
     ranking = _ranking(conn, project_id)
     labeled = labeled_count(conn, project_id)
     stale = None if ranking is None else labeled - ranking["n_labels"]

@@ -60,6 +60,28 @@ def test_added_labels_are_read_alone_and_give_a_whole_reads_snapshot(store, sett
     assert added.labeled_rows.size == 3
 
 
+def test_labels_alone_keep_the_feature_map_and_new_items_open_it_again(store, settings, digits, monkeypatch):
+    """While only labels change, a round reads through the map it already holds (same items, same
+    rows); an import opens the grown file, and its new rows reach the round."""
+    from alloop.store.features import FeatureFile
+
+    X, _ = digits
+    pid = store_campaign(store, settings, digits, pool=50, evals=10)
+    opened = []
+    real = FeatureFile.matrix
+    monkeypatch.setattr(FeatureFile, "matrix", lambda self: opened.append(1) or real(self))
+    forget_snapshots()
+    first = take_snapshot(store, pid)
+    label(store, pid, digits, [0, 1])
+    second = take_snapshot(store, pid)
+    assert len(opened) == 1 and second.X is first.X and second.labeled_rows.size == 2
+    import_items(store, pid, "pool", [ItemIn(id=i, features=X[i].tolist()) for i in range(900, 905)])
+    grown = take_snapshot(store, pid)
+    assert len(opened) == 2 and grown.X.shape[0] == first.X.shape[0] + 5
+    assert np.array_equal(np.asarray(grown.X[grown.pool_rows[-5:]]), X[900:905].astype(np.float32))
+    same(grown, whole(store, pid))
+
+
 def test_a_relabel_or_a_retraction_reads_everything(store, settings, digits, reads):
     pid = store_campaign(store, settings, digits, pool=60, evals=20, labels_per_item=2, budget=120)
     take_snapshot(store, pid)
@@ -134,7 +156,8 @@ def test_a_read_between_an_imports_rows_and_its_commit_is_not_kept(store, settin
     evals = [ItemIn(id=f"e{i}", features=X[i].tolist(), label=str(y[i])) for i in range(100, 130)]
     import_items(store, pid, "eval", evals)
     monkeypatch.undo()
-    assert seen["snap"].eval_rows.size == 0 and seen["snap"].X.shape[0] == 90  # the race, as a round saw it
+    # the race, as a round saw it: no new items, so the feature map it already had (60 rows, not 90)
+    assert seen["snap"].eval_rows.size == 0 and seen["snap"].X.shape[0] == 60
     label(store, pid, digits, [1, 2])
     after = take_snapshot(store, pid)
     assert after.eval_rows.size == 30
