@@ -34,6 +34,17 @@ class KillReport:
     corrupt_rounds: list[int] = field(default_factory=list)
     restart_seconds: list[float] = field(default_factory=list)
     labeled_at_end: int = 0
+    server_errors: list[str] = field(default_factory=list)  # tracebacks the servers logged (a 500 or worse)
+
+
+def _tracebacks(log: str) -> list[str]:
+    """Each traceback in a server log, with the lines up to its exception."""
+    found = []
+    for block in log.split("Traceback (most recent call last):")[1:]:
+        lines = block.strip("\n").splitlines()
+        end = next((k for k, line in enumerate(lines) if line and not line.startswith(" ")), len(lines) - 1)
+        found.append("\n".join(lines[: end + 1]))
+    return found
 
 
 def integrity(path: Path) -> str:
@@ -89,4 +100,6 @@ def kill_rounds(data_dir: Path, rounds: int, *, seed: int = 0, annotators: int =
                 progress(round_, report)
     finally:
         server.stop()
+        if server.log.exists():
+            report.server_errors = _tracebacks(server.log.read_text(errors="replace"))
     return report

@@ -22,6 +22,7 @@ def test_no_acknowledged_label_is_lost_across_kill9_rounds(tmp_path):
     assert report.rounds == ROUNDS
     assert report.corrupt_rounds == [], "PRAGMA integrity_check failed after these rounds"
     assert report.lost == {}, "acknowledged labels lost (round -> how many)"
+    assert report.server_errors == [], "the servers logged errors:\n\n" + "\n\n".join(report.server_errors[:3])
     assert report.acknowledged > ROUNDS  # traffic really flowed
     assert report.labeled_at_end >= report.acknowledged  # unacknowledged commits may exist, never fewer
     print(f"\nkill -9: {ROUNDS} rounds, {report.acknowledged} acknowledged labels, 0 lost")
