@@ -156,13 +156,14 @@ def _annotator(urls: list[str], pid: int, name: str, polls: int, how: Behaviour,
 
 
 def run_load(url: str | Sequence[str], pid: int, *, annotators: int, polls: int, behaviour: Behaviour = Behaviour(),
-             headers: dict[str, str] | None = None) -> LoadResult:
+             headers: dict[str, str] | None = None, result: LoadResult | None = None) -> LoadResult:
     """Run ``annotators`` threads of ``polls`` polls each; returns what they saw.
 
     ``url`` may list several servers sharing one store (replicas): annotator k starts on the k-th
-    (round robin) and moves to the next one when a request fails in transport.
+    (round robin) and moves to the next one when a request fails in transport. ``result``: filled in
+    as the load runs (another thread may watch its progress under ``result.lock``); default a new one.
     """
-    result = LoadResult()
+    result = LoadResult() if result is None else result
     urls = [url] if isinstance(url, str) else list(url)
     threads = [
         threading.Thread(target=_annotator, args=(urls, pid, f"ann-{k}", polls, behaviour, result, headers or {}, k))

@@ -19,7 +19,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from alloop.client import Client
-from alloop.loadgen import Behaviour, run_load, violations
+from alloop.loadgen import Behaviour, LoadResult, run_load, violations
 from alloop.process import ServerProcess, free_port
 from alloop.store import Store
 from alloop.store.db import ROUND_LOCK
@@ -110,15 +110,22 @@ def test_a_replica_killed_mid_run_loses_no_label_and_the_other_keeps_serving(tmp
     try:
         pid = digits_campaign(a.url)
         killed_at: list[float] = []
+        result = LoadResult()
+        polls = 24
 
-        def kill_soon() -> None:
-            time.sleep(2.0)
+        def kill_mid_run() -> None:  # a quarter of the polls in, however fast this machine serves them
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                with result.lock:
+                    if len(result.next_seconds) >= 50 * polls // 4:
+                        break
+                time.sleep(0.01)
             killed_at.append(time.time())
             a.kill9()
 
-        killer = threading.Thread(target=kill_soon)
+        killer = threading.Thread(target=kill_mid_run)
         killer.start()
-        result = run_load([a.url, b.url], pid, annotators=50, polls=16, behaviour=Behaviour(abandon=0.1))
+        run_load([a.url, b.url], pid, annotators=50, polls=polls, behaviour=Behaviour(abandon=0.1), result=result)
         killer.join()
         assert killed_at and result.errors > 0  # requests to the dead replica failed in transport
         assert violations(result, lease_seconds=LEASE) == []
