@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 
 import typer
@@ -109,13 +110,9 @@ def token_create(
 
     if role not in ROLES:
         raise typer.BadParameter(f"role must be one of {ROLES}")
-    store = Store(data_dir, url=store_url)
-    try:
-        with store.write() as conn:
-            get_project(conn, project)
-            made = create_token(conn, project, role, name)
-    finally:
-        store.close()
+    with closing(Store(data_dir, url=store_url)) as store, store.write() as conn:
+        get_project(conn, project)
+        made = create_token(conn, project, role, name)
     typer.echo(made["token"])
 
 
@@ -129,12 +126,8 @@ def token_list(project: int = typer.Option(..., help="Project id."), data_dir: P
     from alloop.store import Store
     from alloop.store.tokens import list_tokens
 
-    store = Store(data_dir, url=store_url)
-    try:
-        with store.read() as conn:
-            tokens = list_tokens(conn, project)
-    finally:
-        store.close()
+    with closing(Store(data_dir, url=store_url)) as store, store.read() as conn:
+        tokens = list_tokens(conn, project)
     for token in tokens:
         state = "revoked" if token["revoked_at"] else "live"
         typer.echo(f"{token['id']}\t{token['role']}\t{token['name']}\t{state}")
@@ -154,12 +147,8 @@ def token_revoke(
     from alloop.store import Store
     from alloop.store.tokens import revoke_token
 
-    store = Store(data_dir, url=store_url)
-    try:
-        with store.write() as conn:
-            revoke_token(conn, project, token_id)
-    finally:
-        store.close()
+    with closing(Store(data_dir, url=store_url)) as store, store.write() as conn:
+        revoke_token(conn, project, token_id)
     typer.echo(f"revoked token {token_id}")
 
 

@@ -31,16 +31,16 @@ def _by_cost(project: Project) -> bool:
     return project.budget_unit == "cost"
 
 
+def _spent_sql(project: Project) -> str:
+    """SQL for what final labels and reviews have spent, from ``:p`` (see :func:`spent`)."""
+    used = "spent - free_spent + review_spent" if _by_cost(project) else "labeled - free + reviewed"
+    return f"(SELECT {used} FROM pool_counts WHERE project_id = :p)"
+
+
 def spent(conn: sqlite3.Connection, project: Project) -> float:
     """What final labels and reviews have spent: their number, or their summed cost; labels
     propagated to exact duplicates (schema v14) cost nothing."""
-    row = conn.execute(
-        "SELECT labeled - free + reviewed, spent - free_spent + review_spent FROM pool_counts WHERE project_id = ?",
-        (project.id,)
-    ).fetchone()
-    if row is None:
-        return 0.0
-    return float(row[1] if _by_cost(project) else row[0])
+    return float(conn.execute(f"SELECT {_spent_sql(project)}", {"p": project.id}).fetchone()[0] or 0.0)
 
 
 def _held_sql(project: Project) -> str:
@@ -70,11 +70,7 @@ def left(conn: sqlite3.Connection, project: Project, now: float) -> float | None
     it for every batch."""
     if project.budget is None:
         return None
-    used = "spent - free_spent + review_spent" if _by_cost(project) else "labeled - free + reviewed"
-    row = conn.execute(
-        f"SELECT (SELECT {used} FROM pool_counts WHERE project_id = :p), {_held_sql(project)}",
-        {"p": project.id, "now": now},
-    ).fetchone()
+    row = conn.execute(f"SELECT {_spent_sql(project)}, {_held_sql(project)}", {"p": project.id, "now": now}).fetchone()
     return max(0.0, project.budget - float(row[0] or 0.0) - float(row[1] or 0.0))
 
 
@@ -107,9 +103,8 @@ def budget_and_pool(conn: sqlite3.Connection, project: Project) -> tuple[bool, b
     """(:func:`exhausted`, whether any pool item is still unlabeled): what every label write and every
     round ask before deciding to stop, in one statement (a second probe for a cost budget that is not
     reached yet)."""
-    used = "spent - free_spent + review_spent" if _by_cost(project) else "labeled - free + reviewed"
     spent_now, unlabeled = conn.execute(
-        f"SELECT (SELECT {used} FROM pool_counts WHERE project_id = :p), EXISTS (SELECT 1 FROM items i "
+        f"SELECT {_spent_sql(project)}, EXISTS (SELECT 1 FROM items i "
         "INDEXED BY items_open WHERE i.project_id = :p AND i.split = 'pool' AND i.labeled = 0)",
         {"p": project.id},
     ).fetchone()

@@ -11,7 +11,6 @@ import numpy as np
 __all__ = [
     "CURRENT_GEN", "agreements", "begin_ranking", "clear_stale", "current_gen", "curve", "has_ranking",
     "latest_version", "record_round", "record_shown", "shown", "stage_ranking", "switch_ranking",
-    "trained_labels",
 ]
 
 
@@ -20,14 +19,6 @@ def latest_version(conn: sqlite3.Connection, project_id: int) -> sqlite3.Row | N
     return conn.execute(
         "SELECT * FROM model_versions WHERE project_id = ? ORDER BY version DESC LIMIT 1", (project_id,)
     ).fetchone()
-
-
-def trained_labels(conn: sqlite3.Connection, project_id: int) -> int:
-    """How many labels the newest model version was trained on (0 before the first model)."""
-    row = conn.execute(
-        "SELECT n_labels FROM model_versions WHERE project_id = ? ORDER BY version DESC LIMIT 1", (project_id,)
-    ).fetchone()
-    return int(row[0]) if row else 0
 
 
 def record_round(conn: sqlite3.Connection, project_id: int, fields: dict[str, Any]) -> int:
